@@ -1,0 +1,31 @@
+//! Spate's streaming runtime.
+//!
+//! Operators exchange Arrow [`RecordBatch`](arrow::array::RecordBatch)es; DataFusion supplies
+//! expressions and aggregate kernels; time is Spate's own. In reading order:
+//!
+//! - [`message`]: what flows between tasks (data, watermarks, barriers, end).
+//! - [`time`]: watermark generation per source partition and the minimum across inputs.
+//! - [`operator`]: the operator interface, stateless projection and filter, operator chains.
+//! - [`window`]: windowed aggregation (tumble, hop, cumulate, session) with late-event policies.
+//! - [`source`] and [`sink`]: the connector interfaces, with two-phase commit for sinks.
+//! - [`exchange`]: forward, rebalance and hash partitioning between stages.
+//! - [`checkpoint`]: checkpoint storage with manifests written last.
+//! - [`job`]: the dataflow graph and the runtime that runs it with aligned checkpoints.
+//! - [`side_output`] and [`metrics`]: dead letters, late events and counters.
+
+pub mod checkpoint;
+pub mod error;
+pub mod exchange;
+pub mod job;
+pub mod message;
+pub mod metrics;
+pub mod operator;
+pub mod side_output;
+pub mod sink;
+pub mod source;
+mod state_codec;
+pub mod time;
+pub mod window;
+
+pub use error::{EngineError, Result};
+pub use job::{JobConfig, JobGraph, JobReport, SourceStage, Stage, run};

@@ -1,0 +1,321 @@
+//! The operator interface, the stateless operators (projection and filter through DataFusion
+//! physical expressions), and the chain that runs operators back to back inside one task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::datatypes::SchemaRef;
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::error::{EngineError, Result};
+use crate::message::EventTime;
+use crate::metrics::TaskMetrics;
+use crate::side_output::SideOutputs;
+
+/// What an operator instance knows about where it runs.
+#[derive(Debug, Clone)]
+pub struct TaskInfo {
+    /// The task's name, unique within the job (e.g. `window[1]`).
+    pub name: String,
+    /// This instance's index among the stage's instances.
+    pub instance: usize,
+    /// How many instances the stage has.
+    pub parallelism: usize,
+    /// Where dead letters and late events go.
+    pub side_outputs: SideOutputs,
+    /// Counters of this task.
+    pub metrics: Arc<TaskMetrics>,
+}
+
+/// What an operator emits while processing one input.
+#[derive(Debug, Default)]
+pub struct Output {
+    items: Vec<Emitted>,
+}
+
+/// One thing an operator emitted.
+#[derive(Debug)]
+pub enum Emitted {
+    /// Rows.
+    Data(RecordBatch),
+    /// Event-time progress.
+    Watermark(EventTime),
+}
+
+impl Output {
+    /// Emits rows (empty batches are skipped).
+    pub fn data(&mut self, batch: RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.items.push(Emitted::Data(batch));
+        }
+    }
+
+    /// Emits a watermark.
+    pub fn watermark(&mut self, wm: EventTime) {
+        self.items.push(Emitted::Watermark(wm));
+    }
+
+    fn drain(&mut self) -> std::vec::Drain<'_, Emitted> {
+        self.items.drain(..)
+    }
+}
+
+/// A step of a dataflow. Operators are synchronous and CPU-bound; the task that runs them does
+/// the waiting.
+pub trait Operator: Send {
+    /// The operator's name as shown in plans and errors.
+    fn name(&self) -> String;
+
+    /// Processes a batch of rows.
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Output) -> Result<()>;
+
+    /// Processes event-time progress; the default forwards it.
+    fn process_watermark(&mut self, wm: EventTime, out: &mut Output) -> Result<()> {
+        out.watermark(wm);
+        Ok(())
+    }
+
+    /// How often [`Operator::on_tick`] should run, if at all.
+    fn tick_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Runs on the processing-time timer, e.g. for early firing.
+    fn on_tick(&mut self, _out: &mut Output) -> Result<()> {
+        Ok(())
+    }
+
+    /// Returns the operator's state for checkpoint `checkpoint`.
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    /// Restores state written by [`Operator::snapshot`]; `None` means a fresh start.
+    fn restore(&mut self, _state: Option<&[u8]>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Called once checkpoint `checkpoint` is complete and durable.
+    fn checkpoint_complete(&mut self, _checkpoint: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// Called when every input is exhausted, after the final watermark.
+    fn finish(&mut self, _out: &mut Output) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Builds one operator instance per task of a stage.
+pub type OperatorFactory = Arc<dyn Fn(&TaskInfo) -> Result<Box<dyn Operator>> + Send + Sync>;
+
+/// Computes new columns from expressions: `SELECT expr AS name, …`.
+#[derive(Debug)]
+pub struct Projection {
+    exprs: Vec<Arc<dyn PhysicalExpr>>,
+    schema: SchemaRef,
+}
+
+impl Projection {
+    /// A projection producing `schema`, one expression per field.
+    pub fn new(exprs: Vec<Arc<dyn PhysicalExpr>>, schema: SchemaRef) -> Result<Self> {
+        if exprs.len() != schema.fields().len() {
+            return Err(EngineError::plan(
+                "projection needs one expression per output field",
+            ));
+        }
+        Ok(Projection { exprs, schema })
+    }
+
+    /// Applies the projection to a batch.
+    pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let columns = self
+            .exprs
+            .iter()
+            .map(|e| e.evaluate(batch)?.into_array(batch.num_rows()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let options =
+            arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&self.schema),
+            columns,
+            &options,
+        )?)
+    }
+}
+
+impl Operator for Projection {
+    fn name(&self) -> String {
+        let cols: Vec<_> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        format!("Project[{}]", cols.join(", "))
+    }
+
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Output) -> Result<()> {
+        out.data(self.apply(&batch)?);
+        Ok(())
+    }
+}
+
+/// Keeps the rows for which a predicate is true: `WHERE predicate`.
+#[derive(Debug)]
+pub struct Filter {
+    predicate: Arc<dyn PhysicalExpr>,
+}
+
+impl Filter {
+    /// A filter on `predicate`, which must evaluate to BOOLEAN.
+    pub fn new(predicate: Arc<dyn PhysicalExpr>) -> Self {
+        Filter { predicate }
+    }
+}
+
+impl Operator for Filter {
+    fn name(&self) -> String {
+        format!("Filter[{}]", self.predicate)
+    }
+
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Output) -> Result<()> {
+        let mask = self
+            .predicate
+            .evaluate(&batch)?
+            .into_array(batch.num_rows())?;
+        let mask = mask
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| {
+                EngineError::plan(format!("filter {} is not BOOLEAN", self.predicate))
+            })?;
+        out.data(arrow::compute::filter_record_batch(&batch, mask)?);
+        Ok(())
+    }
+}
+
+/// Operators run back to back in one task, each feeding the next without a channel.
+pub struct Chain {
+    operators: Vec<Box<dyn Operator>>,
+    buffers: Vec<Output>,
+}
+
+impl Chain {
+    /// Chains `operators` in order.
+    pub fn new(operators: Vec<Box<dyn Operator>>) -> Self {
+        let buffers = operators.iter().map(|_| Output::default()).collect();
+        Chain { operators, buffers }
+    }
+
+    /// The operators' names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.operators.iter().map(|o| o.name()).collect()
+    }
+
+    /// The shortest tick interval of any operator in the chain.
+    pub fn tick_interval(&self) -> Option<Duration> {
+        self.operators
+            .iter()
+            .filter_map(|o| o.tick_interval())
+            .min()
+    }
+
+    /// Pushes a batch through the chain; what falls out of the last operator lands in `out`.
+    pub fn push_batch(&mut self, batch: RecordBatch, out: &mut Output) -> Result<()> {
+        self.run_from(0, Emitted::Data(batch), out)
+    }
+
+    /// Pushes a watermark through the chain.
+    pub fn push_watermark(&mut self, wm: EventTime, out: &mut Output) -> Result<()> {
+        self.run_from(0, Emitted::Watermark(wm), out)
+    }
+
+    /// Runs the processing-time timer of every operator.
+    pub fn tick(&mut self, out: &mut Output) -> Result<()> {
+        for i in 0..self.operators.len() {
+            let mut buf = std::mem::take(&mut self.buffers[i]);
+            self.operators[i].on_tick(&mut buf)?;
+            self.forward(i + 1, &mut buf, out)?;
+            self.buffers[i] = buf;
+        }
+        Ok(())
+    }
+
+    /// Finishes every operator in order, flushing what each emits downstream.
+    pub fn finish(&mut self, out: &mut Output) -> Result<()> {
+        for i in 0..self.operators.len() {
+            let mut buf = std::mem::take(&mut self.buffers[i]);
+            self.operators[i].finish(&mut buf)?;
+            self.forward(i + 1, &mut buf, out)?;
+            self.buffers[i] = buf;
+        }
+        Ok(())
+    }
+
+    /// Snapshots every operator's state, in order.
+    pub fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<Vec<u8>>> {
+        self.operators
+            .iter_mut()
+            .map(|o| o.snapshot(checkpoint))
+            .collect()
+    }
+
+    /// Restores every operator's state; `states` must come from [`Chain::snapshot`].
+    pub fn restore(&mut self, states: Option<&[Vec<u8>]>) -> Result<()> {
+        if let Some(s) = states
+            && s.len() != self.operators.len()
+        {
+            return Err(EngineError::CorruptState {
+                task: self.names().join(" -> "),
+                reason: format!(
+                    "{} operator states for {} operators",
+                    s.len(),
+                    self.operators.len()
+                ),
+            });
+        }
+        for (i, op) in self.operators.iter_mut().enumerate() {
+            op.restore(states.map(|s| s[i].as_slice()))?;
+        }
+        Ok(())
+    }
+
+    /// Tells every operator that a checkpoint is complete.
+    pub fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<()> {
+        for op in &mut self.operators {
+            op.checkpoint_complete(checkpoint)?;
+        }
+        Ok(())
+    }
+
+    fn run_from(&mut self, start: usize, item: Emitted, out: &mut Output) -> Result<()> {
+        if start == self.operators.len() {
+            out.items.push(item);
+            return Ok(());
+        }
+        let mut buf = std::mem::take(&mut self.buffers[start]);
+        match item {
+            Emitted::Data(b) => self.operators[start].process_batch(b, &mut buf)?,
+            Emitted::Watermark(w) => self.operators[start].process_watermark(w, &mut buf)?,
+        }
+        self.forward(start + 1, &mut buf, out)?;
+        self.buffers[start] = buf;
+        Ok(())
+    }
+
+    fn forward(&mut self, next: usize, buf: &mut Output, out: &mut Output) -> Result<()> {
+        for item in buf.drain() {
+            self.run_from(next, item, out)?;
+        }
+        Ok(())
+    }
+}
+
+impl Output {
+    /// Takes everything emitted so far.
+    pub fn take(&mut self) -> Vec<Emitted> {
+        std::mem::take(&mut self.items)
+    }
+}

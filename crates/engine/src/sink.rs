@@ -1,0 +1,76 @@
+//! The sink interface, with the two-phase commit that checkpoints drive, and the operator
+//! that puts a sink at the end of a chain.
+
+use arrow::array::RecordBatch;
+
+use crate::error::Result;
+use crate::metrics::TaskMetrics;
+use crate::operator::{Operator, Output, TaskInfo};
+
+/// A parallel instance of a sink connector.
+///
+/// Exactly-once works in two phases: on a checkpoint barrier the sink flushes and returns what
+/// it has pending (`prepare_commit`), which is stored in the checkpoint; once the checkpoint is
+/// durable the sink makes that output visible (`commit`). After a failure, `restore` receives
+/// the pending state of the last complete checkpoint and must commit it (idempotently) and
+/// discard anything written after it. Idempotent sinks (upserts) may do nothing in `commit`.
+pub trait Sink: Send {
+    /// The sink's name as shown in plans.
+    fn name(&self) -> String;
+
+    /// Writes rows (buffered as the sink sees fit).
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+
+    /// Flushes and returns the state to commit once checkpoint `checkpoint` is durable.
+    fn prepare_commit(&mut self, checkpoint: u64) -> Result<Vec<u8>>;
+
+    /// Makes everything prepared up to `checkpoint` visible.
+    fn commit(&mut self, checkpoint: u64) -> Result<()>;
+
+    /// Recovers: commits the pending state of the last complete checkpoint (`None` on a fresh
+    /// start) and discards output written after it.
+    fn restore(&mut self, pending: Option<&[u8]>) -> Result<()>;
+}
+
+/// Runs a [`Sink`] as the last operator of a chain.
+pub struct SinkOperator {
+    sink: Box<dyn Sink>,
+    task: TaskInfo,
+}
+
+impl SinkOperator {
+    /// Wraps `sink`, counting rows into `task`'s metrics.
+    pub fn new(sink: Box<dyn Sink>, task: TaskInfo) -> Self {
+        SinkOperator { sink, task }
+    }
+}
+
+impl Operator for SinkOperator {
+    fn name(&self) -> String {
+        format!("Sink[{}]", self.sink.name())
+    }
+
+    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Output) -> Result<()> {
+        TaskMetrics::add(&self.task.metrics.rows_out, batch.num_rows() as u64);
+        self.sink.write(&batch)
+    }
+
+    fn process_watermark(&mut self, _wm: i64, _out: &mut Output) -> Result<()> {
+        Ok(())
+    }
+
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>> {
+        self.sink.prepare_commit(checkpoint)
+    }
+
+    fn restore(&mut self, state: Option<&[u8]>) -> Result<()> {
+        self.sink.restore(state)
+    }
+
+    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<()> {
+        self.sink.commit(checkpoint)
+    }
+}
+
+/// Builds one sink instance per task of the sink stage.
+pub type SinkFactory = std::sync::Arc<dyn Fn(&TaskInfo) -> Result<Box<dyn Sink>> + Send + Sync>;
