@@ -1,1 +1,57 @@
-fn main() {}
+//! `spate`: real-time analytics in one binary.
+
+mod bench;
+mod demo;
+mod log_cmd;
+mod reference_job;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+
+/// Spate: a durable log, a Flink-style streaming engine and its tools, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "spate", version, about, long_about = None)]
+struct Cli {
+    /// Where Spate keeps its data (the embedded log, checkpoints, results); `spate-data` by
+    /// default, a temporary directory for benchmarks.
+    #[arg(long, global = true, env = "SPATE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Admin commands for the embedded log: topics, create, produce, consume, describe.
+    #[command(subcommand)]
+    Log(log_cmd::LogCommand),
+    /// Benchmarks that print their figures as JSON.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Runs the end-to-end demo on embedded defaults: events into the log, a windowed job,
+    /// results into files.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let started = Instant::now();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SPATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("spate-data"));
+    match cli.command {
+        Command::Log(cmd) => log_cmd::run(&data_dir.join("log"), cmd),
+        Command::Bench(cmd) => bench::run(cmd, cli.data_dir.as_deref(), started),
+        Command::Demo(args) => demo::run(&data_dir, args),
+    }
+}

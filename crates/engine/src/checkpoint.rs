@@ -86,14 +86,14 @@ impl CheckpointStore {
         let listed: Vec<_> = self.store.list(None).try_collect().await?;
         for meta in listed {
             let parts: Vec<_> = meta.location.parts().collect();
-            if parts.len() == 2 && parts[1].as_ref() == MANIFEST {
-                if let Some(id) = parts[0]
+            if parts.len() == 2
+                && parts[1].as_ref() == MANIFEST
+                && let Some(id) = parts[0]
                     .as_ref()
                     .strip_prefix("chk-")
                     .and_then(|s| s.parse().ok())
-                {
-                    newest = Some(newest.map_or(id, |n: u64| n.max(id)));
-                }
+            {
+                newest = Some(newest.map_or(id, |n: u64| n.max(id)));
             }
         }
         let Some(id) = newest else { return Ok(None) };

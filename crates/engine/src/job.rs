@@ -235,6 +235,17 @@ enum Ack {
     Finished { task: usize, state: Vec<u8> },
 }
 
+/// The checkpoint id under which tasks snapshot their final state once their input is
+/// exhausted, and with which `checkpoint_complete` (so [`crate::sink::Sink::commit`]) is
+/// called once that final checkpoint is durable. The final checkpoint's id in storage is
+/// assigned later by the coordinator, so tasks cannot know it when they snapshot; using one
+/// fixed id for both phases keeps prepare and commit consistent.
+pub const FINAL_CHECKPOINT: u64 = u64::MAX;
+
+pub(crate) const DOWNSTREAM_STOPPED: &str = "downstream task stopped";
+const COORDINATOR_STOPPED: &str = "the checkpoint coordinator stopped";
+const STOPPED_BEFORE_FINAL: &str = "the job stopped before its final checkpoint";
+
 /// What the coordinator tells all tasks: the last completed checkpoint, and whether it is the
 /// final one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -255,23 +266,21 @@ impl TaskContext {
     fn ack(&self, ack: Ack) -> Result<()> {
         self.acks.send(ack).map_err(|_| EngineError::Task {
             task: self.info.name.clone(),
-            message: "the checkpoint coordinator stopped".into(),
+            message: COORDINATOR_STOPPED.into(),
         })
     }
 
-    /// After finishing: waits for the final checkpoint, then lets the chain commit.
+    /// After finishing: waits for the final checkpoint, then lets the chain commit what it
+    /// prepared under [`FINAL_CHECKPOINT`].
     async fn await_final(&mut self, commit: impl FnOnce(u64) -> Result<()>) -> Result<()> {
-        let done =
-            self.completed
-                .wait_for(|c| c.is_final)
-                .await
-                .map_err(|_| EngineError::Task {
-                    task: self.info.name.clone(),
-                    message: "the job stopped before its final checkpoint".into(),
-                })?;
-        let id = done.checkpoint;
-        drop(done);
-        commit(id)
+        self.completed
+            .wait_for(|c| c.is_final)
+            .await
+            .map_err(|_| EngineError::Task {
+                task: self.info.name.clone(),
+                message: STOPPED_BEFORE_FINAL.into(),
+            })?;
+        commit(FINAL_CHECKPOINT)
     }
 }
 
@@ -364,7 +373,6 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
         stage_senders.push(senders);
         upstream = stage.parallelism;
     }
-    let mut restored_states = restored_states;
 
     // Source tasks.
     let first_input = graph.stages[0].input.clone();
@@ -451,19 +459,21 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
     loop {
         tokio::select! {
             res = &mut coordination, if coordinator_result.is_none() => {
-                if let Err(e) = &res {
-                    join.abort_all();
-                    return Err(EngineError::Task { task: "checkpoint coordinator".into(), message: e.to_string() });
+                if let Err(e) = res {
+                    // The coordinator fails when every task stopped without finishing, or when
+                    // checkpoint storage fails; a task's own error says more in the first case.
+                    let e = EngineError::Task { task: "checkpoint coordinator".into(), message: e.to_string() };
+                    return Err(first_failure(&mut join, e).await);
                 }
                 coordinator_result = Some(res);
             }
             next = join.join_next() => match next {
                 None => break,
                 Some(Ok(Ok(()))) => {}
-                Some(Ok(Err(e))) => { join.abort_all(); return Err(e); }
+                Some(Ok(Err(e))) => return Err(first_failure(&mut join, e).await),
                 Some(Err(e)) => {
-                    join.abort_all();
-                    return Err(EngineError::Task { task: "task".into(), message: e.to_string() });
+                    let e = EngineError::Task { task: "task".into(), message: join_error_message(e) };
+                    return Err(first_failure(&mut join, e).await);
                 }
             }
         }
@@ -478,6 +488,63 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
         checkpoints,
         already_finished: false,
     })
+}
+
+/// Whether an error only reports that another task stopped (so it is not the cause).
+fn is_consequence(e: &EngineError) -> bool {
+    matches!(e, EngineError::Task { task, message }
+        if task == "checkpoint coordinator"
+            || message == DOWNSTREAM_STOPPED
+            || message == COORDINATOR_STOPPED
+            || message == STOPPED_BEFORE_FINAL)
+}
+
+fn join_error_message(e: tokio::task::JoinError) -> String {
+    if e.is_panic() {
+        let payload = e.into_panic();
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        format!("panicked: {text}")
+    } else {
+        e.to_string()
+    }
+}
+
+/// After a failure: stops the remaining tasks and returns the error that caused it, i.e. the
+/// first one that does not merely report another task stopping.
+async fn first_failure(join: &mut JoinSet<Result<()>>, first: EngineError) -> EngineError {
+    // Tasks that have already failed are reaped before the rest are aborted, so that a
+    // panic or a connector error is not hidden behind "downstream task stopped".
+    let mut errors = vec![first];
+    while let Some(next) = join.try_join_next() {
+        match next {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(e),
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => errors.push(EngineError::Task {
+                task: "task".into(),
+                message: join_error_message(e),
+            }),
+        }
+    }
+    join.abort_all();
+    while let Some(next) = join.join_next().await {
+        match next {
+            Ok(Err(e)) => errors.push(e),
+            Err(e) if e.is_panic() => errors.push(EngineError::Task {
+                task: "task".into(),
+                message: join_error_message(e),
+            }),
+            _ => {}
+        }
+    }
+    match errors.iter().position(|e| !is_consequence(e)) {
+        Some(i) => errors.swap_remove(i),
+        None => errors.swap_remove(0),
+    }
 }
 
 fn build_chain(
@@ -635,6 +702,13 @@ impl SourceTask {
                     if let (Some(generator), Some(strategy)) = (wm.as_mut(), &self.watermarks) {
                         let times = rowtime_values(&batch, strategy.rowtime_column)?;
                         generator.observe(partition, times.iter().max().copied(), now);
+                        // Active again after reporting idleness: hold the downstream minimum
+                        // at this input's watermark again from now on.
+                        if idle_sent && let Some(current) = generator.current() {
+                            self.exchange
+                                .broadcast(Message::Watermark(Watermark::EventTime(current)))
+                                .await?;
+                        }
                     }
                     self.chain.push_batch(batch, &mut out)?;
                     flush(&mut out, &mut self.exchange, &metrics).await?;
@@ -663,7 +737,7 @@ impl SourceTask {
         self.exchange.broadcast(Message::End).await?;
         let mut w = StateWriter::new();
         w.bytes(&self.source.snapshot()?);
-        w.bytes(&encode_chain_states(self.chain.snapshot(u64::MAX)?));
+        w.bytes(&encode_chain_states(self.chain.snapshot(FINAL_CHECKPOINT)?));
         ctx.ack(Ack::Finished {
             task: ctx.index,
             state: w.finish(),
@@ -733,6 +807,7 @@ impl OperatorTask {
             i
         });
         let mut rr = 0usize;
+        let mut idle_sent = false;
         loop {
             if ended.iter().all(|e| *e) {
                 break;
@@ -763,17 +838,8 @@ impl OperatorTask {
                     flush(&mut out, &mut self.exchange, &metrics).await?;
                 }
                 Message::Watermark(w) => {
-                    if let Some(t) = wms.update(i, w) {
-                        metrics
-                            .watermark
-                            .store(t, std::sync::atomic::Ordering::Relaxed);
-                        self.chain.push_watermark(t, &mut out)?;
-                        flush(&mut out, &mut self.exchange, &metrics).await?;
-                    } else if wms.all_idle() {
-                        self.exchange
-                            .broadcast(Message::Watermark(Watermark::Idle))
-                            .await?;
-                    }
+                    self.on_watermark(i, w, &mut wms, &mut idle_sent, &mut out, &metrics)
+                        .await?;
                 }
                 Message::Barrier(id) => {
                     blocked[i] = true;
@@ -781,7 +847,18 @@ impl OperatorTask {
                 }
                 Message::End => {
                     ended[i] = true;
-                    wms.update(i, Watermark::Idle);
+                    // An ended input no longer holds the minimum back, which may advance it.
+                    if !ended.iter().all(|e| *e) {
+                        self.on_watermark(
+                            i,
+                            Watermark::Idle,
+                            &mut wms,
+                            &mut idle_sent,
+                            &mut out,
+                            &metrics,
+                        )
+                        .await?;
+                    }
                 }
             }
             if let Some(id) = aligning
@@ -801,13 +878,52 @@ impl OperatorTask {
         self.chain.finish(&mut out)?;
         flush(&mut out, &mut self.exchange, &metrics).await?;
         self.exchange.broadcast(Message::End).await?;
-        let state = encode_chain_states(self.chain.snapshot(u64::MAX)?);
+        let state = encode_chain_states(self.chain.snapshot(FINAL_CHECKPOINT)?);
         ctx.ack(Ack::Finished {
             task: ctx.index,
             state,
         })?;
         let chain = &mut self.chain;
         ctx.await_final(|id| chain.checkpoint_complete(id)).await
+    }
+}
+
+impl OperatorTask {
+    /// Takes a watermark (or idleness) from input `i`: pushes the combined watermark through
+    /// the chain when it advances, reports idleness once all inputs are idle, and re-announces
+    /// the current watermark when an input turns active after idleness was reported.
+    async fn on_watermark(
+        &mut self,
+        i: usize,
+        w: Watermark,
+        wms: &mut InputWatermarks,
+        idle_sent: &mut bool,
+        out: &mut Output,
+        metrics: &TaskMetrics,
+    ) -> Result<()> {
+        if let Some(t) = wms.update(i, w) {
+            metrics
+                .watermark
+                .store(t, std::sync::atomic::Ordering::Relaxed);
+            self.chain.push_watermark(t, out)?;
+            flush(out, &mut self.exchange, metrics).await?;
+            *idle_sent = false;
+        } else if wms.all_idle() {
+            if !*idle_sent {
+                self.exchange
+                    .broadcast(Message::Watermark(Watermark::Idle))
+                    .await?;
+                *idle_sent = true;
+            }
+        } else if *idle_sent {
+            if let Some(t) = wms.current() {
+                self.exchange
+                    .broadcast(Message::Watermark(Watermark::EventTime(t)))
+                    .await?;
+            }
+            *idle_sent = false;
+        }
+        Ok(())
     }
 }
 
@@ -854,12 +970,15 @@ struct Coordinator {
     completed_count: u64,
 }
 
+/// A checkpoint in progress: its id, the states acknowledged so far, when it was triggered.
+type PendingCheckpoint = (u64, Vec<Option<Vec<u8>>>, Instant);
+
 impl Coordinator {
     /// Triggers periodic checkpoints, collects task states, writes checkpoints and tells the
     /// tasks; ends after the final checkpoint. Returns the number of checkpoints completed.
     async fn run(mut self, mut acks: mpsc::UnboundedReceiver<Ack>) -> Result<u64> {
         let n = self.names.len();
-        let mut pending: Option<(u64, Vec<Option<Vec<u8>>>, Instant)> = None;
+        let mut pending: Option<PendingCheckpoint> = None;
         let mut finished: Vec<Option<Vec<u8>>> = vec![None; n];
         let mut any_finished = false;
         let interval = self.store.as_ref().map(|(_, i)| *i);

@@ -14,6 +14,14 @@ use crate::operator::{Operator, Output, TaskInfo};
 /// durable the sink makes that output visible (`commit`). After a failure, `restore` receives
 /// the pending state of the last complete checkpoint and must commit it (idempotently) and
 /// discard anything written after it. Idempotent sinks (upserts) may do nothing in `commit`.
+///
+/// When bounded input is exhausted, the final state is prepared with
+/// `prepare_commit(`[`FINAL_CHECKPOINT`](crate::job::FINAL_CHECKPOINT)`)` (`u64::MAX`) and,
+/// once the final checkpoint is durable, made visible with `commit(FINAL_CHECKPOINT)`.
+///
+/// `commit(c)` may arrive after `prepare_commit` of a later checkpoint already ran, and
+/// notifications may be coalesced (`commit(c)` without an earlier `commit(c - 1)`): commit
+/// exactly what was prepared for checkpoints up to `c`, and nothing prepared later.
 pub trait Sink: Send {
     /// The sink's name as shown in plans.
     fn name(&self) -> String;

@@ -92,11 +92,10 @@ impl PartitionWatermarks {
             if self.partitions.iter().all(|p| p.finished) {
                 return self.emit(EventTime::MAX);
             }
-            return if self.emitted.is_some() || self.partitions.is_empty() {
-                None
-            } else {
-                Some(Watermark::Idle)
-            };
+            // Every open partition is idle: the whole input is, whether or not it emitted a
+            // watermark before (as Flink marks the source output idle). The caller reports
+            // this once until the input turns active again.
+            return Some(Watermark::Idle);
         }
         min.and_then(|wm| self.emit(wm))
     }
@@ -200,6 +199,20 @@ mod tests {
         let later = start + Duration::from_millis(150);
         w.observe(0, Some(9_000), later);
         assert_eq!(w.advance(later), Some(Watermark::EventTime(8_999)));
+    }
+
+    #[test]
+    fn all_partitions_idle_reports_idle_even_after_a_watermark() {
+        let start = Instant::now();
+        let mut w = PartitionWatermarks::new(2, 0, Some(Duration::from_millis(100)));
+        w.observe(0, Some(1_000), start);
+        w.observe(1, Some(500), start);
+        assert_eq!(w.advance(start), Some(Watermark::EventTime(499)));
+        let later = start + Duration::from_millis(150);
+        assert_eq!(w.advance(later), Some(Watermark::Idle));
+        // Active again: the watermark moves on from where it was.
+        w.observe(1, Some(2_000), later);
+        assert_eq!(w.advance(later), Some(Watermark::EventTime(1_999)));
     }
 
     #[test]

@@ -176,6 +176,7 @@ fn checksum(batch: &[u8]) -> u32 {
 }
 
 /// Iterates over the records of a batch that passed [`verify`].
+#[derive(Clone)]
 pub(crate) struct BatchRecords<'a> {
     bytes: &'a [u8],
     pos: usize,

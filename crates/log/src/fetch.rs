@@ -98,6 +98,7 @@ impl<'a> IntoIterator for &'a FetchedRecords {
 }
 
 /// Iterator over the records of a [`FetchedRecords`].
+#[derive(Clone)]
 pub struct Records<'a> {
     buf: &'a [u8],
     batches: std::slice::Iter<'a, Range<usize>>,

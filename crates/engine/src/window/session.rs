@@ -68,7 +68,7 @@ impl SessionWindowAggregate {
         }
         let fields: Vec<SortField> = config
             .aggregation
-            .key_fields()
+            .group_fields()
             .iter()
             .map(|f| SortField::new(f.data_type().clone()))
             .collect();
@@ -243,10 +243,9 @@ impl SessionWindowAggregate {
             Arc::new(TimestampMillisecondArray::from(starts)),
             Arc::new(TimestampMillisecondArray::from(ends)),
         ];
-        columns.extend(keys);
+        columns.extend(self.config.aggregation.output_keys(keys));
         columns.extend(values);
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
-        TaskMetrics::add(&self.task.metrics.rows_out, batch.num_rows() as u64);
         out.data(batch);
         Ok(())
     }

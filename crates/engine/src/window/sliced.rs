@@ -183,9 +183,8 @@ impl SlicedWindowAggregate {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(2 + keys.len() + values.len());
         columns.push(Arc::new(TimestampMillisecondArray::from_value(start, n)));
         columns.push(Arc::new(TimestampMillisecondArray::from_value(end, n)));
-        columns.extend(keys);
+        columns.extend(self.config.aggregation.output_keys(keys));
         columns.extend(values);
-        TaskMetrics::add(&self.task.metrics.rows_out, n as u64);
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }
 }
@@ -197,6 +196,10 @@ impl Operator for SlicedWindowAggregate {
 
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Output) -> Result<()> {
         TaskMetrics::add(&self.task.metrics.rows_in, batch.num_rows() as u64);
+        if batch.num_rows() == 0 {
+            // Nothing to add (and no slice to create for a time that no row has).
+            return Ok(());
+        }
         let times = rowtime_values(&batch, self.config.rowtime_column)?;
         let rows = self.config.aggregation.evaluate(&batch)?;
         let kind = self.config.kind;
@@ -230,10 +233,13 @@ impl Operator for SlicedWindowAggregate {
                 continue;
             }
             if lateness > 0 {
+                // Windows that fired already and are still within their allowed lateness.
+                // Those past it are final: some of their slices may be gone, so firing them
+                // again would emit a wrong "update".
                 dirty.extend(
                     kind.window_ends(slice_start)
                         .into_iter()
-                        .filter(|e| *e - 1 <= wm),
+                        .filter(|e| *e - 1 <= wm && *e - 1 + lateness > wm),
                 );
             }
             match &indices {

@@ -8,13 +8,18 @@ use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
 use crate::error::{EngineError, Result};
+
+/// Name of the constant grouping column of an aggregation without keys.
+const GLOBAL_KEY: &str = "__global";
 
 /// One aggregate of a grouped aggregation: a DataFusion aggregate function and an optional
 /// `FILTER (WHERE …)` predicate.
@@ -43,7 +48,11 @@ impl AggregateSpec {
 #[derive(Debug, Clone)]
 pub struct Aggregation {
     keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// The schema of the grouping columns as the state holds them.
     key_schema: SchemaRef,
+    /// No grouping keys: DataFusion's group-value interning needs at least one column, so the
+    /// state groups by one constant column that the output leaves out.
+    global: bool,
     aggregates: Vec<AggregateSpec>,
     state_schema: SchemaRef,
     state_widths: Vec<usize>,
@@ -99,6 +108,14 @@ impl Aggregation {
         if keys.len() != key_names.len() {
             return Err(EngineError::plan("one name is needed per grouping key"));
         }
+        let global = keys.is_empty();
+        let (keys, key_names) = if global {
+            let constant: Arc<dyn PhysicalExpr> =
+                Arc::new(Literal::new(ScalarValue::Boolean(Some(true))));
+            (vec![constant], vec![GLOBAL_KEY.to_string()])
+        } else {
+            (keys, key_names)
+        };
         let mut key_fields = Vec::with_capacity(keys.len());
         for (expr, name) in keys.iter().zip(&key_names) {
             key_fields.push(Field::new(
@@ -125,6 +142,7 @@ impl Aggregation {
         Ok(Aggregation {
             keys,
             key_schema,
+            global,
             aggregates,
             state_schema: Arc::new(Schema::new(state_fields)),
             state_widths,
@@ -143,7 +161,21 @@ impl Aggregation {
 
     /// The key columns' fields, in order.
     pub fn key_fields(&self) -> Vec<Arc<Field>> {
+        if self.global {
+            return Vec::new();
+        }
         self.key_schema.fields().iter().cloned().collect()
+    }
+
+    /// The grouping columns as the state holds them (with the constant column of an
+    /// aggregation without keys).
+    pub(crate) fn group_fields(&self) -> Vec<Arc<Field>> {
+        self.key_schema.fields().iter().cloned().collect()
+    }
+
+    /// The key columns to output, from grouping columns as the state holds them.
+    pub(crate) fn output_keys(&self, keys: Vec<ArrayRef>) -> Vec<ArrayRef> {
+        if self.global { Vec::new() } else { keys }
     }
 
     /// The aggregates' output fields, in order.

@@ -1,0 +1,4 @@
+//! Record formats.
+
+pub mod csv;
+pub mod json;

@@ -1,0 +1,297 @@
+//! The embedded log as a source: each instance reads its share of a topic's partitions,
+//! decodes NDJSON values into batches, and dead-letters what does not decode.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use spate_engine::EngineError;
+use spate_engine::metrics::TaskMetrics;
+use spate_engine::operator::TaskInfo;
+use spate_engine::side_output::{SideOutputKind, SideRecord};
+use spate_engine::source::{Source, SourcePoll};
+use spate_log::{FetchedRecords, Log, Topic};
+
+use crate::format::json::JsonDecoder;
+
+/// Where a log source starts when no checkpoint says otherwise (`scan.startup.mode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartupMode {
+    /// The log start offset of each partition.
+    Earliest,
+    /// The end of each partition as the job starts.
+    Latest,
+    /// The consumer group's committed offsets, or the earliest where none is committed.
+    GroupOffsets,
+}
+
+/// When a log source stops (`scan.bounded.mode`).
+#[derive(Clone)]
+pub enum Bound {
+    /// Never: the source follows the topic.
+    Unbounded,
+    /// At the end offsets of the partitions as the job starts.
+    LatestOffset,
+    /// At end offsets that become known later (e.g. when an ingest finishes): the function
+    /// returns each partition's final end offset once it is known.
+    Until(Arc<dyn Fn(u32) -> Option<u64> + Send + Sync>),
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bound::Unbounded => write!(f, "Unbounded"),
+            Bound::LatestOffset => write!(f, "LatestOffset"),
+            Bound::Until(_) => write!(f, "Until(..)"),
+        }
+    }
+}
+
+/// Configuration of a log source, shared by its instances.
+#[derive(Debug, Clone)]
+pub struct LogSourceConfig {
+    /// The log.
+    pub log: Log,
+    /// The topic to read.
+    pub topic: String,
+    /// The schema of the decoded rows.
+    pub schema: SchemaRef,
+    /// Start position without a checkpoint.
+    pub startup: StartupMode,
+    /// Stop condition.
+    pub bound: Bound,
+    /// Consumer group whose offsets are committed when checkpoints complete.
+    pub group: Option<String>,
+    /// Bytes to fetch per poll.
+    pub fetch_bytes: usize,
+}
+
+/// One instance of a log source.
+pub struct LogSource {
+    config: LogSourceConfig,
+    topic: Arc<Topic>,
+    partitions: Vec<u32>,
+    offsets: Vec<u64>,
+    stop_at: Vec<Option<u64>>,
+    finished: Vec<bool>,
+    decoder: JsonDecoder,
+    fetched: FetchedRecords,
+    next: usize,
+    snapshot_offsets: Vec<u64>,
+    task: TaskInfo,
+}
+
+impl LogSource {
+    /// The instance `task.instance` of `task.parallelism`: it reads the partitions p with
+    /// p % parallelism == instance.
+    pub fn new(config: LogSourceConfig, task: &TaskInfo) -> Result<Self, EngineError> {
+        let topic = config
+            .log
+            .topic(&config.topic)
+            .map_err(|e| source_err(&config.topic, e))?;
+        let partitions: Vec<u32> = (0..topic.partitions())
+            .filter(|p| *p as usize % task.parallelism == task.instance)
+            .collect();
+        let decoder = JsonDecoder::new(config.schema.clone())?;
+        let n = partitions.len();
+        Ok(LogSource {
+            topic,
+            partitions,
+            offsets: vec![0; n],
+            stop_at: vec![None; n],
+            finished: vec![false; n],
+            decoder,
+            fetched: FetchedRecords::new(),
+            next: 0,
+            snapshot_offsets: Vec::new(),
+            task: task.clone(),
+            config,
+        })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> EngineError {
+        source_err(&self.config.topic, e)
+    }
+
+    fn stop_offset(&mut self, i: usize) -> Option<u64> {
+        if self.stop_at[i].is_none()
+            && let Bound::Until(f) = &self.config.bound
+        {
+            self.stop_at[i] = f(self.partitions[i]);
+        }
+        self.stop_at[i]
+    }
+
+    fn poll_partition(&mut self, i: usize) -> Result<Option<SourcePoll>, EngineError> {
+        let p = self.partitions[i];
+        let stop = self.stop_offset(i);
+        if stop.is_some_and(|s| self.offsets[i] >= s) {
+            self.finished[i] = true;
+            return Ok(Some(SourcePoll::PartitionFinished(i)));
+        }
+        let start = self.topic.start_offset(p).map_err(|e| self.err(e))?;
+        if self.offsets[i] < start {
+            tracing::warn!(
+                topic = %self.config.topic, partition = p, from = self.offsets[i], to = start,
+                "offsets fell below the log start (retention); skipping ahead"
+            );
+            self.offsets[i] = start;
+        }
+        self.topic
+            .fetch_into(
+                p,
+                self.offsets[i],
+                self.config.fetch_bytes,
+                &mut self.fetched,
+            )
+            .map_err(|e| self.err(e))?;
+        if self.fetched.is_empty() {
+            return Ok(None);
+        }
+        let limit = stop.unwrap_or(u64::MAX);
+        let records = self.fetched.iter().take_while(|r| r.offset < limit);
+        let values = records.clone().map(|r| r.value);
+        let (batch, rejected) = self.decoder.decode(values)?;
+        if !rejected.is_empty() {
+            let views: Vec<_> = records.clone().collect();
+            TaskMetrics::add(&self.task.metrics.dead_letters, rejected.len() as u64);
+            for r in rejected {
+                let view = &views[r.index];
+                self.task.side_outputs.send(SideRecord {
+                    kind: SideOutputKind::DeadLetter,
+                    reason: r.reason,
+                    origin: format!(
+                        "topic {} partition {p} offset {}",
+                        self.config.topic, view.offset
+                    ),
+                    payload: view.value.to_vec(),
+                });
+            }
+        }
+        let last = records
+            .last()
+            .map(|r| r.offset + 1)
+            .unwrap_or(self.offsets[i]);
+        self.offsets[i] = last;
+        Ok(Some(SourcePoll::Batch {
+            partition: i,
+            batch,
+        }))
+    }
+}
+
+fn source_err(topic: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Source {
+        name: format!("spate-log topic {topic}"),
+        message: e.to_string(),
+    }
+}
+
+impl Source for LogSource {
+    fn schema(&self) -> SchemaRef {
+        self.config.schema.clone()
+    }
+
+    fn partitions(&self) -> Vec<String> {
+        self.partitions
+            .iter()
+            .map(|p| format!("{}/{p}", self.config.topic))
+            .collect()
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll, EngineError> {
+        let n = self.partitions.len();
+        if self.finished.iter().all(|f| *f) {
+            return Ok(SourcePoll::Finished);
+        }
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            if self.finished[i] {
+                continue;
+            }
+            if let Some(poll) = self.poll_partition(i)? {
+                self.next = i + 1;
+                return Ok(poll);
+            }
+        }
+        Ok(SourcePoll::Idle)
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>, EngineError> {
+        self.snapshot_offsets = self.offsets.clone();
+        let pairs: Vec<(u32, u64)> = self
+            .partitions
+            .iter()
+            .copied()
+            .zip(self.offsets.iter().copied())
+            .collect();
+        Ok(serde_json::to_vec(&pairs).expect("offsets serialize"))
+    }
+
+    fn restore(&mut self, state: Option<&[u8]>) -> Result<(), EngineError> {
+        match state {
+            Some(bytes) => {
+                let pairs: Vec<(u32, u64)> =
+                    serde_json::from_slice(bytes).map_err(|e| EngineError::CorruptState {
+                        task: self.task.name.clone(),
+                        reason: format!("source offsets: {e}"),
+                    })?;
+                for (p, off) in pairs {
+                    let i = self
+                        .partitions
+                        .iter()
+                        .position(|q| *q == p)
+                        .ok_or_else(|| EngineError::CorruptState {
+                            task: self.task.name.clone(),
+                            reason: format!(
+                                "checkpoint has partition {p}, which this instance does not read"
+                            ),
+                        })?;
+                    self.offsets[i] = off;
+                }
+            }
+            None => {
+                for (i, p) in self.partitions.iter().enumerate() {
+                    self.offsets[i] = match self.config.startup {
+                        StartupMode::Earliest => self.topic.start_offset(*p),
+                        StartupMode::Latest => self.topic.end_offset(*p),
+                        StartupMode::GroupOffsets => match &self.config.group {
+                            Some(g) => match self.config.log.committed(g, &self.config.topic, *p) {
+                                Ok(Some(o)) => Ok(o),
+                                Ok(None) => self.topic.start_offset(*p),
+                                Err(e) => Err(e),
+                            },
+                            None => self.topic.start_offset(*p),
+                        },
+                    }
+                    .map_err(|e| source_err(&self.config.topic, e))?;
+                }
+            }
+        }
+        if let Bound::LatestOffset = self.config.bound {
+            for (i, p) in self.partitions.iter().enumerate() {
+                self.stop_at[i] = Some(
+                    self.topic
+                        .end_offset(*p)
+                        .map_err(|e| source_err(&self.config.topic, e))?,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoint_complete(&mut self, _checkpoint: u64) -> Result<(), EngineError> {
+        let Some(group) = &self.config.group else {
+            return Ok(());
+        };
+        let offsets: Vec<(u32, u64)> = self
+            .partitions
+            .iter()
+            .copied()
+            .zip(self.snapshot_offsets.iter().copied())
+            .collect();
+        self.config
+            .log
+            .commit_offsets(group, &self.config.topic, &offsets)
+            .map_err(|e| self.err(e))
+    }
+}
