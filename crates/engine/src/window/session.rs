@@ -294,7 +294,6 @@ impl Operator for SessionWindowAggregate {
     }
 
     fn process_batch(&mut self, batch: RecordBatch, _out: &mut Output) -> Result<()> {
-        TaskMetrics::add(&self.task.metrics.rows_in, batch.num_rows() as u64);
         let times = rowtime_values(&batch, self.config.rowtime_column)?;
         let rows = self.config.aggregation.evaluate(&batch)?;
         let key_rows = self.converter.convert_columns(&rows.keys)?;

@@ -195,7 +195,6 @@ impl Operator for SlicedWindowAggregate {
     }
 
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Output) -> Result<()> {
-        TaskMetrics::add(&self.task.metrics.rows_in, batch.num_rows() as u64);
         if batch.num_rows() == 0 {
             // Nothing to add (and no slice to create for a time that no row has).
             return Ok(());
