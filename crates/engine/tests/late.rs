@@ -209,3 +209,32 @@ async fn allowed_lateness_is_refused_for_sessions() {
     let err = run(graph, JobConfig::default()).await.unwrap_err();
     assert!(matches!(err, spate_engine::EngineError::Plan(_)), "{err}");
 }
+
+/// HOP with a size below its slide samples time: rows between two windows belong to no window.
+/// They are not results, and not late events either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_with_gaps_ignores_rows_between_windows() {
+    let side = Arc::new(SideCollector::default());
+    let kind = WindowKind::Hop {
+        size_ms: 2_000,
+        slide_ms: 5_000,
+    };
+    let mut config = window_config(kind, count_only());
+    config.late = LatePolicy::SideOutput;
+    let e = Event::new;
+    let input = vec![
+        e("a", 1_000, 1),
+        e("a", 3_000, 2), // between [0,2000) and [5000,7000)
+        e("a", 6_000, 3),
+        e("a", 4_000, 4), // between windows, after the watermark passed it
+        e("a", 9_000, 5),
+    ];
+    assert_eq!(
+        reference(kind, &input, |evs| vec![V::I(evs.len() as i64)]).len(),
+        2
+    );
+    let (report, store) = run_in_order(&input, config, Some(Arc::clone(&side))).await;
+    assert_eq!(written(&store), vec![(0, 2_000, 1), (5_000, 7_000, 1)]);
+    assert_eq!(report.sum("window", |m| &m.late_events), 0);
+    assert!(side.late().is_empty(), "{:?}", side.late());
+}

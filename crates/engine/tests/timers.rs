@@ -248,3 +248,49 @@ async fn source_instance_idle_after_its_first_watermark_does_not_hold_back() {
     job.await.unwrap().expect("job runs");
     assert_eq!(counts(&store).len(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_fire_emits_partial_results_of_open_sessions() {
+    let e = Event::new;
+    let release = Arc::new(AtomicBool::new(false));
+    let mut source = SourceSpec::new(vec![vec![
+        batch(&[e("a", 1_000, 1), e("b", 1_200, 1)]),
+        batch(&[e("a", 3_000, 1)]), // 2000 after 1000: a second session of a
+        batch(&[e("a", 2_000, 1)]), // bridges both: a is [1000, 4500) with 3 events
+        // Held back until released:
+        batch(&[e("a", 3_500, 1)]),
+    ]]);
+    source.hold_open = Some(Arc::clone(&release));
+    source.gate_after = 3;
+    let store = new_store();
+    let mut config = window_config(WindowKind::Session { gap_ms: 1_500 }, count_only());
+    config.early_fire = Some(Duration::from_millis(50));
+    let graph = window_graph(
+        "early-session",
+        &source,
+        1,
+        watermarks(10_000, None),
+        config,
+        2,
+        sink_factory(&store, SinkOptions::default()),
+    );
+    let job = spawn(graph);
+    let partial = wait_until(Duration::from_secs(10), || {
+        let c = counts(&store);
+        c.contains(&(1_000, 4_500, "a".into(), 3)) && c.contains(&(1_200, 2_700, "b".into(), 1))
+    })
+    .await;
+    assert!(
+        partial,
+        "partial results of open sessions appear: {:?}",
+        counts(&store)
+    );
+    assert!(!job.is_finished());
+    release.store(true, Ordering::SeqCst);
+    job.await.unwrap().expect("job runs");
+    let c = counts(&store);
+    let last_a = c.iter().rev().find(|r| r.2 == "a").unwrap();
+    assert_eq!(*last_a, (1_000, 5_000, "a".into(), 4), "{c:?}");
+    let last_b = c.iter().rev().find(|r| r.2 == "b").unwrap();
+    assert_eq!(*last_b, (1_200, 2_700, "b".into(), 1));
+}

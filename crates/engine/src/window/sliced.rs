@@ -226,6 +226,12 @@ impl Operator for SlicedWindowAggregate {
                 .collect()
         };
         for (slice_start, indices) in groups {
+            let ends = kind.window_ends(slice_start);
+            if ends.is_empty() {
+                // HOP with a size below its slide: the slice lies between two windows, so
+                // its rows belong to no window (neither a result nor late).
+                continue;
+            }
             let last_end = kind.last_window_end(slice_start);
             if last_end - 1 <= wm && last_end - 1 + lateness <= wm {
                 self.late_rows(&batch, indices.as_ref())?;
@@ -236,8 +242,7 @@ impl Operator for SlicedWindowAggregate {
                 // Those past it are final: some of their slices may be gone, so firing them
                 // again would emit a wrong "update".
                 dirty.extend(
-                    kind.window_ends(slice_start)
-                        .into_iter()
+                    ends.into_iter()
                         .filter(|e| *e - 1 <= wm && *e - 1 + lateness > wm),
                 );
             }
