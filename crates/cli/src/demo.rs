@@ -144,15 +144,15 @@ fn generate(topic: &spate_log::Topic, rate: u64, deadline: Option<Instant>) -> a
             seq += 1;
             let h = seq.wrapping_mul(0x9E3779B97F4A7C15);
             let ip = format!("10.{}.{}.{}", (h >> 8) % 4, (h >> 16) % 16, (h >> 24) % 64);
-            let delay = if h % 5 == 0 { (h >> 32) % 1500 } else { 0 };
-            let status = if h % 23 == 0 {
+            let delay = if h.is_multiple_of(5) { (h >> 32) % 1500 } else { 0 };
+            let status = if h.is_multiple_of(23) {
                 404
-            } else if h % 37 == 0 {
+            } else if h.is_multiple_of(37) {
                 500
             } else {
                 200
             };
-            let line = if seq % 10_000 == 0 {
+            let line = if seq.is_multiple_of(10_000) {
                 "{\"ts\": not json".to_string()
             } else {
                 format!(

@@ -219,24 +219,51 @@ impl SessionWindowAggregate {
         let mut fired = self.by_session.new_state()?;
         fired.merge(&take_state_rows(&state, &UInt32Array::from(fire_idx))?)?;
         let (id_col, values) = fired.evaluate()?;
-        let id_col = id_col[0].as_primitive::<UInt64Type>();
-        let mut starts = Vec::with_capacity(id_col.len());
-        let mut ends = Vec::with_capacity(id_col.len());
+        let ids: Vec<u64> = id_col[0].as_primitive::<UInt64Type>().values().to_vec();
+        let batch = self.result_batch(&ids, values, &bounds)?;
+        for id in &ids {
+            self.session_keys.remove(id);
+        }
+        out.data(batch);
+        Ok(())
+    }
+
+    /// Emits the current, partial result of every open session (early firing).
+    fn fire_early(&mut self, out: &mut Output) -> Result<()> {
+        if self.session_keys.is_empty() {
+            return Ok(());
+        }
+        let mut open = self.by_session.new_state()?;
+        open.merge(&self.state.copy_state()?)?;
+        let (id_col, values) = open.evaluate()?;
+        let ids: Vec<u64> = id_col[0].as_primitive::<UInt64Type>().values().to_vec();
+        let bounds: HashMap<u64, (i64, i64)> = self
+            .sessions
+            .values()
+            .flatten()
+            .map(|s| (s.id, (s.start, s.end)))
+            .collect();
+        out.data(self.result_batch(&ids, values, &bounds)?);
+        Ok(())
+    }
+
+    /// The output rows of sessions `ids` (with their aggregate `values`, in that order).
+    fn result_batch(
+        &self,
+        ids: &[u64],
+        values: Vec<ArrayRef>,
+        bounds: &HashMap<u64, (i64, i64)>,
+    ) -> Result<RecordBatch> {
+        let mut starts = Vec::with_capacity(ids.len());
+        let mut ends = Vec::with_capacity(ids.len());
         let parser = self.converter.parser();
-        let mut key_rows = Vec::with_capacity(id_col.len());
-        let mut key_bytes = Vec::with_capacity(id_col.len());
-        for id in id_col.values() {
+        let mut key_rows = Vec::with_capacity(ids.len());
+        for id in ids {
             let (s, e) = bounds[id];
             starts.push(s);
             ends.push(e);
-            key_bytes.push(
-                self.session_keys
-                    .remove(id)
-                    .expect("fired session has a key"),
-            );
-        }
-        for k in &key_bytes {
-            key_rows.push(parser.parse(k));
+            let key = self.session_keys.get(id).expect("session has a key");
+            key_rows.push(parser.parse(key));
         }
         let keys = self.converter.convert_rows(key_rows)?;
         let mut columns: Vec<ArrayRef> = vec![
@@ -245,9 +272,7 @@ impl SessionWindowAggregate {
         ];
         columns.extend(self.config.aggregation.output_keys(keys));
         columns.extend(values);
-        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
-        out.data(batch);
-        Ok(())
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }
 
     fn late_rows(&self, batch: &RecordBatch, late: Vec<u32>) -> Result<()> {
@@ -343,6 +368,14 @@ impl Operator for SessionWindowAggregate {
         self.fire(wm, out)?;
         out.watermark(wm);
         Ok(())
+    }
+
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        self.config.early_fire
+    }
+
+    fn on_tick(&mut self, out: &mut Output) -> Result<()> {
+        self.fire_early(out)
     }
 
     fn snapshot(&mut self, _checkpoint: u64) -> Result<Vec<u8>> {
