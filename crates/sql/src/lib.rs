@@ -1,0 +1,42 @@
+//! Spate's Flink SQL front end: it reads a job script the way Flink's SQL client does and
+//! hands the planner typed, position-carrying pieces.
+//!
+//! In reading order:
+//!
+//! - [`error`]: [`SqlError`], every failure with the user's `line:column`, text and a hint.
+//! - [`dialect`]: [`FlinkDialect`], Flink's lexical rules for `sqlparser`.
+//! - [`split`]: cutting a script into statements and statement sets, keeping positions.
+//! - `tokens` (internal): a cursor over a statement's tokens for the hand-written parts.
+//! - [`interval`]: `INTERVAL '2' SECOND` → milliseconds.
+//! - [`types`]: Flink data types → Arrow [`DataType`](arrow::datatypes::DataType)s.
+//! - [`connector`]: the connectors Spate knows and their `WITH` options.
+//! - [`catalog`]: the catalog model: tables, columns, watermarks, views, functions.
+//! - [`ddl`]: `CREATE TABLE` and `CREATE FUNCTION` into the catalog model.
+//! - [`window`]: window table-valued functions (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`),
+//!   recognised and rewritten away so `sqlparser`/DataFusion can read the rest.
+//! - [`query`]: `INSERT INTO … SELECT …` and views into `sqlparser` ASTs.
+//! - [`script`]: [`parse_script`], the whole job file into a [`Script`].
+
+pub mod catalog;
+pub mod connector;
+pub mod ddl;
+pub mod dialect;
+pub mod error;
+pub mod interval;
+pub mod query;
+pub mod script;
+pub mod split;
+mod tokens;
+pub mod types;
+pub mod window;
+
+pub use catalog::{
+    Catalog, Column, ColumnKind, FunctionDef, PrimaryKey, TableDef, ViewDef, Watermark,
+};
+pub use connector::Connector;
+pub use dialect::FlinkDialect;
+pub use error::{Position, Result, SqlError};
+pub use query::{Insert, LookupJoin, ParsedQuery};
+pub use script::{Script, parse_script};
+pub use split::{RawStatement, split_script};
+pub use window::WindowTvf;
