@@ -144,7 +144,11 @@ fn generate(topic: &spate_log::Topic, rate: u64, deadline: Option<Instant>) -> a
             seq += 1;
             let h = seq.wrapping_mul(0x9E3779B97F4A7C15);
             let ip = format!("10.{}.{}.{}", (h >> 8) % 4, (h >> 16) % 16, (h >> 24) % 64);
-            let delay = if h.is_multiple_of(5) { (h >> 32) % 1500 } else { 0 };
+            let delay = if h.is_multiple_of(5) {
+                (h >> 32) % 1500
+            } else {
+                0
+            };
             let status = if h.is_multiple_of(23) {
                 404
             } else if h.is_multiple_of(37) {

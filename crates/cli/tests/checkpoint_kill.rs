@@ -25,7 +25,11 @@ fn write_events(path: &Path, n: usize) {
     for i in 0..n {
         let base = t0 + (i as i64) / 5;
         let r = next();
-        let late = if r % 5 == 0 { (r >> 8) as i64 % 2000 } else { 0 };
+        let late = if r % 5 == 0 {
+            (r >> 8) as i64 % 2000
+        } else {
+            0
+        };
         let ip_rank = ((r >> 20) % 1000) * ((r >> 30) % 1000) / 1000;
         let status = [200, 200, 200, 201, 404, 500, 401][(r >> 40) as usize % 7];
         writeln!(
@@ -48,7 +52,12 @@ fn committed_rows(dir: &Path) -> Vec<String> {
     for entry in fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         if entry.file_name().to_string_lossy().starts_with("part-") {
-            rows.extend(fs::read_to_string(entry.path()).unwrap().lines().map(String::from));
+            rows.extend(
+                fs::read_to_string(entry.path())
+                    .unwrap()
+                    .lines()
+                    .map(String::from),
+            );
         }
     }
     rows.sort();
@@ -57,10 +66,15 @@ fn committed_rows(dir: &Path) -> Vec<String> {
 
 fn bench(data: &Path, input: &Path, output: &Path, checkpoints: Option<&Path>) -> Command {
     let mut cmd = Command::new(SPATE);
-    cmd.arg("--data-dir").arg(data).args(["bench", "window", "--input"]).arg(input);
+    cmd.arg("--data-dir")
+        .arg(data)
+        .args(["bench", "window", "--input"])
+        .arg(input);
     cmd.arg("--output").arg(output);
     if let Some(c) = checkpoints {
-        cmd.arg("--checkpoint-dir").arg(c).args(["--checkpoint-interval-ms", "40"]);
+        cmd.arg("--checkpoint-dir")
+            .arg(c)
+            .args(["--checkpoint-interval-ms", "40"]);
     }
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
@@ -73,10 +87,19 @@ fn kill_minus_nine_then_recover_gives_the_uninterrupted_result() {
     write_events(&input, 400_000);
 
     let reference_out = tmp.path().join("reference");
-    let out = bench(&tmp.path().join("ref-data"), &input, &reference_out, None).output().unwrap();
-    assert!(out.status.success(), "reference run failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = bench(&tmp.path().join("ref-data"), &input, &reference_out, None)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "reference run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected = committed_rows(&reference_out);
-    assert!(expected.len() > 1000, "the reference run produced too few rows");
+    assert!(
+        expected.len() > 1000,
+        "the reference run produced too few rows"
+    );
 
     let data = tmp.path().join("data");
     let checkpoints = tmp.path().join("checkpoints");
@@ -85,7 +108,9 @@ fn kill_minus_nine_then_recover_gives_the_uninterrupted_result() {
     let mut kills = 0;
     let started = Instant::now();
     loop {
-        let mut child = bench(&data, &input, &output, Some(&checkpoints)).spawn().unwrap();
+        let mut child = bench(&data, &input, &output, Some(&checkpoints))
+            .spawn()
+            .unwrap();
         // Random kill points; after 12 kills the run is let to finish.
         if kills < 12 {
             rng ^= rng << 13;
@@ -108,12 +133,19 @@ fn kill_minus_nine_then_recover_gives_the_uninterrupted_result() {
         );
         break;
     }
-    assert!(kills >= 3, "the job finished before it could be killed often enough ({kills} kills)");
+    assert!(
+        kills >= 3,
+        "the job finished before it could be killed often enough ({kills} kills)"
+    );
     assert!(started.elapsed() < Duration::from_secs(600));
     let got = committed_rows(&output);
     let unique: BTreeSet<&String> = got.iter().collect();
     assert_eq!(unique.len(), got.len(), "duplicate rows after recovery");
-    assert_eq!(got.len(), expected.len(), "row count differs after {kills} kills");
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "row count differs after {kills} kills"
+    );
     assert_eq!(got, expected, "contents differ after {kills} kills");
 }
 
@@ -124,13 +156,24 @@ fn a_checkpoint_directory_of_another_job_is_refused() {
     write_events(&input, 20_000);
     let checkpoints = tmp.path().join("checkpoints");
     let run = |parallelism: &str| {
-        let mut cmd = bench(&tmp.path().join(format!("data-{parallelism}")), &input, &tmp.path().join("out"), Some(&checkpoints));
+        let mut cmd = bench(
+            &tmp.path().join(format!("data-{parallelism}")),
+            &input,
+            &tmp.path().join("out"),
+            Some(&checkpoints),
+        );
         cmd.args(["--parallelism", parallelism]);
         cmd.output().unwrap()
     };
     assert!(run("2").status.success());
     let other = run("1");
-    assert!(!other.status.success(), "a different job used the checkpoint directory");
+    assert!(
+        !other.status.success(),
+        "a different job used the checkpoint directory"
+    );
     let err = String::from_utf8_lossy(&other.stderr);
-    assert!(err.contains("belongs to a different job"), "unexpected error: {err}");
+    assert!(
+        err.contains("belongs to a different job"),
+        "unexpected error: {err}"
+    );
 }

@@ -6,7 +6,12 @@ use std::process::{Command, Stdio};
 const SPATE: &str = env!("CARGO_BIN_EXE_spate");
 
 fn spate(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(SPATE).arg("--data-dir").arg(data).args(args).output().unwrap()
+    Command::new(SPATE)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -34,11 +39,23 @@ fn every_subcommand_has_help() {
 fn produce_consume_describe_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    assert!(spate(d, &["log", "create", "t", "--partitions", "3"]).status.success());
+    assert!(
+        spate(d, &["log", "create", "t", "--partitions", "3"])
+            .status
+            .success()
+    );
     let mut child = Command::new(SPATE)
         .arg("--data-dir")
         .arg(d)
-        .args(["log", "produce", "t", "--key-field", "k", "--timestamp-field", "ts"])
+        .args([
+            "log",
+            "produce",
+            "t",
+            "--key-field",
+            "k",
+            "--timestamp-field",
+            "ts",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -47,20 +64,36 @@ fn produce_consume_describe_round_trip() {
     {
         let stdin = child.stdin.as_mut().unwrap();
         for i in 0..100 {
-            writeln!(stdin, r#"{{"k":"key{}","ts":{},"v":{i}}}"#, i % 7, 1_700_000_000_000i64 + i).unwrap();
+            writeln!(
+                stdin,
+                r#"{{"k":"key{}","ts":{},"v":{i}}}"#,
+                i % 7,
+                1_700_000_000_000i64 + i
+            )
+            .unwrap();
         }
         writeln!(stdin, "not json").unwrap();
     }
     let out = child.wait_with_output().unwrap();
-    assert!(!out.status.success(), "a bad line must make produce exit non-zero");
+    assert!(
+        !out.status.success(),
+        "a bad line must make produce exit non-zero"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("stdin:101"), "the bad line is not named: {err}");
+    assert!(
+        err.contains("stdin:101"),
+        "the bad line is not named: {err}"
+    );
 
     let out = spate(d, &["log", "consume", "t", "--group", "g"]);
     assert!(out.status.success());
     let mut values: Vec<i64> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["v"].as_i64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["v"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     values.sort();
     assert_eq!(values, (0..100).collect::<Vec<_>>());
@@ -68,8 +101,12 @@ fn produce_consume_describe_round_trip() {
     let again = spate(d, &["log", "consume", "t", "--group", "g"]);
     assert!(again.status.success());
     assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), "");
-    let describe = String::from_utf8_lossy(&spate(d, &["log", "describe", "t"]).stdout).into_owned();
-    assert!(describe.contains("GROUP") && describe.contains("LAG"), "describe shows no group lag: {describe}");
+    let describe =
+        String::from_utf8_lossy(&spate(d, &["log", "describe", "t"]).stdout).into_owned();
+    assert!(
+        describe.contains("GROUP") && describe.contains("LAG"),
+        "describe shows no group lag: {describe}"
+    );
 }
 
 #[test]
@@ -78,7 +115,9 @@ fn malformed_and_mistyped_events_are_dead_lettered_and_the_job_goes_on() {
     let input = tmp.path().join("events.jsonl");
     let mut f = std::fs::File::create(&input).unwrap();
     let good = |ts: i64, ip: &str| {
-        format!(r#"{{"ts":{ts},"client_ip":"{ip}","status":200,"latency_ms":10.0,"bytes_out":100}}"#)
+        format!(
+            r#"{{"ts":{ts},"client_ip":"{ip}","status":200,"latency_ms":10.0,"bytes_out":100}}"#
+        )
     };
     writeln!(f, "{}", good(1_704_067_200_000, "1.1.1.1")).unwrap();
     writeln!(f, "{{\"ts\": broken").unwrap();
@@ -97,7 +136,11 @@ fn malformed_and_mistyped_events_are_dead_lettered_and_the_job_goes_on() {
         .arg(&out_dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let figures: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(figures["dead_letters"], 2);
     assert_eq!(figures["events"], 5);
@@ -105,7 +148,12 @@ fn malformed_and_mistyped_events_are_dead_lettered_and_the_job_goes_on() {
     for e in std::fs::read_dir(&out_dir).unwrap() {
         let e = e.unwrap();
         if e.file_name().to_string_lossy().starts_with("part-") {
-            rows.extend(std::fs::read_to_string(e.path()).unwrap().lines().map(String::from));
+            rows.extend(
+                std::fs::read_to_string(e.path())
+                    .unwrap()
+                    .lines()
+                    .map(String::from),
+            );
         }
     }
     rows.sort();
@@ -118,10 +166,24 @@ fn malformed_and_mistyped_events_are_dead_lettered_and_the_job_goes_on() {
     );
     let dlq = spate(&data, &["log", "consume", "api-metrics-10s.dead-letter"]);
     let text = String::from_utf8_lossy(&dlq.stdout);
-    let letters: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let letters: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(letters.len(), 2, "{text}");
-    assert_eq!(letters[0]["origin"], "topic bench-events partition 0 offset 1");
-    assert_eq!(letters[1]["origin"], "topic bench-events partition 0 offset 3");
-    assert!(letters[1]["payload"].as_str().unwrap().contains("two hundred"));
+    assert_eq!(
+        letters[0]["origin"],
+        "topic bench-events partition 0 offset 1"
+    );
+    assert_eq!(
+        letters[1]["origin"],
+        "topic bench-events partition 0 offset 3"
+    );
+    assert!(
+        letters[1]["payload"]
+            .as_str()
+            .unwrap()
+            .contains("two hundred")
+    );
     assert!(!letters[1]["reason"].as_str().unwrap().is_empty());
 }

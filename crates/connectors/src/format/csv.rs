@@ -17,6 +17,8 @@ pub fn write_csv(batch: &RecordBatch, out: &mut String) -> Result<(), EngineErro
         formatters.push(ArrayFormatter::try_new(col.as_ref(), &options)?);
     }
     let mut field = String::new();
+    // Window bounds repeat on every row: format each distinct timestamp once.
+    let mut last_ts: Vec<Option<(i64, String)>> = vec![None; batch.num_columns()];
     for row in 0..batch.num_rows() {
         for (c, col) in batch.columns().iter().enumerate() {
             if c > 0 {
@@ -32,7 +34,13 @@ pub fn write_csv(batch: &RecordBatch, out: &mut String) -> Result<(), EngineErro
                         .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
                         .value(row);
                     debug_assert_eq!(*unit, TimeUnit::Millisecond);
-                    format_timestamp_ms(v, &mut field);
+                    match &last_ts[c] {
+                        Some((ms, text)) if *ms == v => field.push_str(text),
+                        _ => {
+                            format_timestamp_ms(v, &mut field);
+                            last_ts[c] = Some((v, field.clone()));
+                        }
+                    }
                 }
                 _ => {
                     write!(field, "{}", formatters[c].value(row)).expect("write to String");

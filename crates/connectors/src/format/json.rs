@@ -25,7 +25,6 @@ pub struct Rejected {
 pub struct JsonDecoder {
     schema: SchemaRef,
     decoder: Decoder,
-    joined: Vec<u8>,
 }
 
 impl std::fmt::Debug for JsonDecoder {
@@ -40,11 +39,7 @@ impl JsonDecoder {
     /// A decoder producing batches of `schema`.
     pub fn new(schema: SchemaRef) -> Result<Self, EngineError> {
         let decoder = Self::build(&schema)?;
-        Ok(JsonDecoder {
-            schema,
-            decoder,
-            joined: Vec::new(),
-        })
+        Ok(JsonDecoder { schema, decoder })
     }
 
     fn build(schema: &SchemaRef) -> Result<Decoder, EngineError> {
@@ -63,12 +58,7 @@ impl JsonDecoder {
         &mut self,
         records: impl Iterator<Item = &'a [u8]> + Clone,
     ) -> Result<(RecordBatch, Vec<Rejected>), EngineError> {
-        self.joined.clear();
-        for r in records.clone() {
-            self.joined.extend_from_slice(r);
-            self.joined.push(b'\n');
-        }
-        match self.decode_joined() {
+        match self.decode_all(records.clone()) {
             Ok(batch) => Ok((batch, Vec::new())),
             Err(_) => {
                 // Find the culprits one record at a time.
@@ -90,15 +80,31 @@ impl JsonDecoder {
         }
     }
 
-    fn decode_joined(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let mut at = 0;
+    /// The fast path: every record straight into the tape decoder, no copying.
+    fn decode_all<'a>(
+        &mut self,
+        records: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<RecordBatch, arrow::error::ArrowError> {
         let mut chunks = Vec::new();
-        while at < self.joined.len() {
-            let n = self.decoder.decode(&self.joined[at..])?;
-            at += n;
-            if at < self.joined.len() {
-                // The decoder is full: take what it has and go on.
-                chunks.extend(self.decoder.flush()?);
+        for record in records {
+            let before = self.decoder.len();
+            let mut flushed = 0;
+            let mut at = 0;
+            while at < record.len() {
+                at += self.decoder.decode(&record[at..])?;
+                if at < record.len() {
+                    // The decoder is full: take what it has and go on.
+                    if let Some(b) = self.decoder.flush()? {
+                        flushed += b.num_rows();
+                        chunks.push(b);
+                    }
+                }
+            }
+            // Each record must hold exactly one complete JSON value.
+            if self.decoder.has_partial_record() || self.decoder.len() + flushed != before + 1 {
+                return Err(arrow::error::ArrowError::JsonError(
+                    "a record is not exactly one JSON value".into(),
+                ));
             }
         }
         chunks.extend(self.decoder.flush()?);
@@ -166,6 +172,17 @@ mod tests {
         let idx: Vec<usize> = rejected.iter().map(|r| r.index).collect();
         assert_eq!(idx, vec![1, 2]);
         assert!(!rejected[1].reason.is_empty());
+        // Records are never joined: a record cut short is rejected even if the next one
+        // would complete it, and a record holding two objects is rejected too.
+        let split: Vec<&[u8]> = vec![
+            br#"{"ts":6,"#,
+            br#""status":1}"#,
+            br#"{"ts":7}{"ts":8}"#,
+            br#"{"ts":9}"#,
+        ];
+        let (b, r) = d.decode(split.iter().copied()).unwrap();
+        assert_eq!(b.num_rows(), 1);
+        assert_eq!(r.iter().map(|r| r.index).collect::<Vec<_>>(), vec![0, 1, 2]);
         // The decoder keeps working afterwards.
         let (b, r) = d.decode([&br#"{"ts":5}"#[..]].into_iter()).unwrap();
         assert_eq!((b.num_rows(), r.len()), (1, 0));
