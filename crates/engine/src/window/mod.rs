@@ -91,6 +91,36 @@ impl WindowConfig {
     }
 }
 
+/// Handles late rows by the job's policy: counts them, and with [`LatePolicy::SideOutput`]
+/// sends each as a JSON object to the late-events side output.
+pub(crate) fn handle_late_rows(
+    task: &TaskInfo,
+    policy: LatePolicy,
+    rows: &RecordBatch,
+    reason: &str,
+) -> Result<()> {
+    crate::metrics::TaskMetrics::add(&task.metrics.late_events, rows.num_rows() as u64);
+    if policy != LatePolicy::SideOutput || !task.side_outputs.is_connected() {
+        return Ok(());
+    }
+    let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
+    writer.write(rows)?;
+    writer.finish()?;
+    for line in writer
+        .into_inner()
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+    {
+        task.side_outputs.send(crate::side_output::SideRecord {
+            kind: crate::side_output::SideOutputKind::Late,
+            reason: reason.to_string(),
+            origin: task.name.clone(),
+            payload: line.to_vec(),
+        });
+    }
+    Ok(())
+}
+
 /// Reads the rowtime column of a batch as milliseconds.
 pub(crate) fn rowtime_values(batch: &RecordBatch, column: usize) -> Result<Arc<[i64]>> {
     let col = batch.column(column);

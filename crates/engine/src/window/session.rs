@@ -16,12 +16,10 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::expressions::Column;
 
 use super::state::{Aggregation, EvaluatedRows, GroupedState, StateBatch};
-use super::{LatePolicy, WindowConfig, WindowKind, rowtime_values};
+use super::{LatePolicy, WindowConfig, WindowKind, handle_late_rows, rowtime_values};
 use crate::error::{EngineError, Result};
 use crate::message::EventTime;
-use crate::metrics::TaskMetrics;
 use crate::operator::{Operator, Output, TaskInfo};
-use crate::side_output::{SideOutputKind, SideRecord};
 use crate::state_codec::{StateReader, StateWriter};
 
 #[derive(Debug, Clone)]
@@ -276,29 +274,12 @@ impl SessionWindowAggregate {
     }
 
     fn late_rows(&self, batch: &RecordBatch, late: Vec<u32>) -> Result<()> {
-        TaskMetrics::add(&self.task.metrics.late_events, late.len() as u64);
-        if self.config.late != LatePolicy::SideOutput || !self.task.side_outputs.is_connected() {
-            return Ok(());
-        }
         let rows = arrow::compute::take_record_batch(batch, &UInt32Array::from(late))?;
-        let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
-        writer.write(&rows)?;
-        writer.finish()?;
         let wm = self.watermark.unwrap_or(EventTime::MIN);
-        for line in writer
-            .into_inner()
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-        {
-            self.task.side_outputs.send(SideRecord {
-                kind: SideOutputKind::Late,
-                reason: format!("late event: its session closed at watermark {wm}"),
-                origin: self.task.name.clone(),
-                payload: line.to_vec(),
-            });
-        }
-        Ok(())
+        let reason = format!("late event: its session closed at watermark {wm}");
+        handle_late_rows(&self.task, self.config.late, &rows, &reason)
     }
+
 }
 
 fn take_state_rows(state: &StateBatch, idx: &UInt32Array) -> Result<StateBatch> {

@@ -14,12 +14,10 @@ use arrow::array::{ArrayRef, RecordBatch, TimestampMillisecondArray, UInt32Array
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::state::{Aggregation, EvaluatedRows, GroupedState, StateBatch};
-use super::{LatePolicy, WindowConfig, WindowKind, rowtime_values};
+use super::{LatePolicy, WindowConfig, WindowKind, handle_late_rows, rowtime_values};
 use crate::error::{EngineError, Result};
 use crate::message::EventTime;
-use crate::metrics::TaskMetrics;
 use crate::operator::{Operator, Output, TaskInfo};
-use crate::side_output::{SideOutputKind, SideRecord};
 use crate::state_codec::{StateReader, StateWriter};
 
 /// Partial aggregates of one slice.
@@ -86,32 +84,13 @@ impl SlicedWindowAggregate {
 
     /// Handles rows of one slice that arrive after every window covering it has fired.
     fn late_rows(&mut self, batch: &RecordBatch, indices: Option<&UInt32Array>) -> Result<()> {
-        let n = indices.map_or(batch.num_rows(), |i| i.len());
-        TaskMetrics::add(&self.task.metrics.late_events, n as u64);
-        if self.config.late != LatePolicy::SideOutput || !self.task.side_outputs.is_connected() {
-            return Ok(());
-        }
         let rows = match indices {
             Some(i) => arrow::compute::take_record_batch(batch, i)?,
             None => batch.clone(),
         };
-        let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
-        writer.write(&rows)?;
-        writer.finish()?;
         let wm = self.watermark.unwrap_or(EventTime::MIN);
-        for line in writer
-            .into_inner()
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-        {
-            self.task.side_outputs.send(SideRecord {
-                kind: SideOutputKind::Late,
-                reason: format!("late event: its windows fired at watermark {wm}"),
-                origin: self.task.name.clone(),
-                payload: line.to_vec(),
-            });
-        }
-        Ok(())
+        let reason = format!("late event: its windows fired at watermark {wm}");
+        handle_late_rows(&self.task, self.config.late, &rows, &reason)
     }
 
     /// Fires the window ending at `end`, emitting one row per key.
