@@ -279,7 +279,6 @@ impl SessionWindowAggregate {
         let reason = format!("late event: its session closed at watermark {wm}");
         handle_late_rows(&self.task, self.config.late, &rows, &reason)
     }
-
 }
 
 fn take_state_rows(state: &StateBatch, idx: &UInt32Array) -> Result<StateBatch> {
