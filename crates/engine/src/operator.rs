@@ -319,3 +319,61 @@ impl Output {
         std::mem::take(&mut self.items)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::Operator as BinaryOp;
+    use datafusion::physical_expr::expressions::{binary, col, lit};
+
+    use super::*;
+
+    #[test]
+    fn filter_then_projection_through_a_chain() {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 5, 10, 20]))],
+        )
+        .unwrap();
+        let x = col("x", &schema).unwrap();
+        let keep = binary(
+            x.clone(),
+            BinaryOp::Gt,
+            lit(ScalarValue::Int64(Some(4))),
+            &schema,
+        )
+        .unwrap();
+        let doubled = binary(
+            x,
+            BinaryOp::Multiply,
+            lit(ScalarValue::Int64(Some(2))),
+            &schema,
+        )
+        .unwrap();
+        let out_schema = Arc::new(Schema::new(vec![Field::new("y", DataType::Int64, false)]));
+        let mut chain = Chain::new(vec![
+            Box::new(Filter::new(keep)),
+            Box::new(Projection::new(vec![doubled], out_schema).unwrap()),
+        ]);
+        let mut out = Output::default();
+        chain.push_batch(batch, &mut out).unwrap();
+        chain.push_watermark(7, &mut out).unwrap();
+        let items = out.take();
+        assert_eq!(items.len(), 2);
+        match &items[0] {
+            Emitted::Data(b) => {
+                assert_eq!(b.schema().field(0).name(), "y");
+                assert_eq!(
+                    b.column(0).as_primitive::<Int64Type>().values(),
+                    &[10, 20, 40]
+                );
+            }
+            other => panic!("expected rows, got {other:?}"),
+        }
+        assert!(matches!(items[1], Emitted::Watermark(7)));
+        assert_eq!(chain.names(), vec!["Filter[x@0 > 4]", "Project[y]"]);
+    }
+}
