@@ -7,6 +7,8 @@
 //! - [`side_output`]: dead letters and late events kept in log topics.
 //! - [`ingest`]: loading an NDJSON file into a log topic, resumably.
 
+#![warn(missing_docs)]
+
 pub mod blackhole;
 pub mod file_sink;
 pub mod format;

@@ -13,6 +13,8 @@
 //! - [`job`]: the dataflow graph and the runtime that runs it with aligned checkpoints.
 //! - [`side_output`] and [`metrics`]: dead letters, late events and counters.
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod error;
 pub mod exchange;

@@ -17,6 +17,8 @@
 //! - [`query`]: `INSERT INTO … SELECT …` and views into `sqlparser` ASTs.
 //! - [`script`]: [`parse_script`], the whole job file into a [`Script`].
 
+#![warn(missing_docs)]
+
 pub mod catalog;
 pub mod connector;
 pub mod ddl;
