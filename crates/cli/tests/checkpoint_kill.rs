@@ -146,7 +146,23 @@ fn kill_minus_nine_then_recover_gives_the_uninterrupted_result() {
         expected.len(),
         "row count differs after {kills} kills"
     );
-    assert_eq!(got, expected, "contents differ after {kills} kills");
+    // Floating-point sums depend on the order in which the two source partitions' batches
+    // interleave, which differs from run to run (with or without failures), so the average is
+    // compared with a tolerance, as check_results.py does; everything else exactly.
+    for (g, e) in got.iter().zip(&expected) {
+        let (g, e): (Vec<&str>, Vec<&str>) = (g.split(',').collect(), e.split(',').collect());
+        assert_eq!(g.len(), 7, "bad row {g:?}");
+        assert_eq!(
+            [g[0], g[1], g[2], g[3], g[5], g[6]],
+            [e[0], e[1], e[2], e[3], e[5], e[6]],
+            "rows differ after {kills} kills"
+        );
+        let (ga, ea): (f64, f64) = (g[4].parse().unwrap(), e[4].parse().unwrap());
+        assert!(
+            (ga - ea).abs() <= 1e-9 * ea.abs().max(1.0),
+            "avg {ga} != {ea} for {e:?}"
+        );
+    }
 }
 
 #[test]

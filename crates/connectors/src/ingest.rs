@@ -61,13 +61,15 @@ pub fn ingest_ndjson(
         filled += n;
         let eof = n == 0;
         let data = &buf[..filled];
-        let mut consumed = 0usize;
+        let consumed;
         {
             let mut batches: Vec<Vec<Record<'_>>> = vec![Vec::new(); parts];
             let mut start = 0usize;
-            for nl in memchr::memchr_iter(b'\n', data) {
+            // Every complete line, and at the end of the file the last one without a newline.
+            let tail = (eof && !data.is_empty()).then_some(data.len());
+            for end in memchr::memchr_iter(b'\n', data).chain(tail) {
                 push_line(
-                    &data[start..nl],
+                    &data[start..end],
                     &mut line_no,
                     parts,
                     &present,
@@ -75,21 +77,9 @@ pub fn ingest_ndjson(
                     &mut stats,
                     timestamp_ms,
                 );
-                start = nl + 1;
+                start = end + 1;
             }
-            if eof && start < data.len() {
-                push_line(
-                    &data[start..],
-                    &mut line_no,
-                    parts,
-                    &present,
-                    &mut batches,
-                    &mut stats,
-                    timestamp_ms,
-                );
-                start = data.len();
-            }
-            consumed = consumed.max(start);
+            consumed = start.min(data.len());
             for (p, batch) in batches.iter().enumerate() {
                 if !batch.is_empty() {
                     topic.append(p as u32, batch)?;
