@@ -1,7 +1,7 @@
 //! `spate bench …`: benchmarks on the real data path, printing one JSON line of figures.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use spate_connectors::blackhole::BlackholeSink;
 use spate_connectors::file_sink::{FileFormat, FileSink};
 use spate_connectors::ingest::ingest_ndjson;
-use spate_connectors::log_source::Bound;
+use spate_connectors::log_source::{Bound, EndOffsets};
 use spate_connectors::side_output::LogSideOutput;
 use spate_engine::JobConfig;
 use spate_engine::checkpoint::CheckpointStore;
@@ -85,9 +85,9 @@ fn window(args: WindowArgs, data_dir: Option<&Path>, started: Instant) -> anyhow
     };
 
     // The ingest runs beside the job; the source ends once the ingest's end offsets are known.
-    let ends: Arc<Mutex<Option<Vec<u64>>>> = Arc::default();
+    let ends = EndOffsets::default();
     let ingest = {
-        let (topic, ends, input) = (Arc::clone(&topic), Arc::clone(&ends), args.input.clone());
+        let (topic, ends, input) = (Arc::clone(&topic), ends.clone(), args.input.clone());
         std::thread::Builder::new().name("ingest".into()).spawn(
             move || -> anyhow::Result<(f64, u64)> {
                 let t = Instant::now();
@@ -95,19 +95,12 @@ fn window(args: WindowArgs, data_dir: Option<&Path>, started: Instant) -> anyhow
                 let offsets = (0..topic.partitions())
                     .map(|p| topic.end_offset(p))
                     .collect::<Result<Vec<_>, _>>()?;
-                *ends.lock().expect("ingest lock") = Some(offsets);
+                ends.set(offsets);
                 Ok((t.elapsed().as_secs_f64(), stats.appended + stats.skipped))
             },
         )?
     };
-    let bound_ends = Arc::clone(&ends);
-    let bound = Bound::Until(Arc::new(move |p| {
-        bound_ends
-            .lock()
-            .expect("ingest lock")
-            .as_ref()
-            .map(|e| e[p as usize])
-    }));
+    let bound = Bound::Until(ends);
     let sink: SinkFactory = match &args.output {
         Some(out) => {
             let out = out.clone();

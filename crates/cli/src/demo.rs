@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use spate_connectors::file_sink::{FileFormat, FileSink};
-use spate_connectors::log_source::Bound;
+use spate_connectors::log_source::{Bound, EndOffsets};
 use spate_connectors::side_output::LogSideOutput;
 use spate_engine::JobConfig;
 use spate_engine::checkpoint::CheckpointStore;
@@ -56,33 +56,19 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
     let deadline = args
         .duration_secs
         .map(|s| Instant::now() + Duration::from_secs(s));
+    // With --duration-secs the generator publishes the end offsets when it stops, and the job
+    // then runs to the end of what was generated.
+    let ends = EndOffsets::default();
     let generator = {
-        let topic = Arc::clone(&topic);
-        std::thread::spawn(move || generate(&topic, args.rate, deadline))
+        let (topic, ends) = (Arc::clone(&topic), ends.clone());
+        std::thread::spawn(move || generate(&topic, args.rate, deadline, &ends))
     };
     let sink_dir = results.clone();
     let graph = ReferenceJob {
         log: log.clone(),
         topic: TOPIC.into(),
         bound: match deadline {
-            Some(_) => {
-                let g = Arc::new(std::sync::Mutex::new(None::<Vec<u64>>));
-                let done = Arc::clone(&g);
-                let topic = Arc::clone(&topic);
-                std::thread::spawn(move || {
-                    while deadline.is_some_and(|d| Instant::now() < d) {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                    let ends = (0..topic.partitions())
-                        .map(|p| topic.end_offset(p).unwrap_or(0))
-                        .collect();
-                    *done.lock().expect("lock") = Some(ends);
-                });
-                Bound::Until(Arc::new(move |p| {
-                    g.lock().expect("lock").as_ref().map(|e| e[p as usize])
-                }))
-            }
+            Some(_) => Bound::Until(ends.clone()),
             None => Bound::Unbounded,
         },
         parallelism: 2,
@@ -121,7 +107,12 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
 
 /// Appends synthetic access events at `rate` per second, in event time = now, with some
 /// disorder and a few malformed lines (which the job dead-letters).
-fn generate(topic: &spate_log::Topic, rate: u64, deadline: Option<Instant>) -> anyhow::Result<()> {
+fn generate(
+    topic: &spate_log::Topic,
+    rate: u64,
+    deadline: Option<Instant>,
+    ends: &EndOffsets,
+) -> anyhow::Result<()> {
     let mut seq: u64 = 0;
     let tick = Duration::from_millis(100);
     let per_tick = (rate / 10).max(1);
@@ -136,6 +127,10 @@ fn generate(topic: &spate_log::Topic, rate: u64, deadline: Option<Instant>) -> a
     loop {
         let t0 = Instant::now();
         if deadline.is_some_and(|d| t0 >= d) {
+            let offsets = (0..topic.partitions())
+                .map(|p| topic.end_offset(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            ends.set(offsets);
             return Ok(());
         }
         let now = spate_log::now_ms();

@@ -24,26 +24,36 @@ pub enum StartupMode {
     GroupOffsets,
 }
 
+/// Per-partition end offsets that become known while the job runs (e.g. when an ingest
+/// finishes): set once, read by every source instance.
+#[derive(Debug, Clone, Default)]
+pub struct EndOffsets(Arc<std::sync::Mutex<Option<Vec<u64>>>>);
+
+impl EndOffsets {
+    /// Publishes the end offset of every partition, by partition number.
+    pub fn set(&self, ends: Vec<u64>) {
+        *self.0.lock().expect("end offsets lock") = Some(ends);
+    }
+
+    /// The end offset of `partition`, once published.
+    pub fn get(&self, partition: u32) -> Option<u64> {
+        self.0
+            .lock()
+            .expect("end offsets lock")
+            .as_ref()
+            .and_then(|e| e.get(partition as usize).copied())
+    }
+}
+
 /// When a log source stops (`scan.bounded.mode`).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum Bound {
     /// Never: the source follows the topic.
     Unbounded,
     /// At the end offsets of the partitions as the job starts.
     LatestOffset,
-    /// At end offsets that become known later (e.g. when an ingest finishes): the function
-    /// returns each partition's final end offset once it is known.
-    Until(Arc<dyn Fn(u32) -> Option<u64> + Send + Sync>),
-}
-
-impl std::fmt::Debug for Bound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Bound::Unbounded => write!(f, "Unbounded"),
-            Bound::LatestOffset => write!(f, "LatestOffset"),
-            Bound::Until(_) => write!(f, "Until(..)"),
-        }
-    }
+    /// At end offsets published later.
+    Until(EndOffsets),
 }
 
 /// Configuration of a log source, shared by its instances.
@@ -114,9 +124,9 @@ impl LogSource {
 
     fn stop_offset(&mut self, i: usize) -> Option<u64> {
         if self.stop_at[i].is_none()
-            && let Bound::Until(f) = &self.config.bound
+            && let Bound::Until(ends) = &self.config.bound
         {
-            self.stop_at[i] = f(self.partitions[i]);
+            self.stop_at[i] = ends.get(self.partitions[i]);
         }
         self.stop_at[i]
     }
