@@ -69,7 +69,7 @@ impl ExchangeSender {
             .await
             .map_err(|_| EngineError::Task {
                 task: self.task.clone(),
-                message: crate::job::DOWNSTREAM_STOPPED.into(),
+                message: crate::job::protocol::DOWNSTREAM_STOPPED.into(),
             })
     }
 

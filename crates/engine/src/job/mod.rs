@@ -1,0 +1,345 @@
+//! A job: the dataflow graph (a source stage, then operator stages joined by exchanges), and
+//! the runtime that runs it as tokio tasks with aligned-barrier checkpoints.
+//!
+//! - `graph`: what a job is (stages, configuration, report), its plan text and fingerprint.
+//! - `protocol`: what tasks and the checkpoint coordinator tell each other.
+//! - `tasks`: the source task and the operator task (with barrier alignment).
+//! - `coordinator`: triggering, collecting and writing checkpoints.
+//! - here: [`run`], which wires the tasks together, restores them and reports.
+
+mod coordinator;
+mod graph;
+pub(crate) mod protocol;
+mod tasks;
+
+pub use graph::{JobConfig, JobGraph, JobReport, SourceStage, Stage};
+pub use protocol::FINAL_CHECKPOINT;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::checkpoint::Manifest;
+use crate::error::{EngineError, Result};
+use crate::exchange::{ExchangeSender, Partitioning};
+use crate::message::Message;
+use crate::metrics::TaskMetrics;
+use crate::operator::{Chain, OperatorFactory, TaskInfo};
+use crate::sink::{SinkFactory, SinkOperator};
+use coordinator::Coordinator;
+use protocol::{
+    COORDINATOR_STOPPED, Completed, DOWNSTREAM_STOPPED, STOPPED_BEFORE_FINAL, TaskContext,
+};
+use tasks::{OperatorTask, SourceTask, decode_chain_states};
+
+/// Runs a job to completion (bounded sources) or until it fails.
+pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
+    graph.validate()?;
+    let fingerprint = graph.fingerprint()?;
+    let names = graph.task_names();
+    let flat_names: Vec<String> = names.iter().flatten().cloned().collect();
+    let manifest: Option<Manifest> = match &config.checkpoints {
+        Some((store, _)) => store.latest(&fingerprint).await?,
+        None => None,
+    };
+    let mut restored_states = Vec::with_capacity(flat_names.len());
+    for name in &flat_names {
+        let state = match (&manifest, &config.checkpoints) {
+            (Some(m), Some((store, _))) => store.task_state(m, name).await?.map(|b| b.to_vec()),
+            _ => None,
+        };
+        restored_states.push(state);
+    }
+    let metrics: Vec<Arc<TaskMetrics>> = flat_names
+        .iter()
+        .map(|_| Arc::new(TaskMetrics::new()))
+        .collect();
+    let report_tasks = flat_names
+        .iter()
+        .cloned()
+        .zip(metrics.iter().cloned())
+        .collect();
+    let restored_from = manifest.as_ref().map(|m| m.checkpoint_id);
+    if manifest.as_ref().is_some_and(|m| m.finished) {
+        // Everything ran already; only make sure the sinks committed the final output.
+        commit_finished_sinks(&graph, &names, &restored_states, &config, &metrics)?;
+        return Ok(JobReport {
+            tasks: report_tasks,
+            restored_from,
+            checkpoints: 0,
+            already_finished: true,
+        });
+    }
+
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    let start_id = restored_from.unwrap_or(0);
+    let (completed_tx, completed_rx) = watch::channel(Completed {
+        checkpoint: start_id,
+        is_final: false,
+    });
+    let mut join = JoinSet::new();
+    let mut trigger_txs = Vec::new();
+    let mut index = 0usize;
+    let make_ctx = |index: usize,
+                    stage_name: &str,
+                    instance: usize,
+                    parallelism: usize,
+                    restored: &mut Vec<Option<Vec<u8>>>| TaskContext {
+        info: TaskInfo {
+            name: format!("{stage_name}[{instance}]"),
+            instance,
+            parallelism,
+            side_outputs: config.side_outputs.clone(),
+            metrics: Arc::clone(&metrics[index]),
+        },
+        index,
+        acks: ack_tx.clone(),
+        completed: completed_rx.clone(),
+        restored: restored[index].take(),
+    };
+
+    // Channels into each later stage: one receiver per (instance, upstream instance).
+    let mut stage_inputs: Vec<Vec<Vec<mpsc::Receiver<Message>>>> = Vec::new();
+    let mut stage_senders: Vec<Vec<Vec<mpsc::Sender<Message>>>> = Vec::new();
+    let mut upstream = graph.source.parallelism;
+    for stage in &graph.stages {
+        // senders[u][d]: from upstream instance u to downstream instance d.
+        let mut senders = vec![Vec::new(); upstream];
+        let mut receivers: Vec<Vec<mpsc::Receiver<Message>>> =
+            (0..stage.parallelism).map(|_| Vec::new()).collect();
+        for (u, row) in senders.iter_mut().enumerate() {
+            for (d, inputs) in receivers.iter_mut().enumerate() {
+                let connected = !matches!(stage.input, Partitioning::Forward) || u == d;
+                if connected {
+                    let (tx, rx) = mpsc::channel(config.channel_capacity);
+                    row.push(tx);
+                    inputs.push(rx);
+                }
+            }
+        }
+        stage_inputs.push(receivers);
+        stage_senders.push(senders);
+        upstream = stage.parallelism;
+    }
+
+    // Source tasks.
+    let first_input = graph.stages[0].input.clone();
+    for (instance, targets) in std::mem::take(&mut stage_senders[0])
+        .into_iter()
+        .enumerate()
+    {
+        let ctx = make_ctx(
+            index,
+            &graph.source.name,
+            instance,
+            graph.source.parallelism,
+            &mut restored_states,
+        );
+        index += 1;
+        let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
+        trigger_txs.push(trigger_tx);
+        let source = (graph.source.source)(&ctx.info)?;
+        let chain = build_chain(&graph.source.chain, None, &ctx.info)?;
+        let exchange = ExchangeSender::new(first_input.clone(), targets, ctx.info.name.clone());
+        let task = SourceTask {
+            source,
+            chain,
+            exchange,
+            watermarks: graph.source.watermarks.clone(),
+            triggers: trigger_rx,
+            idle_poll: config.idle_poll,
+        };
+        join.spawn(task.run(ctx));
+    }
+    // Operator tasks.
+    for (s, stage) in graph.stages.iter().enumerate() {
+        let inputs = std::mem::take(&mut stage_inputs[s]);
+        let mut outputs = if s + 1 < graph.stages.len() {
+            std::mem::take(&mut stage_senders[s + 1])
+        } else {
+            vec![Vec::new(); stage.parallelism]
+        };
+        let next_input = graph.stages.get(s + 1).map(|n| n.input.clone());
+        for (instance, receivers) in inputs.into_iter().enumerate() {
+            let ctx = make_ctx(
+                index,
+                &stage.name,
+                instance,
+                stage.parallelism,
+                &mut restored_states,
+            );
+            index += 1;
+            let chain = build_chain(&stage.chain, stage.sink.as_ref(), &ctx.info)?;
+            let exchange = match &next_input {
+                Some(p) => ExchangeSender::new(
+                    p.clone(),
+                    std::mem::take(&mut outputs[instance]),
+                    ctx.info.name.clone(),
+                ),
+                None => ExchangeSender::none(ctx.info.name.clone()),
+            };
+            join.spawn(
+                OperatorTask {
+                    inputs: receivers,
+                    chain,
+                    exchange,
+                }
+                .run(ctx),
+            );
+        }
+    }
+    drop(ack_tx);
+
+    let coordinator = Coordinator {
+        job: graph.name.clone(),
+        fingerprint,
+        names: flat_names,
+        sources: graph.source.parallelism,
+        store: config.checkpoints.clone(),
+        triggers: trigger_txs,
+        completed: completed_tx,
+        next_id: start_id + 1,
+        completed_count: 0,
+    };
+    let coordination = coordinator.run(ack_rx);
+    tokio::pin!(coordination);
+    let mut coordinator_result: Option<Result<u64>> = None;
+    loop {
+        tokio::select! {
+            res = &mut coordination, if coordinator_result.is_none() => {
+                if let Err(e) = res {
+                    // The coordinator fails when every task stopped without finishing, or when
+                    // checkpoint storage fails; a task's own error says more in the first case.
+                    let e = EngineError::Task { task: "checkpoint coordinator".into(), message: e.to_string() };
+                    return Err(first_failure(&mut join, e).await);
+                }
+                coordinator_result = Some(res);
+            }
+            next = join.join_next() => match next {
+                None => break,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(e))) => return Err(first_failure(&mut join, e).await),
+                Some(Err(e)) => {
+                    let e = EngineError::Task { task: "task".into(), message: join_error_message(e) };
+                    return Err(first_failure(&mut join, e).await);
+                }
+            }
+        }
+    }
+    let checkpoints = match coordinator_result {
+        Some(r) => r?,
+        None => coordination.await?,
+    };
+    Ok(JobReport {
+        tasks: report_tasks,
+        restored_from,
+        checkpoints,
+        already_finished: false,
+    })
+}
+
+/// Whether an error only reports that another task stopped (so it is not the cause).
+fn is_consequence(e: &EngineError) -> bool {
+    matches!(e, EngineError::Task { task, message }
+        if task == "checkpoint coordinator"
+            || message == DOWNSTREAM_STOPPED
+            || message == COORDINATOR_STOPPED
+            || message == STOPPED_BEFORE_FINAL)
+}
+
+fn join_error_message(e: tokio::task::JoinError) -> String {
+    if e.is_panic() {
+        let payload = e.into_panic();
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        format!("panicked: {text}")
+    } else {
+        e.to_string()
+    }
+}
+
+/// After a failure: stops the remaining tasks and returns the error that caused it, i.e. the
+/// first one that does not merely report another task stopping.
+async fn first_failure(join: &mut JoinSet<Result<()>>, first: EngineError) -> EngineError {
+    // Tasks that have already failed are reaped before the rest are aborted, so that a
+    // panic or a connector error is not hidden behind "downstream task stopped".
+    let mut errors = vec![first];
+    while let Some(next) = join.try_join_next() {
+        match next {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(e),
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => errors.push(EngineError::Task {
+                task: "task".into(),
+                message: join_error_message(e),
+            }),
+        }
+    }
+    join.abort_all();
+    while let Some(next) = join.join_next().await {
+        match next {
+            Ok(Err(e)) => errors.push(e),
+            Err(e) if e.is_panic() => errors.push(EngineError::Task {
+                task: "task".into(),
+                message: join_error_message(e),
+            }),
+            _ => {}
+        }
+    }
+    match errors.iter().position(|e| !is_consequence(e)) {
+        Some(i) => errors.swap_remove(i),
+        None => errors.swap_remove(0),
+    }
+}
+
+fn build_chain(
+    factories: &[OperatorFactory],
+    sink: Option<&SinkFactory>,
+    info: &TaskInfo,
+) -> Result<Chain> {
+    let mut ops = factories
+        .iter()
+        .map(|f| f(info))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(sink) = sink {
+        ops.push(Box::new(SinkOperator::new(sink(info)?, info.clone())));
+    }
+    Ok(Chain::new(ops))
+}
+
+/// A finished checkpoint was found: rebuild the sink chains and let them commit what the
+/// final checkpoint holds.
+fn commit_finished_sinks(
+    graph: &JobGraph,
+    names: &[Vec<String>],
+    states: &[Option<Vec<u8>>],
+    config: &JobConfig,
+    metrics: &[Arc<TaskMetrics>],
+) -> Result<()> {
+    let mut index = names[0].len();
+    for (s, stage) in graph.stages.iter().enumerate() {
+        for (instance, name) in names[s + 1].iter().enumerate() {
+            if let Some(sink) = &stage.sink {
+                let info = TaskInfo {
+                    name: name.clone(),
+                    instance,
+                    parallelism: stage.parallelism,
+                    side_outputs: config.side_outputs.clone(),
+                    metrics: Arc::clone(&metrics[index]),
+                };
+                let ops = decode_chain_states(states[index].as_deref(), &info.name)?;
+                let mut op = SinkOperator::new(sink(&info)?, info);
+                crate::operator::Operator::restore(
+                    &mut op,
+                    ops.as_ref().and_then(|o| o.last()).map(|v| v.as_slice()),
+                )?;
+            }
+            index += 1;
+        }
+    }
+    Ok(())
+}
