@@ -1,5 +1,6 @@
-//! NDJSON decoding into Arrow batches (arrow-json's tape decoder), with per-record fallback
-//! so that one malformed record is dead-lettered instead of failing its whole batch.
+//! NDJSON decoding into Arrow batches: a one-pass fast path for flat objects, arrow-json's
+//! tape decoder for everything else, and a per-record fallback so that one malformed record is
+//! dead-lettered instead of failing its whole batch.
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -7,6 +8,8 @@ use arrow_json::ReaderBuilder;
 use arrow_json::reader::Decoder;
 
 use spate_engine::EngineError;
+
+use super::flat_json::FlatJsonDecoder;
 
 /// Rows per decoded chunk; larger inputs are decoded in several chunks and concatenated.
 const BATCH_ROWS: usize = 8192;
@@ -25,6 +28,8 @@ pub struct Rejected {
 pub struct JsonDecoder {
     schema: SchemaRef,
     decoder: Decoder,
+    /// The one-pass decoder for flat objects, where the schema allows it.
+    fast: Option<FlatJsonDecoder>,
 }
 
 impl std::fmt::Debug for JsonDecoder {
@@ -39,7 +44,12 @@ impl JsonDecoder {
     /// A decoder producing batches of `schema`.
     pub fn new(schema: SchemaRef) -> Result<Self, EngineError> {
         let decoder = Self::build(&schema)?;
-        Ok(JsonDecoder { schema, decoder })
+        let fast = FlatJsonDecoder::new(schema.clone());
+        Ok(JsonDecoder {
+            schema,
+            decoder,
+            fast,
+        })
     }
 
     fn build(schema: &SchemaRef) -> Result<Decoder, EngineError> {
@@ -58,6 +68,11 @@ impl JsonDecoder {
         &mut self,
         records: impl Iterator<Item = &'a [u8]> + Clone,
     ) -> Result<(RecordBatch, Vec<Rejected>), EngineError> {
+        if let Some(fast) = &mut self.fast
+            && let Some(batch) = fast.decode(records.clone(), BATCH_ROWS)
+        {
+            return Ok((batch, Vec::new()));
+        }
         match self.decode_all(records.clone()) {
             Ok(batch) => Ok((batch, Vec::new())),
             Err(_) => {

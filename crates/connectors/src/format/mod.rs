@@ -1,4 +1,5 @@
 //! Record formats.
 
 pub mod csv;
+pub mod flat_json;
 pub mod json;
