@@ -52,3 +52,59 @@ pub trait Source: Send {
 
 /// Builds one source instance per task of the source stage.
 pub type SourceFactory = std::sync::Arc<dyn Fn(&TaskInfo) -> Result<Box<dyn Source>> + Send + Sync>;
+
+/// A source whose batches go through a [`Projection`](crate::operator::Projection) before
+/// anything else sees them, e.g. computed columns of a SQL table (`ts AS TO_TIMESTAMP_LTZ(…)`)
+/// that the watermark strategy reads.
+pub struct ProjectedSource {
+    inner: Box<dyn Source>,
+    projection: std::sync::Arc<crate::operator::Projection>,
+    schema: SchemaRef,
+}
+
+impl ProjectedSource {
+    /// Wraps `inner`; `schema` is the projection's output schema.
+    pub fn new(
+        inner: Box<dyn Source>,
+        projection: std::sync::Arc<crate::operator::Projection>,
+        schema: SchemaRef,
+    ) -> Self {
+        ProjectedSource {
+            inner,
+            projection,
+            schema,
+        }
+    }
+}
+
+impl Source for ProjectedSource {
+    fn schema(&self) -> SchemaRef {
+        std::sync::Arc::clone(&self.schema)
+    }
+
+    fn partitions(&self) -> Vec<String> {
+        self.inner.partitions()
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll> {
+        Ok(match self.inner.poll()? {
+            SourcePoll::Batch { partition, batch } => SourcePoll::Batch {
+                partition,
+                batch: self.projection.apply(&batch)?,
+            },
+            other => other,
+        })
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>> {
+        self.inner.snapshot()
+    }
+
+    fn restore(&mut self, state: Option<&[u8]>) -> Result<()> {
+        self.inner.restore(state)
+    }
+
+    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<()> {
+        self.inner.checkpoint_complete(checkpoint)
+    }
+}

@@ -16,6 +16,7 @@
 //!   recognised and rewritten away so `sqlparser`/DataFusion can read the rest.
 //! - [`query`]: `INSERT INTO … SELECT …` and views into `sqlparser` ASTs.
 //! - [`script`]: [`parse_script`], the whole job file into a [`Script`].
+//! - [`plan`]: [`plan_script`], the script's INSERTs into engine job graphs.
 
 #![warn(missing_docs)]
 
@@ -25,6 +26,7 @@ pub mod ddl;
 pub mod dialect;
 pub mod error;
 pub mod interval;
+pub mod plan;
 pub mod query;
 pub mod script;
 pub mod split;
@@ -38,6 +40,7 @@ pub use catalog::{
 pub use connector::Connector;
 pub use dialect::FlinkDialect;
 pub use error::{Position, Result, SqlError};
+pub use plan::{ConnectorRegistry, PlanOptions, plan_insert, plan_script};
 pub use query::{Insert, LookupJoin, ParsedQuery};
 pub use script::{Script, parse_script};
 pub use split::{RawStatement, split_script};

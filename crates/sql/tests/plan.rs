@@ -1,0 +1,616 @@
+//! Planning INSERTs into job graphs and running them on in-memory connectors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{
+    Array, AsArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, TimestampMillisecondType};
+use spate_engine::JobConfig;
+use spate_engine::operator::TaskInfo;
+use spate_engine::sink::{Sink, SinkFactory};
+use spate_engine::source::{Source, SourceFactory, SourcePoll};
+use spate_sql::{ConnectorRegistry, PlanOptions, SqlError, TableDef, parse_script, plan_script};
+
+const EVENTS: &str = "\
+CREATE TABLE events (
+  ts BIGINT, client_ip STRING, status INT, latency_ms DOUBLE, bytes_out BIGINT,
+  event_time AS TO_TIMESTAMP_LTZ(ts, 3),
+  WATERMARK FOR event_time AS event_time - INTERVAL '2' SECOND
+) WITH ('connector' = 'filesystem', 'path' = '/data/events.jsonl', 'format' = 'json');
+";
+
+const REFERENCE_SINK: &str = "\
+CREATE TABLE sink (window_start TIMESTAMP(3), window_end TIMESTAMP(3), client_ip STRING,
+  cnt BIGINT, avg_latency DOUBLE, sum_bytes BIGINT, errors BIGINT) WITH ('connector' = 'blackhole');
+";
+
+const REFERENCE_INSERT: &str = "\
+INSERT INTO sink
+SELECT window_start, window_end, client_ip, COUNT(*), AVG(latency_ms), SUM(bytes_out),
+       COUNT(*) FILTER (WHERE status >= 400)
+FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end, client_ip;
+";
+
+/// One access-log event.
+#[derive(Debug, Clone)]
+struct Event {
+    ts: i64,
+    client_ip: String,
+    status: i32,
+    latency_ms: f64,
+    bytes_out: i64,
+}
+
+/// Events over two partitions, out of order by less than the 2 s watermark delay.
+fn events() -> Vec<Vec<Event>> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    (0..2)
+        .map(|_| {
+            (0..3_000)
+                .map(|i| Event {
+                    ts: 1_700_000_000_000 + i * 23 + next(1_500) as i64,
+                    client_ip: format!("10.0.0.{}", next(7)),
+                    status: [200, 200, 201, 404, 500][next(5) as usize],
+                    latency_ms: next(10_000) as f64 / 8.0,
+                    bytes_out: next(100_000) as i64,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn batch(schema: &SchemaRef, events: &[Event]) -> RecordBatch {
+    RecordBatch::try_new(
+        Arc::clone(schema),
+        vec![
+            Arc::new(Int64Array::from_iter_values(events.iter().map(|e| e.ts))),
+            Arc::new(StringArray::from_iter_values(
+                events.iter().map(|e| e.client_ip.as_str()),
+            )),
+            Arc::new(Int32Array::from_iter_values(
+                events.iter().map(|e| e.status),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                events.iter().map(|e| e.latency_ms),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                events.iter().map(|e| e.bytes_out),
+            )),
+        ],
+    )
+    .unwrap()
+}
+
+/// Reads pre-built batches, partition by partition.
+struct MemorySource {
+    schema: SchemaRef,
+    partitions: Vec<Vec<RecordBatch>>,
+    positions: Vec<usize>,
+    reported: Vec<bool>,
+}
+
+impl Source for MemorySource {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn partitions(&self) -> Vec<String> {
+        (0..self.partitions.len())
+            .map(|p| format!("mem/{p}"))
+            .collect()
+    }
+
+    fn poll(&mut self) -> spate_engine::Result<SourcePoll> {
+        for p in 0..self.partitions.len() {
+            if let Some(batch) = self.partitions[p].get(self.positions[p]) {
+                self.positions[p] += 1;
+                return Ok(SourcePoll::Batch {
+                    partition: p,
+                    batch: batch.clone(),
+                });
+            }
+        }
+        if let Some(p) = self.reported.iter().position(|r| !r) {
+            self.reported[p] = true;
+            return Ok(SourcePoll::PartitionFinished(p));
+        }
+        Ok(SourcePoll::Finished)
+    }
+
+    fn snapshot(&mut self) -> spate_engine::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    fn restore(&mut self, _state: Option<&[u8]>) -> spate_engine::Result<()> {
+        Ok(())
+    }
+}
+
+/// Keeps every batch written.
+struct CollectSink(Arc<Mutex<Vec<RecordBatch>>>);
+
+impl Sink for CollectSink {
+    fn name(&self) -> String {
+        "collect".into()
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> spate_engine::Result<()> {
+        self.0.lock().unwrap().push(batch.clone());
+        Ok(())
+    }
+
+    fn prepare_commit(&mut self, _checkpoint: u64) -> spate_engine::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    fn commit(&mut self, _checkpoint: u64) -> spate_engine::Result<()> {
+        Ok(())
+    }
+
+    fn restore(&mut self, _pending: Option<&[u8]>) -> spate_engine::Result<()> {
+        Ok(())
+    }
+}
+
+/// In-memory events for every source table, collecting sinks.
+struct Registry {
+    events: Vec<Vec<Event>>,
+    /// Rows per source batch.
+    chunk: usize,
+    collected: Arc<Mutex<Vec<RecordBatch>>>,
+}
+
+impl Registry {
+    fn new() -> Self {
+        Registry::with_events(events())
+    }
+
+    fn with_events(events: Vec<Vec<Event>>) -> Self {
+        Registry {
+            events,
+            chunk: 250,
+            collected: Arc::default(),
+        }
+    }
+
+    fn rows(&self) -> Vec<RecordBatch> {
+        self.collected.lock().unwrap().clone()
+    }
+}
+
+impl ConnectorRegistry for Registry {
+    fn source(
+        &self,
+        table: &TableDef,
+        physical_schema: SchemaRef,
+    ) -> Result<SourceFactory, SqlError> {
+        assert_eq!(table.name, "events");
+        let partitions: Vec<Vec<RecordBatch>> = self
+            .events
+            .iter()
+            .map(|p| {
+                p.chunks(self.chunk)
+                    .map(|c| batch(&physical_schema, c))
+                    .collect()
+            })
+            .collect();
+        Ok(Arc::new(move |task: &TaskInfo| {
+            let mine: Vec<Vec<RecordBatch>> = partitions
+                .iter()
+                .enumerate()
+                .filter(|(p, _)| p % task.parallelism == task.instance)
+                .map(|(_, b)| b.clone())
+                .collect();
+            Ok(Box::new(MemorySource {
+                schema: Arc::clone(&physical_schema),
+                positions: vec![0; mine.len()],
+                reported: vec![false; mine.len()],
+                partitions: mine,
+            }) as Box<dyn Source>)
+        }))
+    }
+
+    fn sink(&self, _table: &TableDef) -> Result<SinkFactory, SqlError> {
+        let collected = Arc::clone(&self.collected);
+        Ok(Arc::new(move |_: &TaskInfo| {
+            Ok(Box::new(CollectSink(Arc::clone(&collected))) as Box<dyn Sink>)
+        }))
+    }
+}
+
+fn run(sql: &str, registry: &Registry, parallelism: usize) -> Vec<RecordBatch> {
+    let script = parse_script(sql).unwrap();
+    let options = PlanOptions {
+        parallelism,
+        ..PlanOptions::default()
+    };
+    let mut graphs = plan_script(&script, registry, &options).unwrap();
+    assert_eq!(graphs.len(), 1);
+    let graph = graphs.remove(0);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(spate_engine::run(graph, JobConfig::default()))
+        .unwrap();
+    registry.rows()
+}
+
+fn plan_error(sql: &str) -> SqlError {
+    let script = parse_script(sql).unwrap();
+    match plan_script(&script, &Registry::new(), &PlanOptions::default()) {
+        Ok(_) => panic!("planned: {sql}"),
+        Err(e) => e,
+    }
+}
+
+/// Per (window_start, client_ip): count, latency sum, bytes sum, errors.
+type Expected = BTreeMap<(i64, String), (i64, f64, i64, i64)>;
+
+fn brute_force(events: &[Vec<Event>], size: i64, slide: i64) -> Expected {
+    let mut out = Expected::new();
+    for e in events.iter().flatten() {
+        let last = e.ts - e.ts.rem_euclid(slide);
+        let mut start = last;
+        while start > e.ts - size {
+            let entry = out
+                .entry((start, e.client_ip.clone()))
+                .or_insert((0, 0.0, 0, 0));
+            entry.0 += 1;
+            entry.1 += e.latency_ms;
+            entry.2 += e.bytes_out;
+            entry.3 += i64::from(e.status >= 400);
+            start -= slide;
+        }
+    }
+    out
+}
+
+/// The window rows collected: (start, ip) → (end, cnt, avg, sum, errors).
+type Collected = HashMap<(i64, String), (i64, i64, f64, i64, i64)>;
+
+fn window_rows(batches: &[RecordBatch]) -> Collected {
+    let mut out = HashMap::new();
+    for b in batches {
+        assert_eq!(b.num_columns(), 7);
+        let start = b.column(0).as_primitive::<TimestampMillisecondType>();
+        let end = b.column(1).as_primitive::<TimestampMillisecondType>();
+        let ip = b.column(2).as_string::<i32>();
+        let cnt = b.column(3).as_primitive::<Int64Type>();
+        let avg = b.column(4).as_primitive::<Float64Type>();
+        let sum = b.column(5).as_primitive::<Int64Type>();
+        let errors = b.column(6).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            let prev = out.insert(
+                (start.value(i), ip.value(i).to_string()),
+                (
+                    end.value(i),
+                    cnt.value(i),
+                    avg.value(i),
+                    sum.value(i),
+                    errors.value(i),
+                ),
+            );
+            assert!(prev.is_none(), "window emitted twice");
+        }
+    }
+    out
+}
+
+fn check_windows(batches: &[RecordBatch], expected: &Expected, size: i64) {
+    let got = window_rows(batches);
+    assert_eq!(got.len(), expected.len(), "number of window rows");
+    for ((start, ip), (cnt, latency, bytes, errors)) in expected {
+        let (end, c, avg, sum, err) = got
+            .get(&(*start, ip.clone()))
+            .unwrap_or_else(|| panic!("missing window {start} {ip}"));
+        assert_eq!(*end, start + size);
+        assert_eq!(c, cnt);
+        assert!((avg - latency / *cnt as f64).abs() < 1e-9, "avg {avg}");
+        assert_eq!(sum, bytes);
+        assert_eq!(err, errors);
+    }
+}
+
+#[test]
+fn reference_job_matches_brute_force() {
+    let registry = Registry::new();
+    let sql = format!("{EVENTS}{REFERENCE_SINK}{REFERENCE_INSERT}");
+    let batches = run(&sql, &registry, 2);
+    let schema = batches[0].schema();
+    assert_eq!(
+        schema.field(0).data_type(),
+        &DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None)
+    );
+    assert_eq!(schema.field(3).name(), "cnt");
+    let expected = brute_force(&registry.events, 10_000, 10_000);
+    check_windows(&batches, &expected, 10_000);
+}
+
+#[test]
+fn hop_window() {
+    let registry = Registry::new();
+    let sql = format!(
+        "{EVENTS}{REFERENCE_SINK}
+INSERT INTO sink
+SELECT window_start, window_end, client_ip, COUNT(*), AVG(latency_ms), SUM(bytes_out),
+       COUNT(*) FILTER (WHERE status >= 400)
+FROM TABLE(HOP(TABLE events, DESCRIPTOR(event_time), INTERVAL '5' SECOND, INTERVAL '15' SECOND))
+GROUP BY window_start, window_end, client_ip;"
+    );
+    let batches = run(&sql, &registry, 2);
+    let expected = brute_force(&registry.events, 15_000, 5_000);
+    check_windows(&batches, &expected, 15_000);
+}
+
+#[test]
+fn filter_and_projection_without_windows() {
+    let registry = Registry::new();
+    let sql = format!(
+        "{EVENTS}
+CREATE TABLE errors (client_ip STRING, status INT, kb DOUBLE, at_ms BIGINT)
+  WITH ('connector' = 'blackhole');
+INSERT INTO errors
+SELECT client_ip, status, bytes_out / 1024.0, ts FROM events WHERE status >= 400 AND latency_ms > 100;"
+    );
+    let batches = run(&sql, &registry, 1);
+    let mut got: Vec<(String, i32, f64, i64)> = Vec::new();
+    for b in &batches {
+        assert_eq!(b.schema().field(1).data_type(), &DataType::Int32);
+        let ip = b.column(0).as_string::<i32>();
+        let status = b.column(1).as_primitive::<arrow::datatypes::Int32Type>();
+        let kb = b.column(2).as_primitive::<Float64Type>();
+        let ts = b.column(3).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            assert!(!kb.is_null(i));
+            got.push((
+                ip.value(i).to_string(),
+                status.value(i),
+                kb.value(i),
+                ts.value(i),
+            ));
+        }
+    }
+    let mut expected: Vec<(String, i32, f64, i64)> = registry
+        .events
+        .iter()
+        .flatten()
+        .filter(|e| e.status >= 400 && e.latency_ms > 100.0)
+        .map(|e| {
+            (
+                e.client_ip.clone(),
+                e.status,
+                e.bytes_out as f64 / 1024.0,
+                e.ts,
+            )
+        })
+        .collect();
+    let key = |r: &(String, i32, f64, i64)| (r.3, r.0.clone(), r.1, r.2.to_bits());
+    got.sort_by_key(key);
+    expected.sort_by_key(key);
+    assert!(!expected.is_empty());
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!((&g.0, g.1, g.3), (&e.0, e.1, e.3));
+        assert!((g.2 - e.2).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn unknown_column_is_named() {
+    let err = plan_error(&format!(
+        "{EVENTS}{REFERENCE_SINK}
+INSERT INTO sink
+SELECT window_start, window_end, client_ip, COUNT(*), AVG(latency), SUM(bytes_out),
+       COUNT(*) FILTER (WHERE status >= 400)
+FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end, client_ip;"
+    ));
+    assert!(matches!(err, SqlError::Invalid { .. }), "{err}");
+    assert!(err.to_string().contains("latency"), "{err}");
+}
+
+#[test]
+fn sink_column_count_mismatch() {
+    let err = plan_error(&format!(
+        "{EVENTS}{REFERENCE_SINK}
+INSERT INTO sink
+SELECT window_start, window_end, client_ip, COUNT(*)
+FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end, client_ip;"
+    ));
+    let message = err.to_string();
+    assert!(message.contains("4 columns"), "{message}");
+    assert!(message.contains("has 7"), "{message}");
+}
+
+#[test]
+fn sink_column_type_mismatch_names_the_column() {
+    let err = plan_error(&format!(
+        "{EVENTS}
+CREATE TABLE out (client_ip INT) WITH ('connector' = 'blackhole');
+INSERT INTO out SELECT client_ip FROM events;"
+    ));
+    assert!(matches!(err, SqlError::Type { .. }), "{err}");
+    assert_eq!(err.text(), "client_ip");
+}
+
+#[test]
+fn unsupported_shapes() {
+    let join = plan_error(&format!(
+        "{EVENTS}
+CREATE TABLE out (client_ip STRING) WITH ('connector' = 'blackhole');
+INSERT INTO out SELECT a.client_ip FROM events a JOIN events b ON a.ts = b.ts;"
+    ));
+    assert!(
+        matches!(&join, SqlError::Unsupported { construct, .. } if construct.contains("join")),
+        "{join}"
+    );
+    let over = plan_error(&format!(
+        "{EVENTS}
+CREATE TABLE out (n BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO out SELECT COUNT(*) OVER (PARTITION BY client_ip ORDER BY event_time) FROM events;"
+    ));
+    assert!(
+        matches!(&over, SqlError::Unsupported { construct, .. } if construct.contains("OVER")),
+        "{over}"
+    );
+    let unbounded = plan_error(&format!(
+        "{EVENTS}
+CREATE TABLE out (client_ip STRING, n BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO out SELECT client_ip, COUNT(*) FROM events GROUP BY client_ip;"
+    ));
+    assert!(
+        matches!(&unbounded, SqlError::Unsupported { construct, .. } if construct.contains("GROUP BY")),
+        "{unbounded}"
+    );
+}
+
+#[test]
+fn session_window_with_where_and_expressions() {
+    let event = |ts: i64, ip: &str, status: i32| Event {
+        ts: 1_700_000_000_000 + ts,
+        client_ip: ip.into(),
+        status,
+        latency_ms: 1.0,
+        bytes_out: 100,
+    };
+    let registry = Registry::with_events(vec![vec![
+        event(0, "a", 200),
+        event(500, "b", 200),
+        event(1_000, "a", 200),
+        event(2_000, "a", 200),
+        event(4_000, "a", 500),
+        event(6_000, "b", 200),
+        event(10_000, "a", 200),
+        event(11_000, "a", 200),
+    ]]);
+    let sql = format!(
+        "{EVENTS}
+CREATE TABLE sessions (client_ip STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3),
+  n BIGINT, kb DOUBLE) WITH ('connector' = 'blackhole');
+INSERT INTO sessions
+SELECT client_ip, window_start, window_end, COUNT(*) * 10, SUM(bytes_out) / 1000.0
+FROM TABLE(SESSION(TABLE events PARTITION BY client_ip, DESCRIPTOR(event_time), INTERVAL '3' SECOND))
+WHERE status < 500
+GROUP BY window_start, window_end, client_ip;"
+    );
+    let batches = run(&sql, &registry, 2);
+    let mut got = Vec::new();
+    for b in &batches {
+        let ip = b.column(0).as_string::<i32>();
+        let start = b.column(1).as_primitive::<TimestampMillisecondType>();
+        let end = b.column(2).as_primitive::<TimestampMillisecondType>();
+        let n = b.column(3).as_primitive::<Int64Type>();
+        let kb = b.column(4).as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            got.push((
+                ip.value(i).to_string(),
+                start.value(i) - 1_700_000_000_000,
+                end.value(i) - 1_700_000_000_000,
+                n.value(i),
+                kb.value(i),
+            ));
+        }
+    }
+    got.sort_by_key(|r| (r.0.clone(), r.1));
+    let expected = vec![
+        ("a".to_string(), 0, 5_000, 30, 0.3),
+        ("a".to_string(), 10_000, 14_000, 20, 0.2),
+        ("b".to_string(), 500, 3_500, 10, 0.1),
+        ("b".to_string(), 6_000, 9_000, 10, 0.1),
+    ];
+    assert_eq!(got.len(), expected.len(), "{got:?}");
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!((&g.0, g.1, g.2, g.3), (&e.0, e.1, e.2, e.3), "{got:?}");
+        assert!((g.4 - e.4).abs() < 1e-9, "{got:?}");
+    }
+}
+
+#[test]
+fn late_rows_are_dropped() {
+    let event = |ts: i64| Event {
+        ts: 1_700_000_000_000 + ts,
+        client_ip: "a".into(),
+        status: 200,
+        latency_ms: 1.0,
+        bytes_out: 1,
+    };
+    // 13 s pushes the watermark to 11 s, closing [0, 10 s): the row at 1 s is late.
+    let mut registry = Registry::with_events(vec![vec![event(0), event(13_000), event(1_000)]]);
+    registry.chunk = 1;
+    let sql = format!("{EVENTS}{REFERENCE_SINK}{REFERENCE_INSERT}");
+    let batches = run(&sql, &registry, 1);
+    let rows = window_rows(&batches);
+    let count = |start: i64| rows[&(1_700_000_000_000 + start, "a".to_string())].1;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(count(0), 1);
+    assert_eq!(count(10_000), 1);
+}
+
+#[test]
+fn reference_job_plan_shape() {
+    let sql =
+        format!("SET 'parallelism.default' = '3';\n{EVENTS}{REFERENCE_SINK}{REFERENCE_INSERT}");
+    let script = parse_script(&sql).unwrap();
+    let options = PlanOptions::from_settings(&script.settings).unwrap();
+    let graphs = plan_script(&script, &Registry::new(), &options).unwrap();
+    let plan = graphs[0].describe().unwrap();
+    assert!(plan.contains("watermark: event_time - 2000 ms"), "{plan}");
+    assert!(
+        plan.contains("window (parallelism 3), input HASH(client_ip"),
+        "{plan}"
+    );
+    assert!(plan.contains("Tumble { size_ms: 10000 }"), "{plan}");
+    assert!(plan.contains("keys=(client_ip)"), "{plan}");
+}
+
+#[test]
+fn cumulate_window() {
+    let registry = Registry::new();
+    let sql = format!(
+        "{EVENTS}
+CREATE TABLE totals (window_start TIMESTAMP(3), window_end TIMESTAMP(3), client_ip STRING,
+  cnt BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO totals
+SELECT window_start, window_end, client_ip, COUNT(*)
+FROM TABLE(CUMULATE(TABLE events, DESCRIPTOR(event_time), INTERVAL '5' SECOND, INTERVAL '15' SECOND))
+GROUP BY window_start, window_end, client_ip;"
+    );
+    let batches = run(&sql, &registry, 2);
+    let mut expected: BTreeMap<(i64, i64, String), i64> = BTreeMap::new();
+    for e in registry.events.iter().flatten() {
+        let start = e.ts - e.ts.rem_euclid(15_000);
+        for k in 1..=3 {
+            let end = start + 5_000 * k;
+            if end > e.ts {
+                *expected
+                    .entry((start, end, e.client_ip.clone()))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let mut got: BTreeMap<(i64, i64, String), i64> = BTreeMap::new();
+    for b in &batches {
+        let start = b.column(0).as_primitive::<TimestampMillisecondType>();
+        let end = b.column(1).as_primitive::<TimestampMillisecondType>();
+        let ip = b.column(2).as_string::<i32>();
+        let cnt = b.column(3).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            let key = (start.value(i), end.value(i), ip.value(i).to_string());
+            assert!(got.insert(key, cnt.value(i)).is_none(), "emitted twice");
+        }
+    }
+    assert_eq!(got, expected);
+}
