@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod log_cmd;
 mod reference_job;
+mod sql_cmd;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -30,6 +31,9 @@ enum Command {
     /// Benchmarks that print their figures as JSON.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Flink SQL job files: run, explain, validate.
+    #[command(subcommand)]
+    Sql(sql_cmd::SqlCommand),
     /// Runs the end-to-end demo on embedded defaults: events into the log, a windowed job,
     /// results into files.
     Demo(demo::DemoArgs),
@@ -52,6 +56,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Log(cmd) => log_cmd::run(&data_dir.join("log"), cmd),
         Command::Bench(cmd) => bench::run(cmd, cli.data_dir.as_deref(), started),
+        Command::Sql(cmd) => sql_cmd::run(&data_dir, cmd),
         Command::Demo(args) => demo::run(&data_dir, args),
     }
 }

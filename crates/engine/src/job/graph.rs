@@ -166,10 +166,16 @@ impl JobGraph {
         let _ = writeln!(out, "Job {}", self.name);
         let _ = writeln!(
             out,
-            "  {} (parallelism {}), schema: {}",
+            "  {} (parallelism {}), columns: {}",
             self.source.name,
             self.source.parallelism,
-            source.schema()
+            source
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| format!("{} {}", f.name(), f.data_type()))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         if let Some(w) = &self.source.watermarks {
             let _ = writeln!(

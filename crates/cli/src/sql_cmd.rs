@@ -1,0 +1,208 @@
+//! `spate sql run|explain|validate JOB.sql`: Flink SQL job files on the Spate runtime. Each
+//! INSERT becomes a job; several INSERTs run together, as a statement set does.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arrow::datatypes::SchemaRef;
+use clap::{Args, Subcommand};
+use spate_connectors::blackhole::BlackholeSink;
+use spate_connectors::file_sink::{FileFormat, FileSink};
+use spate_connectors::file_source::FileSource;
+use spate_connectors::log_source::{Bound, LogSource, LogSourceConfig, StartupMode};
+use spate_connectors::side_output::LogSideOutput;
+use spate_engine::checkpoint::CheckpointStore;
+use spate_engine::side_output::SideOutputs;
+use spate_engine::sink::SinkFactory;
+use spate_engine::source::SourceFactory;
+use spate_engine::{JobConfig, JobGraph};
+use spate_log::{Log, LogOptions};
+use spate_sql::{
+    Connector, ConnectorRegistry, PlanOptions, SqlError, TableDef, parse_script, plan_script,
+};
+
+/// `spate sql …`.
+#[derive(Debug, Subcommand)]
+pub enum SqlCommand {
+    /// Runs the job in the foreground; a job whose sources are all bounded ends by itself.
+    Run(JobArgs),
+    /// Prints the dataflow plan: operators, keys, windows, watermarks, parallelism.
+    Explain(JobArgs),
+    /// Checks the job (parsing, catalog, planning) without running it.
+    Validate(JobArgs),
+}
+
+/// A job file and how to run it.
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// The Flink SQL job file.
+    job: PathBuf,
+    /// Instances per stage (overrides `SET 'parallelism.default'`).
+    #[arg(long)]
+    parallelism: Option<usize>,
+    /// Take checkpoints into this directory, and resume from it.
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Checkpoint interval in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    checkpoint_interval_ms: u64,
+}
+
+/// Runs a `spate sql` command.
+pub fn run(data_dir: &Path, cmd: SqlCommand) -> anyhow::Result<()> {
+    match cmd {
+        SqlCommand::Run(args) => {
+            let (graphs, log) = plan(data_dir, &args)?;
+            run_graphs(graphs, &log, &args)
+        }
+        SqlCommand::Explain(args) => {
+            for graph in plan(data_dir, &args)?.0 {
+                print!("{}", graph.describe()?);
+            }
+            Ok(())
+        }
+        SqlCommand::Validate(args) => {
+            let n = plan(data_dir, &args)?.0.len();
+            println!("{}: OK, {n} INSERT statement(s)", args.job.display());
+            Ok(())
+        }
+    }
+}
+
+fn plan(data_dir: &Path, args: &JobArgs) -> anyhow::Result<(Vec<JobGraph>, Log)> {
+    let text = std::fs::read_to_string(&args.job)
+        .with_context(|| format!("cannot read {}", args.job.display()))?;
+    let located = |e: SqlError| anyhow::anyhow!("{}:{e}", args.job.display());
+    let script = parse_script(&text).map_err(located)?;
+    let mut options = PlanOptions::from_settings(&script.settings).map_err(located)?;
+    if let Some(p) = args.parallelism {
+        anyhow::ensure!(p > 0, "--parallelism must be at least 1");
+        options.parallelism = p;
+    }
+    let log = Log::open(data_dir.join("log"), LogOptions::default())?;
+    let registry = Registry { log: log.clone() };
+    let graphs = plan_script(&script, &registry, &options).map_err(located)?;
+    anyhow::ensure!(
+        !graphs.is_empty(),
+        "{}: the job has no INSERT statement",
+        args.job.display()
+    );
+    Ok((graphs, log))
+}
+
+fn run_graphs(graphs: Vec<JobGraph>, log: &Log, args: &JobArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut jobs = tokio::task::JoinSet::new();
+        for (i, graph) in graphs.into_iter().enumerate() {
+            let checkpoints = match &args.checkpoint_dir {
+                Some(dir) => Some((
+                    CheckpointStore::local(&dir.join(format!("insert-{i}")))?,
+                    Duration::from_millis(args.checkpoint_interval_ms),
+                )),
+                None => None,
+            };
+            let config = JobConfig {
+                checkpoints,
+                side_outputs: SideOutputs::new(Arc::new(LogSideOutput::open(log, &graph.name)?)),
+                ..JobConfig::default()
+            };
+            jobs.spawn(spate_engine::run(graph, config));
+        }
+        while let Some(done) = jobs.join_next().await {
+            let report = done??;
+            eprintln!(
+                "job finished: {} rows in, {} rows out, {} dead letters, {} late events",
+                report.sum("source", |m| &m.rows_in),
+                report
+                    .tasks
+                    .iter()
+                    .filter(|(name, _)| !name.starts_with("source"))
+                    .map(|(_, m)| m.rows_out.load(std::sync::atomic::Ordering::Relaxed))
+                    .sum::<u64>(),
+                report.sum("source", |m| &m.dead_letters),
+                report
+                    .tasks
+                    .iter()
+                    .map(|(_, m)| m.late_events.load(std::sync::atomic::Ordering::Relaxed))
+                    .sum::<u64>(),
+            );
+        }
+        anyhow::Ok(())
+    })
+}
+
+/// The connectors `spate sql` knows, by their Flink names.
+struct Registry {
+    log: Log,
+}
+
+fn unsupported(table: &TableDef, what: &str) -> SqlError {
+    SqlError::Unsupported {
+        at: table.at,
+        construct: what.to_string(),
+        text: table.name.clone(),
+        hint: "the filesystem source reads format 'json'; sinks are filesystem (csv, json) and blackhole".into(),
+    }
+}
+
+impl ConnectorRegistry for Registry {
+    fn source(&self, table: &TableDef, schema: SchemaRef) -> spate_sql::Result<SourceFactory> {
+        match table.connector {
+            Connector::Filesystem => {
+                if table.option("format") != Some("json") {
+                    return Err(unsupported(
+                        table,
+                        "a filesystem source in a format other than 'json'",
+                    ));
+                }
+                let path = PathBuf::from(table.option("path").unwrap_or_default());
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(FileSource::new(&path, schema.clone(), task)?) as Box<_>)
+                }))
+            }
+            Connector::Kafka => {
+                let config = LogSourceConfig {
+                    log: self.log.clone(),
+                    topic: table.option("topic").unwrap_or_default().to_string(),
+                    schema,
+                    startup: match table.option("scan.startup.mode") {
+                        Some("latest-offset") => StartupMode::Latest,
+                        Some("group-offsets") => StartupMode::GroupOffsets,
+                        _ => StartupMode::Earliest,
+                    },
+                    bound: match table.option("scan.bounded.mode") {
+                        Some("latest-offset") => Bound::LatestOffset,
+                        _ => Bound::Unbounded,
+                    },
+                    group: table.option("properties.group.id").map(String::from),
+                    fetch_bytes: 1 << 20,
+                };
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(LogSource::new(config.clone(), task)?) as Box<_>)
+                }))
+            }
+            Connector::Blackhole => Err(unsupported(table, "reading from a blackhole table")),
+        }
+    }
+
+    fn sink(&self, table: &TableDef) -> spate_sql::Result<SinkFactory> {
+        match table.connector {
+            Connector::Filesystem => {
+                let format = match table.option("format") {
+                    Some("csv") => FileFormat::Csv,
+                    Some("json") => FileFormat::Json,
+                    _ => return Err(unsupported(table, "a filesystem sink in this format")),
+                };
+                let path = PathBuf::from(table.option("path").unwrap_or_default());
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(FileSink::new(path.clone(), format, task.instance)?) as Box<_>)
+                }))
+            }
+            Connector::Blackhole => Ok(Arc::new(|_| Ok(Box::new(BlackholeSink) as Box<_>))),
+            Connector::Kafka => Err(unsupported(table, "writing to a log topic from SQL")),
+        }
+    }
+}
