@@ -26,6 +26,10 @@ fn every_subcommand_has_help() {
         vec!["log", "describe", "--help"],
         vec!["bench", "--help"],
         vec!["bench", "window", "--help"],
+        vec!["sql", "--help"],
+        vec!["sql", "run", "--help"],
+        vec!["sql", "explain", "--help"],
+        vec!["sql", "validate", "--help"],
         vec!["demo", "--help"],
     ] {
         let out = Command::new(SPATE).args(&args).output().unwrap();
