@@ -144,7 +144,9 @@ fn unsupported(table: &TableDef, what: &str) -> SqlError {
         at: table.at,
         construct: what.to_string(),
         text: table.name.clone(),
-        hint: "the filesystem source reads format 'json'; sinks are filesystem (csv, json) and blackhole".into(),
+        hint:
+            "sources: filesystem (json), spate-log (json); sinks: filesystem (csv, json), blackhole"
+                .into(),
     }
 }
 
@@ -163,7 +165,11 @@ impl ConnectorRegistry for Registry {
                     Ok(Box::new(FileSource::new(&path, schema.clone(), task)?) as Box<_>)
                 }))
             }
-            Connector::Kafka => {
+            Connector::Kafka => Err(unsupported(
+                table,
+                "the kafka connector (use 'spate-log' for now)",
+            )),
+            Connector::SpateLog => {
                 let config = LogSourceConfig {
                     log: self.log.clone(),
                     topic: table.option("topic").unwrap_or_default().to_string(),
@@ -202,7 +208,11 @@ impl ConnectorRegistry for Registry {
                 }))
             }
             Connector::Blackhole => Ok(Arc::new(|_| Ok(Box::new(BlackholeSink) as Box<_>))),
-            Connector::Kafka => Err(unsupported(table, "writing to a log topic from SQL")),
+            Connector::Kafka => Err(unsupported(
+                table,
+                "the kafka connector (use 'spate-log' for now)",
+            )),
+            Connector::SpateLog => Err(unsupported(table, "writing to a spate-log topic from SQL")),
         }
     }
 }

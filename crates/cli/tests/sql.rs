@@ -161,3 +161,71 @@ fn sql_errors_name_file_line_and_column() {
     assert!(err.contains(&format!("{}:3:1", job.display())), "{err}");
     assert!(err.contains("SELEC"), "{err}");
 }
+
+#[test]
+fn a_bounded_spate_log_source_feeds_a_sql_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let spate = |args: &[&str]| {
+        let mut c = Command::new(SPATE);
+        c.arg("--data-dir").arg(&data).args(args);
+        c
+    };
+    assert!(
+        spate(&["log", "create", "clicks", "--partitions", "2"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut produce = spate(&["log", "produce", "clicks"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let stdin = produce.stdin.as_mut().unwrap();
+        for i in 0..1000 {
+            writeln!(
+                stdin,
+                r#"{{"user":"u{}","n":{i},"ts":{}}}"#,
+                i % 3,
+                1_000 + i * 10
+            )
+            .unwrap();
+        }
+    }
+    assert!(produce.wait().unwrap().success());
+    let out_dir = tmp.path().join("out");
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE TABLE clicks (`user` STRING, n BIGINT, ts BIGINT,
+               rt AS TO_TIMESTAMP_LTZ(ts, 3), WATERMARK FOR rt AS rt)
+             WITH ('connector' = 'spate-log', 'topic' = 'clicks', 'format' = 'json',
+                   'scan.bounded.mode' = 'latest-offset');
+             CREATE TABLE totals (`user` STRING, total BIGINT, events BIGINT)
+             WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+             INSERT INTO totals
+             SELECT `user`, SUM(n), COUNT(*)
+             FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(rt), INTERVAL '1' HOUR))
+             WHERE n % 2 = 0
+             GROUP BY window_start, window_end, `user`;",
+            out_dir.display()
+        ),
+    )
+    .unwrap();
+    let out = spate(&["sql", "run"]).arg(&job).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut expected: Vec<String> = (0..3)
+        .map(|u| {
+            let ns: Vec<i64> = (0..1000).filter(|i| i % 3 == u && i % 2 == 0).collect();
+            format!("u{u},{},{}", ns.iter().sum::<i64>(), ns.len())
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(rows(&out_dir), expected);
+}

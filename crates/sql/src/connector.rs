@@ -12,8 +12,11 @@ pub enum Connector {
     Filesystem,
     /// `blackhole`: a sink that discards rows.
     Blackhole,
-    /// `kafka`: a topic of Spate's embedded log, which stands in for Kafka.
+    /// `kafka`: a Kafka topic (declared and checked here; running it comes with the Kafka
+    /// connector).
     Kafka,
+    /// `spate-log`: a topic of Spate's embedded durable log.
+    SpateLog,
 }
 
 /// What a connector accepts.
@@ -81,6 +84,19 @@ const SPECS: &[Spec] = &[
         ],
         prefixes: &["properties."],
         format_keys: &["format", "key.format", "value.format"],
+    },
+    Spec {
+        connector: Connector::SpateLog,
+        name: "spate-log",
+        required: &["topic"],
+        optional: &[
+            "format",
+            "scan.startup.mode",
+            "scan.bounded.mode",
+            "properties.group.id",
+        ],
+        prefixes: &[],
+        format_keys: &["format"],
     },
 ];
 
