@@ -1,6 +1,9 @@
 //! Kills a running job with SIGKILL at random points, many times, and checks that after
 //! recovery from its checkpoints the committed output equals an uninterrupted run's.
 
+mod common;
+
+use common::committed_rows;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
@@ -45,23 +48,6 @@ fn write_events(path: &Path, n: usize) {
         )
         .unwrap();
     }
-}
-
-fn committed_rows(dir: &Path) -> Vec<String> {
-    let mut rows = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name().to_string_lossy().starts_with("part-") {
-            rows.extend(
-                fs::read_to_string(entry.path())
-                    .unwrap()
-                    .lines()
-                    .map(String::from),
-            );
-        }
-    }
-    rows.sort();
-    rows
 }
 
 fn bench(data: &Path, input: &Path, output: &Path, checkpoints: Option<&Path>) -> Command {

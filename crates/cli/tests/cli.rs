@@ -1,5 +1,8 @@
 //! The `spate` binary end to end: log admin commands, dead letters, help texts.
 
+mod common;
+
+use common::committed_rows;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -148,19 +151,7 @@ fn malformed_and_mistyped_events_are_dead_lettered_and_the_job_goes_on() {
     let figures: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(figures["dead_letters"], 2);
     assert_eq!(figures["events"], 5);
-    let mut rows = Vec::new();
-    for e in std::fs::read_dir(&out_dir).unwrap() {
-        let e = e.unwrap();
-        if e.file_name().to_string_lossy().starts_with("part-") {
-            rows.extend(
-                std::fs::read_to_string(e.path())
-                    .unwrap()
-                    .lines()
-                    .map(String::from),
-            );
-        }
-    }
-    rows.sort();
+    let rows = committed_rows(&out_dir);
     assert_eq!(
         rows,
         vec![

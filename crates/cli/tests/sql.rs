@@ -1,28 +1,15 @@
 //! `spate sql`: Flink's reference job, unchanged but for its paths, runs on Spate and gives the
 //! same result as the hand-built benchmark job; errors point at file:line:column.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-const SPATE: &str = env!("CARGO_BIN_EXE_spate");
+use common::committed_rows;
 
-fn rows(dir: &Path) -> Vec<String> {
-    let mut rows = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        if e.file_name().to_string_lossy().starts_with("part-") {
-            rows.extend(
-                std::fs::read_to_string(e.path())
-                    .unwrap()
-                    .lines()
-                    .map(String::from),
-            );
-        }
-    }
-    rows.sort();
-    rows
-}
+const SPATE: &str = env!("CARGO_BIN_EXE_spate");
 
 fn reference_sql(input: &Path, output: &Path) -> String {
     format!(
@@ -126,7 +113,7 @@ fn the_flink_reference_job_runs_unchanged_and_matches_the_benchmark_job() {
         .output()
         .unwrap();
     assert!(bench.status.success());
-    let (a, b) = (rows(&sql_out), rows(&bench_out));
+    let (a, b) = (committed_rows(&sql_out), committed_rows(&bench_out));
     assert!(a.len() > 100);
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
@@ -227,5 +214,5 @@ fn a_bounded_spate_log_source_feeds_a_sql_job() {
         })
         .collect();
     expected.sort();
-    assert_eq!(rows(&out_dir), expected);
+    assert_eq!(committed_rows(&out_dir), expected);
 }

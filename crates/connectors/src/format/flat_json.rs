@@ -251,18 +251,14 @@ fn is_json_number(t: &[u8]) -> bool {
         i += 1;
     }
     let int_start = i;
-    while i < t.len() && t[i].is_ascii_digit() {
-        i += 1;
-    }
+    i = skip_digits(t, i);
     if i == int_start || (i - int_start > 1 && t[int_start] == b'0') {
         return false;
     }
     if t.get(i) == Some(&b'.') {
         i += 1;
         let s = i;
-        while i < t.len() && t[i].is_ascii_digit() {
-            i += 1;
-        }
+        i = skip_digits(t, i);
         if i == s {
             return false;
         }
@@ -273,14 +269,20 @@ fn is_json_number(t: &[u8]) -> bool {
             i += 1;
         }
         let s = i;
-        while i < t.len() && t[i].is_ascii_digit() {
-            i += 1;
-        }
+        i = skip_digits(t, i);
         if i == s {
             return false;
         }
     }
     i == t.len()
+}
+
+/// The position after the run of ASCII digits starting at `i`.
+fn skip_digits(t: &[u8], mut i: usize) -> usize {
+    while i < t.len() && t[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
 }
 
 /// Skips a value of a field the schema does not name; nested values go the slow way.
