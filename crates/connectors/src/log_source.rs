@@ -177,11 +177,8 @@ impl LogSource {
                 });
             }
         }
-        let last = records
-            .last()
-            .map(|r| r.offset + 1)
-            .unwrap_or(self.offsets[i]);
-        self.offsets[i] = last;
+        // One past the last record taken, without walking the records again.
+        self.offsets[i] = self.fetched.next_offset().min(limit);
         Ok(Some(SourcePoll::Batch {
             partition: i,
             batch,
