@@ -147,7 +147,7 @@ impl Sink for FileSink {
         if let Some((path, w)) = self.current.take() {
             let file = w.into_inner().map_err(|e| io_err(&path, e.into_error()))?;
             file.sync_all().map_err(|e| io_err(&path, e))?;
-            let tag = if checkpoint == u64::MAX {
+            let tag = if checkpoint == spate_engine::job::FINAL_CHECKPOINT {
                 "final".to_string()
             } else {
                 checkpoint.to_string()
@@ -169,13 +169,8 @@ impl Sink for FileSink {
     }
 
     fn commit(&mut self, checkpoint: u64) -> Result<(), EngineError> {
-        // The final checkpoint commits everything, whatever its id.
-        let upto = if self.pending.iter().any(|p| p.checkpoint == u64::MAX) {
-            u64::MAX
-        } else {
-            checkpoint
-        };
-        self.commit_pending(upto)
+        // The final checkpoint arrives as `FINAL_CHECKPOINT` (u64::MAX) and so commits all.
+        self.commit_pending(checkpoint)
     }
 
     fn restore(&mut self, pending: Option<&[u8]>) -> Result<(), EngineError> {
