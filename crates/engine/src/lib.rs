@@ -7,6 +7,9 @@
 //! - [`time`]: watermark generation per source partition and the minimum across inputs.
 //! - [`operator`]: the operator interface, stateless projection and filter, operator chains.
 //! - [`window`]: windowed aggregation (tumble, hop, cumulate, session) with late-event policies.
+//! - [`changelog`]: row kinds (`+I`, `-U`, `+U`, `-D`) of updating streams.
+//! - [`aggregate`] and [`rank`]: unbounded `GROUP BY`, deduplication and Top-N, which update
+//!   their results as a changelog.
 //! - [`source`] and [`sink`]: the connector interfaces, with two-phase commit for sinks.
 //! - [`exchange`]: forward, rebalance and hash partitioning between stages.
 //! - [`checkpoint`]: checkpoint storage with manifests written last.
@@ -15,6 +18,8 @@
 
 #![warn(missing_docs)]
 
+pub mod aggregate;
+pub mod changelog;
 pub mod checkpoint;
 pub mod error;
 pub mod exchange;
@@ -22,6 +27,7 @@ pub mod job;
 pub mod message;
 pub mod metrics;
 pub mod operator;
+pub mod rank;
 pub mod side_output;
 pub mod sink;
 pub mod source;

@@ -178,6 +178,11 @@ impl Aggregation {
         if self.global { Vec::new() } else { keys }
     }
 
+    /// The aggregates, in order.
+    pub fn aggregates(&self) -> &[AggregateSpec] {
+        &self.aggregates
+    }
+
     /// The aggregates' output fields, in order.
     pub fn aggregate_fields(&self) -> Vec<Arc<Field>> {
         self.aggregates.iter().map(|a| a.function.field()).collect()
