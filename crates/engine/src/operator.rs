@@ -128,6 +128,11 @@ impl Projection {
         Ok(Projection { exprs, schema })
     }
 
+    /// The schema of the projected rows.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
     /// Applies the projection to a batch.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let columns = self

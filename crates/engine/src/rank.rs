@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array};
+use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array, UInt64Array};
 use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMillisecondType};
 use arrow::ipc::reader::StreamReader;
@@ -34,7 +34,8 @@ pub struct RankSpec {
     pub order_by: Vec<PhysicalSortExpr>,
     /// How many rows per partition are kept (`rn <= N`).
     pub limit: usize,
-    /// Whether the row number is output, as a BIGINT column after the input's columns.
+    /// Whether the row number is output, as a column after the input's columns (UInt64, as
+    /// DataFusion types `ROW_NUMBER()`).
     pub row_number: Option<String>,
     /// Whether a row equal in order to a kept one replaces it (deduplication keeping the last
     /// row); otherwise the earlier row stays ahead, as in Flink's Top-N.
@@ -46,7 +47,7 @@ impl RankSpec {
     pub fn output_schema(&self, input: &Schema) -> SchemaRef {
         let mut fields: Vec<Arc<Field>> = input.fields().iter().cloned().collect();
         if let Some(name) = &self.row_number {
-            fields.push(Arc::new(Field::new(name, DataType::Int64, false)));
+            fields.push(Arc::new(Field::new(name, DataType::UInt64, false)));
         }
         Arc::new(Schema::new(fields))
     }
@@ -251,8 +252,8 @@ impl TopN {
             .row_converter
             .convert_rows(changes.iter().map(|(row, _, _)| row.row()))?;
         if self.spec.row_number.is_some() {
-            columns.push(Arc::new(Int64Array::from_iter_values(
-                changes.iter().map(|(_, position, _)| *position as i64 + 1),
+            columns.push(Arc::new(UInt64Array::from_iter_values(
+                changes.iter().map(|(_, position, _)| *position as u64 + 1),
             )));
         }
         columns.push(changelog::row_kind_array(
@@ -398,7 +399,7 @@ impl WindowTopN {
             }
             if rank < self.spec.limit {
                 chosen.push(order.value(i));
-                numbers.push(rank as i64 + 1);
+                numbers.push(rank as u64 + 1);
             }
         }
         let chosen = UInt32Array::from(chosen);
@@ -408,7 +409,7 @@ impl WindowTopN {
             .map(|c| take(c.as_ref(), &chosen, None))
             .collect::<Result<Vec<_>, _>>()?;
         if self.spec.row_number.is_some() {
-            columns.push(Arc::new(Int64Array::from(numbers)));
+            columns.push(Arc::new(UInt64Array::from(numbers)));
         }
         Ok(RecordBatch::try_new(Arc::clone(&self.output), columns)?)
     }
@@ -508,9 +509,10 @@ mod tests {
     use crate::metrics::TaskMetrics;
     use crate::operator::Emitted;
     use crate::side_output::SideOutputs;
+    use arrow::array::Int64Array;
     use arrow::array::{StringArray, TimestampMillisecondArray};
     use arrow::compute::SortOptions;
-    use arrow::datatypes::{Int64Type, TimeUnit};
+    use arrow::datatypes::{Int64Type, TimeUnit, UInt64Type};
     use datafusion::physical_expr::expressions::col;
 
     fn task() -> TaskInfo {
@@ -580,7 +582,7 @@ mod tests {
             let rn = schema
                 .index_of("rn")
                 .ok()
-                .map(|i| b.column(i).as_primitive::<Int64Type>().clone());
+                .map(|i| b.column(i).as_primitive::<UInt64Type>().clone());
             for i in 0..b.num_rows() {
                 let mut line = String::new();
                 if let Some(k) = &kinds {
