@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod log_cmd;
 mod reference_job;
+mod registry;
 mod sql_cmd;
 
 use std::path::PathBuf;

@@ -6,22 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use arrow::datatypes::SchemaRef;
 use clap::{Args, Subcommand};
-use spate_connectors::blackhole::BlackholeSink;
-use spate_connectors::file_sink::{FileFormat, FileSink};
-use spate_connectors::file_source::FileSource;
-use spate_connectors::log_source::{Bound, LogSource, LogSourceConfig, StartupMode};
 use spate_connectors::side_output::LogSideOutput;
 use spate_engine::checkpoint::CheckpointStore;
 use spate_engine::side_output::SideOutputs;
-use spate_engine::sink::SinkFactory;
-use spate_engine::source::SourceFactory;
 use spate_engine::{JobConfig, JobGraph};
 use spate_log::{Log, LogOptions};
-use spate_sql::{
-    Connector, ConnectorRegistry, PlanOptions, SqlError, TableDef, parse_script, plan_script,
-};
+use spate_sql::{PlanOptions, SqlError, parse_script, plan_script};
+
+use crate::registry::Registry;
 
 /// `spate sql …`.
 #[derive(Debug, Subcommand)]
@@ -82,7 +75,7 @@ fn plan(data_dir: &Path, args: &JobArgs) -> anyhow::Result<(Vec<JobGraph>, Log)>
         options.parallelism = p;
     }
     let log = Log::open(data_dir.join("log"), LogOptions::default())?;
-    let registry = Registry { log: log.clone() };
+    let registry = Registry::new(log.clone());
     let graphs = plan_script(&script, &registry, &options).map_err(located)?;
     anyhow::ensure!(
         !graphs.is_empty(),
@@ -132,87 +125,4 @@ fn run_graphs(graphs: Vec<JobGraph>, log: &Log, args: &JobArgs) -> anyhow::Resul
         }
         anyhow::Ok(())
     })
-}
-
-/// The connectors `spate sql` knows, by their Flink names.
-struct Registry {
-    log: Log,
-}
-
-fn unsupported(table: &TableDef, what: &str) -> SqlError {
-    SqlError::Unsupported {
-        at: table.at,
-        construct: what.to_string(),
-        text: table.name.clone(),
-        hint:
-            "sources: filesystem (json), spate-log (json); sinks: filesystem (csv, json), blackhole"
-                .into(),
-    }
-}
-
-impl ConnectorRegistry for Registry {
-    fn source(&self, table: &TableDef, schema: SchemaRef) -> spate_sql::Result<SourceFactory> {
-        match table.connector {
-            Connector::Filesystem => {
-                if table.option("format") != Some("json") {
-                    return Err(unsupported(
-                        table,
-                        "a filesystem source in a format other than 'json'",
-                    ));
-                }
-                let path = PathBuf::from(table.option("path").unwrap_or_default());
-                Ok(Arc::new(move |task| {
-                    Ok(Box::new(FileSource::new(&path, schema.clone(), task)?) as Box<_>)
-                }))
-            }
-            Connector::Kafka => Err(unsupported(
-                table,
-                "the kafka connector (use 'spate-log' for now)",
-            )),
-            Connector::SpateLog => {
-                let config = LogSourceConfig {
-                    log: self.log.clone(),
-                    topic: table.option("topic").unwrap_or_default().to_string(),
-                    schema,
-                    startup: match table.option("scan.startup.mode") {
-                        Some("latest-offset") => StartupMode::Latest,
-                        Some("group-offsets") => StartupMode::GroupOffsets,
-                        _ => StartupMode::Earliest,
-                    },
-                    bound: match table.option("scan.bounded.mode") {
-                        Some("latest-offset") => Bound::LatestOffset,
-                        _ => Bound::Unbounded,
-                    },
-                    group: table.option("properties.group.id").map(String::from),
-                    fetch_bytes: 1 << 20,
-                };
-                Ok(Arc::new(move |task| {
-                    Ok(Box::new(LogSource::new(config.clone(), task)?) as Box<_>)
-                }))
-            }
-            Connector::Blackhole => Err(unsupported(table, "reading from a blackhole table")),
-        }
-    }
-
-    fn sink(&self, table: &TableDef) -> spate_sql::Result<SinkFactory> {
-        match table.connector {
-            Connector::Filesystem => {
-                let format = match table.option("format") {
-                    Some("csv") => FileFormat::Csv,
-                    Some("json") => FileFormat::Json,
-                    _ => return Err(unsupported(table, "a filesystem sink in this format")),
-                };
-                let path = PathBuf::from(table.option("path").unwrap_or_default());
-                Ok(Arc::new(move |task| {
-                    Ok(Box::new(FileSink::new(path.clone(), format, task.instance)?) as Box<_>)
-                }))
-            }
-            Connector::Blackhole => Ok(Arc::new(|_| Ok(Box::new(BlackholeSink) as Box<_>))),
-            Connector::Kafka => Err(unsupported(
-                table,
-                "the kafka connector (use 'spate-log' for now)",
-            )),
-            Connector::SpateLog => Err(unsupported(table, "writing to a spate-log topic from SQL")),
-        }
-    }
 }

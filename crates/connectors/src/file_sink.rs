@@ -1,6 +1,7 @@
-//! The filesystem sink: part files in a directory, exactly once.
+//! The filesystem sink: part files in a directory, exactly once, in CSV, NDJSON or Parquet.
 //!
-//! Rows go to a hidden in-progress file under `.staging/`. On a checkpoint barrier the file is
+//! Rows go to a hidden in-progress file under `.staging/` (a Parquet file gets its footer when
+//! it is closed). On a checkpoint barrier the file is
 //! closed and fsynced and becomes pending; its name is stored in the checkpoint. When the
 //! checkpoint is complete, pending files are renamed into the directory as
 //! `part-<instance>-<checkpoint>.<ext>`, so readers only ever see whole, committed files. After
@@ -12,6 +13,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 use spate_engine::EngineError;
 use spate_engine::sink::Sink;
@@ -25,6 +30,9 @@ pub enum FileFormat {
     Csv,
     /// One JSON object per line.
     Json,
+    /// Apache Parquet, Snappy-compressed (Flink's default codec), one row group per
+    /// 1M rows at most.
+    Parquet,
 }
 
 impl FileFormat {
@@ -32,7 +40,69 @@ impl FileFormat {
         match self {
             FileFormat::Csv => "csv",
             FileFormat::Json => "json",
+            FileFormat::Parquet => "parquet",
         }
+    }
+}
+
+/// The in-progress part file.
+enum PartWriter {
+    /// Flink's CSV layout.
+    Csv(std::io::BufWriter<File>),
+    /// NDJSON.
+    Json(std::io::BufWriter<File>),
+    /// Parquet, written through a handle of `file`.
+    Parquet {
+        writer: Box<ArrowWriter<File>>,
+        schema: SchemaRef,
+        file: File,
+    },
+}
+
+impl PartWriter {
+    /// Opens `path` for rows shaped like `batch`.
+    fn create(path: &Path, format: FileFormat, batch: &RecordBatch) -> Result<Self, EngineError> {
+        let file = File::create(path).map_err(|e| io_err(path, e))?;
+        let buffered = |file| std::io::BufWriter::with_capacity(1 << 20, file);
+        Ok(match format {
+            FileFormat::Csv => PartWriter::Csv(buffered(file)),
+            FileFormat::Json => PartWriter::Json(buffered(file)),
+            FileFormat::Parquet => {
+                let properties = WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .build();
+                let handle = file.try_clone().map_err(|e| io_err(path, e))?;
+                let schema = batch.schema();
+                let writer = ArrowWriter::try_new(handle, schema.clone(), Some(properties))
+                    .map_err(|e| parquet_err(path, e))?;
+                PartWriter::Parquet {
+                    writer: Box::new(writer),
+                    schema,
+                    file,
+                }
+            }
+        })
+    }
+
+    /// Closes the file (writing a Parquet footer) and fsyncs it.
+    fn finish(self, path: &Path) -> Result<(), EngineError> {
+        let file = match self {
+            PartWriter::Csv(w) | PartWriter::Json(w) => {
+                w.into_inner().map_err(|e| io_err(path, e.into_error()))?
+            }
+            PartWriter::Parquet { writer, file, .. } => {
+                writer.close().map_err(|e| parquet_err(path, e))?;
+                file
+            }
+        };
+        file.sync_all().map_err(|e| io_err(path, e))
+    }
+}
+
+fn parquet_err(path: &Path, e: parquet::errors::ParquetError) -> EngineError {
+    EngineError::Sink {
+        name: format!("filesystem {}", path.display()),
+        message: e.to_string(),
     }
 }
 
@@ -49,7 +119,7 @@ pub struct FileSink {
     staging: PathBuf,
     format: FileFormat,
     instance: usize,
-    current: Option<(PathBuf, std::io::BufWriter<File>)>,
+    current: Option<(PathBuf, PartWriter)>,
     pending: Vec<Pending>,
     text: String,
     seq: u64,
@@ -84,20 +154,6 @@ impl FileSink {
         })
     }
 
-    fn encode(&mut self, batch: &RecordBatch) -> Result<(), EngineError> {
-        self.text.clear();
-        match self.format {
-            FileFormat::Csv => write_csv(batch, &mut self.text)?,
-            FileFormat::Json => {
-                let mut w = arrow::json::LineDelimitedWriter::new(Vec::new());
-                w.write(batch)?;
-                w.finish()?;
-                self.text = String::from_utf8(w.into_inner()).expect("arrow writes UTF-8 JSON");
-            }
-        }
-        Ok(())
-    }
-
     fn commit_pending(&mut self, upto: u64) -> Result<(), EngineError> {
         let mut keep = Vec::new();
         for p in std::mem::take(&mut self.pending) {
@@ -129,24 +185,46 @@ impl Sink for FileSink {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.encode(batch)?;
         if self.current.is_none() {
             self.seq += 1;
             let path = self
                 .staging
                 .join(format!("part-{}-{}.inprogress", self.instance, self.seq));
-            let file = File::create(&path).map_err(|e| io_err(&path, e))?;
-            self.current = Some((path, std::io::BufWriter::with_capacity(1 << 20, file)));
+            let writer = PartWriter::create(&path, self.format, batch)?;
+            self.current = Some((path, writer));
         }
-        let (path, w) = self.current.as_mut().expect("opened above");
-        w.write_all(self.text.as_bytes())
-            .map_err(|e| io_err(path, e))
+        let (path, writer) = self.current.as_mut().expect("opened above");
+        let text = &mut self.text;
+        text.clear();
+        match writer {
+            PartWriter::Csv(w) => {
+                write_csv(batch, text)?;
+                w.write_all(text.as_bytes()).map_err(|e| io_err(path, e))
+            }
+            PartWriter::Json(w) => {
+                let mut json = arrow::json::LineDelimitedWriter::new(w);
+                json.write(batch)
+                    .and_then(|()| json.finish())
+                    .map_err(|e| match e {
+                        arrow::error::ArrowError::IoError(_, e) => io_err(path, e),
+                        other => other.into(),
+                    })
+            }
+            PartWriter::Parquet { writer, schema, .. } => {
+                // Batches of one sink differ at most in nullability flags: write them all
+                // under the file's schema.
+                let batch = match batch.schema() == *schema {
+                    true => batch.clone(),
+                    false => RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?,
+                };
+                writer.write(&batch).map_err(|e| parquet_err(path, e))
+            }
+        }
     }
 
     fn prepare_commit(&mut self, checkpoint: u64) -> Result<Vec<u8>, EngineError> {
-        if let Some((path, w)) = self.current.take() {
-            let file = w.into_inner().map_err(|e| io_err(&path, e.into_error()))?;
-            file.sync_all().map_err(|e| io_err(&path, e))?;
+        if let Some((path, writer)) = self.current.take() {
+            writer.finish(&path)?;
             let tag = if checkpoint == spate_engine::job::FINAL_CHECKPOINT {
                 "final".to_string()
             } else {

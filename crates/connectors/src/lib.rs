@@ -1,19 +1,28 @@
 //! Spate's connectors, shaped as sources → (engine) → sinks:
 //!
-//! - [`format`]: NDJSON decoding into Arrow and Flink's CSV layout.
+//! - [`format`]: NDJSON decoding into Arrow and Flink's CSV layout (both ways).
 //! - [`log_source`]: the embedded log as a source, with startup and bounded modes.
+//! - [`log_sink`]: a log topic as a sink, appending on checkpoint commit, exactly once.
+//! - [`datagen`]: generated rows (random values and sequences), bounded or rate-limited.
 //! - [`blackhole`]: the sink that discards rows, for benchmarks.
-//! - [`file_source`]: NDJSON files read once, as a bounded source.
-//! - [`file_sink`]: part files in a directory, committed exactly once with checkpoints.
+//! - [`print`]: rows printed to standard output as Flink's print connector prints them.
+//! - [`file_source`]: NDJSON, CSV or Parquet files read once, as a bounded source.
+//! - [`file_sink`]: CSV, NDJSON or Parquet part files in a directory, committed exactly once
+//!   with checkpoints.
 //! - [`side_output`]: dead letters and late events kept in log topics.
 //! - [`ingest`]: loading an NDJSON file into a log topic, resumably.
 
 #![warn(missing_docs)]
 
 pub mod blackhole;
+pub mod datagen;
 pub mod file_sink;
 pub mod file_source;
 pub mod format;
 pub mod ingest;
+pub mod log_sink;
 pub mod log_source;
+pub mod print;
 pub mod side_output;
+#[cfg(test)]
+mod testing;

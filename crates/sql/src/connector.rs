@@ -17,6 +17,10 @@ pub enum Connector {
     Kafka,
     /// `spate-log`: a topic of Spate's embedded durable log.
     SpateLog,
+    /// `datagen`: generated rows, random or sequences, per `fields.<column>.…` options.
+    Datagen,
+    /// `print`: a sink that prints rows to standard output (or standard error).
+    Print,
 }
 
 /// What a connector accepts.
@@ -30,7 +34,12 @@ struct Spec {
     /// Keys naming formats; `<format>.` options of the named formats are accepted, also
     /// behind `key.`/`value.`.
     format_keys: &'static [&'static str],
+    /// Per-column options, written `fields.<column>.<option>` (datagen's).
+    column_options: &'static [&'static str],
 }
+
+/// The prefix of per-column options.
+const COLUMN_PREFIX: &str = "fields.";
 
 const SPECS: &[Spec] = &[
     Spec {
@@ -50,6 +59,7 @@ const SPECS: &[Spec] = &[
         ],
         prefixes: &[],
         format_keys: &["format"],
+        column_options: &[],
     },
     Spec {
         connector: Connector::Blackhole,
@@ -58,6 +68,7 @@ const SPECS: &[Spec] = &[
         optional: &[],
         prefixes: &[],
         format_keys: &[],
+        column_options: &[],
     },
     Spec {
         connector: Connector::Kafka,
@@ -84,6 +95,7 @@ const SPECS: &[Spec] = &[
         ],
         prefixes: &["properties."],
         format_keys: &["format", "key.format", "value.format"],
+        column_options: &[],
     },
     Spec {
         connector: Connector::SpateLog,
@@ -91,17 +103,53 @@ const SPECS: &[Spec] = &[
         required: &["topic"],
         optional: &[
             "format",
+            "key.format",
+            "key.fields",
+            "value.format",
+            "value.fields-include",
             "scan.startup.mode",
             "scan.bounded.mode",
             "properties.group.id",
+            "sink.partitioner",
+            "sink.delivery-guarantee",
+            "sink.transactional-id-prefix",
         ],
         prefixes: &[],
-        format_keys: &["format"],
+        format_keys: &["format", "key.format", "value.format"],
+        column_options: &[],
+    },
+    Spec {
+        connector: Connector::Datagen,
+        name: "datagen",
+        required: &[],
+        optional: &["rows-per-second", "number-of-rows"],
+        prefixes: &[],
+        format_keys: &[],
+        column_options: &[
+            "kind",
+            "min",
+            "max",
+            "max-past",
+            "length",
+            "var-len",
+            "start",
+            "end",
+            "null-rate",
+        ],
+    },
+    Spec {
+        connector: Connector::Print,
+        name: "print",
+        required: &[],
+        optional: &["print-identifier", "standard-error"],
+        prefixes: &[],
+        format_keys: &[],
+        column_options: &[],
     },
 ];
 
 /// The formats Spate reads and writes.
-const FORMATS: &[&str] = &["json", "csv"];
+const FORMATS: &[&str] = &["json", "csv", "parquet"];
 
 impl Connector {
     /// The connector's name in `'connector' = '…'`.
@@ -170,6 +218,11 @@ pub(crate) fn validate(table_at: Position, options: &[OptionEntry]) -> Result<Co
                 text: option.key.clone(),
                 hint: match closest(&option.key, known.copied()) {
                     Some(name) => format!("did you mean '{name}'?"),
+                    None if !spec.column_options.is_empty()
+                        && option.key.starts_with(COLUMN_PREFIX) =>
+                    {
+                        column_option_hint(spec, &option.key)
+                    }
                     None if spec.required.is_empty() && spec.optional.is_empty() => {
                         format!("'{}' takes no options besides 'connector'", spec.name)
                     }
@@ -181,6 +234,10 @@ pub(crate) fn validate(table_at: Position, options: &[OptionEntry]) -> Result<Co
                             .chain(spec.optional)
                             .chain(spec.prefixes)
                             .map(|k| format!("'{k}'"))
+                            .chain(
+                                (!spec.column_options.is_empty())
+                                    .then(|| format!("'{COLUMN_PREFIX}<column>.<option>'"))
+                            )
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
@@ -230,6 +287,7 @@ fn accepts(spec: &Spec, formats: &[&str], key: &str) -> bool {
     spec.required.contains(&key)
         || spec.optional.contains(&key)
         || spec.prefixes.iter().any(|p| key.starts_with(p))
+        || column_option(key).is_some_and(|(_, option)| spec.column_options.contains(&option))
         || formats.iter().any(|format| {
             let key = key
                 .strip_prefix("key.")
@@ -238,6 +296,31 @@ fn accepts(spec: &Spec, formats: &[&str], key: &str) -> bool {
             key.strip_prefix(format)
                 .is_some_and(|rest| rest.starts_with('.'))
         })
+}
+
+/// Splits `fields.<column>.<option>` into the column and the option (the column's name may
+/// itself hold dots).
+fn column_option(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix(COLUMN_PREFIX)?
+        .rsplit_once('.')
+        .filter(|(column, option)| !column.is_empty() && !option.is_empty())
+}
+
+/// The hint for a per-column option `key` that `spec` does not take.
+fn column_option_hint(spec: &Spec, key: &str) -> String {
+    let listed = spec
+        .column_options
+        .iter()
+        .map(|o| format!("'{o}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match column_option(key) {
+        Some((column, option)) => match closest(option, spec.column_options.iter().copied()) {
+            Some(name) => format!("did you mean '{COLUMN_PREFIX}{column}.{name}'?"),
+            None => format!("per-column options of '{}' are {listed}", spec.name),
+        },
+        None => format!("write '{COLUMN_PREFIX}<column>.<option>' with an option among {listed}"),
+    }
 }
 
 /// The known connector names, quoted.
@@ -325,6 +408,88 @@ mod tests {
         let err = validate(Position::new(1, 1), &[entry("connector", "blakhole")]).unwrap_err();
         assert!(matches!(err, SqlError::UnknownConnector { .. }));
         assert_eq!(err.hint(), "did you mean 'blackhole'?");
+    }
+
+    #[test]
+    fn datagen_takes_per_column_options() {
+        let options = [
+            entry("connector", "datagen"),
+            entry("number-of-rows", "10"),
+            entry("fields.id.kind", "sequence"),
+            entry("fields.a.b.length", "5"),
+        ];
+        assert_eq!(
+            validate(Position::new(1, 1), &options),
+            Ok(Connector::Datagen)
+        );
+        let err = validate(
+            Position::new(1, 1),
+            &[entry("connector", "datagen"), entry("fields.id.kidn", "x")],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, SqlError::UnknownOption { ref text, .. } if text == "fields.id.kidn")
+        );
+        assert_eq!(err.hint(), "did you mean 'fields.id.kind'?");
+        let err = validate(
+            Position::new(1, 1),
+            &[entry("connector", "datagen"), entry("fields.id", "x")],
+        )
+        .unwrap_err();
+        assert!(
+            err.hint().starts_with("write 'fields.<column>.<option>'"),
+            "{}",
+            err.hint()
+        );
+        let err = validate(
+            Position::new(1, 1),
+            &[entry("connector", "datagen"), entry("rows-per-secnd", "1")],
+        )
+        .unwrap_err();
+        assert_eq!(err.hint(), "did you mean 'rows-per-second'?");
+        let err = validate(
+            Position::new(1, 1),
+            &[entry("connector", "print"), entry("print-identifer", "x")],
+        )
+        .unwrap_err();
+        assert_eq!(err.hint(), "did you mean 'print-identifier'?");
+        // Per-column options belong to datagen only.
+        let err = validate(
+            Position::new(1, 1),
+            &[
+                entry("connector", "print"),
+                entry("fields.id.kind", "random"),
+            ],
+        )
+        .unwrap_err();
+        assert!(matches!(err, SqlError::UnknownOption { .. }));
+    }
+
+    #[test]
+    fn spate_log_takes_flink_sink_options() {
+        let options = [
+            entry("connector", "spate-log"),
+            entry("topic", "out"),
+            entry("value.format", "json"),
+            entry("key.format", "json"),
+            entry("key.fields", "id"),
+            entry("sink.partitioner", "default"),
+            entry("sink.delivery-guarantee", "exactly-once"),
+            entry("sink.transactional-id-prefix", "job"),
+        ];
+        assert_eq!(
+            validate(Position::new(1, 1), &options),
+            Ok(Connector::SpateLog)
+        );
+        let options = [
+            entry("connector", "filesystem"),
+            entry("path", "/x"),
+            entry("format", "parquet"),
+        ];
+        assert_eq!(
+            validate(Position::new(1, 1), &options),
+            Ok(Connector::Filesystem)
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! - [`connector`]: the connectors Spate knows and their `WITH` options.
 //! - [`catalog`]: the catalog model: tables, columns, watermarks, views, functions.
 //! - [`ddl`]: `CREATE TABLE` and `CREATE FUNCTION` into the catalog model.
+//! - [`functions`]: Flink's built-in scalar functions DataFusion lacks or computes
+//!   differently.
 //! - [`window`]: window table-valued functions (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`),
 //!   recognised and rewritten away so `sqlparser`/DataFusion can read the rest.
 //! - [`query`]: `INSERT INTO … SELECT …` and views into `sqlparser` ASTs.
@@ -25,6 +27,7 @@ pub mod connector;
 pub mod ddl;
 pub mod dialect;
 pub mod error;
+pub mod functions;
 pub mod interval;
 pub mod plan;
 pub mod query;

@@ -219,6 +219,10 @@ impl ConnectorRegistry for Registry {
         }))
     }
 
+    fn accepts_changes(&self, table: &TableDef) -> bool {
+        table.connector == spate_sql::Connector::Blackhole
+    }
+
     fn sink(&self, _table: &TableDef) -> Result<SinkFactory, SqlError> {
         let collected = Arc::clone(&self.collected);
         Ok(Arc::new(move |_: &TaskInfo| {
@@ -466,15 +470,175 @@ INSERT INTO out SELECT COUNT(*) OVER (PARTITION BY client_ip ORDER BY event_time
         matches!(&over, SqlError::Unsupported { construct, .. } if construct.contains("OVER")),
         "{over}"
     );
-    let unbounded = plan_error(&format!(
+    let updating = plan_error(&format!(
         "{EVENTS}
-CREATE TABLE out (client_ip STRING, n BIGINT) WITH ('connector' = 'blackhole');
+CREATE TABLE out (client_ip STRING, n BIGINT)
+  WITH ('connector' = 'filesystem', 'path' = '/tmp/out', 'format' = 'csv');
 INSERT INTO out SELECT client_ip, COUNT(*) FROM events GROUP BY client_ip;"
     ));
     assert!(
-        matches!(&unbounded, SqlError::Unsupported { construct, .. } if construct.contains("GROUP BY")),
-        "{unbounded}"
+        matches!(&updating, SqlError::Unsupported { construct, .. } if construct.contains("updating result")),
+        "{updating}"
     );
+}
+
+/// Applies a changelog (last column the row kind) to a map from the key columns' text to the
+/// other columns' text, as an upsert sink would.
+fn materialize(batches: &[RecordBatch], key_columns: usize) -> BTreeMap<String, String> {
+    let mut state = BTreeMap::new();
+    for b in batches {
+        let kinds = b
+            .column(b.num_columns() - 1)
+            .as_primitive::<arrow::datatypes::Int8Type>();
+        let text = |c: usize, i: usize| {
+            arrow::util::display::array_value_to_string(b.column(c), i).unwrap()
+        };
+        for i in 0..b.num_rows() {
+            let key: Vec<String> = (0..key_columns).map(|c| text(c, i)).collect();
+            let value: Vec<String> = (key_columns..b.num_columns() - 1)
+                .map(|c| text(c, i))
+                .collect();
+            let (key, value) = (key.join("|"), value.join("|"));
+            match kinds.value(i) {
+                0 | 2 => {
+                    state.insert(key, value);
+                }
+                1 | 3 => {
+                    assert_eq!(
+                        state.remove(&key),
+                        Some(value),
+                        "retracted a row never added"
+                    );
+                }
+                k => panic!("row kind {k}"),
+            }
+        }
+    }
+    state
+}
+
+#[test]
+fn unbounded_group_by_with_having_updates_its_result() {
+    let registry = Registry::new();
+    let sql = format!(
+        "{EVENTS}
+CREATE TABLE out (client_ip STRING, n BIGINT, errors BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO out
+SELECT client_ip, COUNT(*), COUNT(*) FILTER (WHERE status >= 400)
+FROM events GROUP BY client_ip HAVING COUNT(*) > 10;"
+    );
+    let batches = run(&sql, &registry, 2);
+    let got = materialize(&batches, 1);
+    let mut expected: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for e in events().iter().flatten() {
+        let entry = expected.entry(e.client_ip.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += i64::from(e.status >= 400);
+    }
+    let expected: BTreeMap<String, String> = expected
+        .into_iter()
+        .filter(|(_, (n, _))| *n > 10)
+        .map(|(ip, (n, errors))| (ip, format!("{n}|{errors}")))
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn top_n_per_key_through_a_view_and_a_subquery() {
+    let registry = Registry::new();
+    let sql = format!(
+        "{EVENTS}
+CREATE TABLE out (client_ip STRING, ts BIGINT, rn BIGINT) WITH ('connector' = 'blackhole');
+CREATE TEMPORARY VIEW slow AS SELECT client_ip, ts, latency_ms FROM events WHERE status < 500;
+INSERT INTO out
+SELECT client_ip, ts, rn FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY client_ip ORDER BY latency_ms DESC, ts) AS rn
+  FROM slow)
+WHERE rn <= 3;"
+    );
+    let batches = run(&sql, &registry, 2);
+    // (ip, rn) → ts, applying the changelog.
+    let mut state: BTreeMap<(String, String), String> = BTreeMap::new();
+    for b in &batches {
+        let kinds = b.column(3).as_primitive::<arrow::datatypes::Int8Type>();
+        let ip = b.column(0).as_string::<i32>();
+        let ts = b.column(1).as_primitive::<Int64Type>();
+        let rn = b.column(2).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            let key = (ip.value(i).to_string(), rn.value(i).to_string());
+            match kinds.value(i) {
+                0 | 2 => {
+                    state.insert(key, ts.value(i).to_string());
+                }
+                _ => {
+                    state.remove(&key);
+                }
+            }
+        }
+    }
+    let mut by_ip: BTreeMap<String, Vec<(f64, i64)>> = BTreeMap::new();
+    for e in events().iter().flatten().filter(|e| e.status < 500) {
+        by_ip
+            .entry(e.client_ip.clone())
+            .or_default()
+            .push((e.latency_ms, e.ts));
+    }
+    let mut expected = BTreeMap::new();
+    for (ip, mut rows) in by_ip {
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (n, (_, ts)) in rows.into_iter().take(3).enumerate() {
+            expected.insert((ip.clone(), (n + 1).to_string()), ts.to_string());
+        }
+    }
+    assert_eq!(state, expected);
+}
+
+#[test]
+fn window_top_n_ranks_each_window() {
+    let registry = Registry::new();
+    let sql = format!(
+        "{EVENTS}
+CREATE TABLE out (window_start TIMESTAMP(3), client_ip STRING, cnt BIGINT, rn BIGINT)
+  WITH ('connector' = 'blackhole');
+INSERT INTO out
+SELECT window_start, client_ip, cnt, rn FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY cnt DESC, client_ip) AS rn
+  FROM (
+    SELECT window_start, window_end, client_ip, COUNT(*) AS cnt
+    FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '10' SECOND))
+    GROUP BY window_start, window_end, client_ip))
+WHERE rn <= 2;"
+    );
+    let batches = run(&sql, &registry, 2);
+    let mut got = BTreeMap::new();
+    for b in &batches {
+        assert_eq!(b.num_columns(), 4, "window Top-N is append-only");
+        let start = b.column(0).as_primitive::<TimestampMillisecondType>();
+        let ip = b.column(1).as_string::<i32>();
+        let cnt = b.column(2).as_primitive::<Int64Type>();
+        let rn = b.column(3).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            let prev = got.insert(
+                (start.value(i), rn.value(i)),
+                (ip.value(i).to_string(), cnt.value(i)),
+            );
+            assert!(prev.is_none());
+        }
+    }
+    let counts = brute_force(&events(), 10_000, 10_000);
+    let mut per_window: BTreeMap<i64, Vec<(i64, String)>> = BTreeMap::new();
+    for ((start, ip), (cnt, ..)) in counts {
+        per_window.entry(start).or_default().push((cnt, ip));
+    }
+    let mut expected = BTreeMap::new();
+    for (start, mut rows) in per_window {
+        rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (n, (cnt, ip)) in rows.into_iter().take(2).enumerate() {
+            expected.insert((start, n as i64 + 1), (ip, cnt));
+        }
+    }
+    assert_eq!(got, expected);
 }
 
 #[test]

@@ -1,13 +1,92 @@
-//! Flink's CSV layout for the filesystem sink: no header, RFC 4180 quoting, and timestamps like
+//! Flink's CSV layout, written by the filesystem sink and read by the filesystem source: no
+//! header, RFC 4180 quoting, an empty field for NULL, and timestamps like
 //! `2024-01-01 00:00:10` or `2024-01-01 00:00:10.5`.
 
 use std::fmt::Write as _;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use spate_engine::EngineError;
+
+use super::json::Rejected;
+
+/// Rows per decoded chunk.
+const BATCH_ROWS: usize = 8192;
+
+/// Decodes CSV records (one row each, as the filesystem source cuts them) into batches of a
+/// fixed schema. An empty field is NULL; a record with the wrong number of fields or a value
+/// that does not parse as its column's type is rejected alone.
+#[derive(Debug)]
+pub struct CsvDecoder {
+    schema: SchemaRef,
+    text: Vec<u8>,
+}
+
+impl CsvDecoder {
+    /// A decoder producing batches of `schema`.
+    pub fn new(schema: SchemaRef) -> Self {
+        CsvDecoder {
+            schema,
+            text: Vec::new(),
+        }
+    }
+
+    /// Decodes `records` into one batch, returning the records that failed.
+    pub fn decode<'a>(
+        &mut self,
+        records: impl Iterator<Item = &'a [u8]> + Clone,
+    ) -> Result<(RecordBatch, Vec<Rejected>), EngineError> {
+        self.text.clear();
+        let mut count = 0;
+        for record in records.clone() {
+            self.text.extend_from_slice(record);
+            self.text.push(b'\n');
+            count += 1;
+        }
+        if let Ok(batch) = self.read(count) {
+            return Ok((batch, Vec::new()));
+        }
+        // Find the culprits one record at a time.
+        let mut good = Vec::new();
+        let mut rejected = Vec::new();
+        for (index, record) in records.enumerate() {
+            self.text.clear();
+            self.text.extend_from_slice(record);
+            self.text.push(b'\n');
+            match self.read(1) {
+                Ok(batch) => good.push(batch),
+                Err(reason) => rejected.push(Rejected { index, reason }),
+            }
+        }
+        Ok((
+            arrow::compute::concat_batches(&self.schema, &good)?,
+            rejected,
+        ))
+    }
+
+    /// Reads the `count` records in `self.text`.
+    fn read(&self, count: usize) -> Result<RecordBatch, String> {
+        let reader = arrow::csv::ReaderBuilder::new(self.schema.clone())
+            .with_header(false)
+            .with_batch_size(BATCH_ROWS)
+            .build(self.text.as_slice())
+            .map_err(|e| e.to_string())?;
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let batch =
+            arrow::compute::concat_batches(&self.schema, &batches).map_err(|e| e.to_string())?;
+        match batch.num_rows() == count {
+            true => Ok(batch),
+            false => Err(format!(
+                "expected {count} CSV record(s), found {}",
+                batch.num_rows()
+            )),
+        }
+    }
+}
 
 /// Appends the rows of `batch` to `out` as CSV lines.
 pub fn write_csv(batch: &RecordBatch, out: &mut String) -> Result<(), EngineError> {
@@ -56,14 +135,26 @@ pub fn write_csv(batch: &RecordBatch, out: &mut String) -> Result<(), EngineErro
 /// Formats milliseconds since the epoch as Flink prints a `TIMESTAMP(3)`: no trailing zeros in
 /// the fraction, and no fraction at all for whole seconds.
 pub fn format_timestamp_ms(ms: i64, out: &mut String) {
-    let secs = ms.div_euclid(1000);
-    let frac = ms.rem_euclid(1000);
+    format_timestamp(ms, TimeUnit::Millisecond, out);
+}
+
+/// Formats a timestamp of `unit` since the epoch as Flink writes one: `2024-01-01 00:00:10`,
+/// with the fraction of a second only as far as it is not zero.
+pub fn format_timestamp(value: i64, unit: TimeUnit, out: &mut String) {
+    let (per_second, digits) = match unit {
+        TimeUnit::Second => (1, 0),
+        TimeUnit::Millisecond => (1_000, 3),
+        TimeUnit::Microsecond => (1_000_000, 6),
+        TimeUnit::Nanosecond => (1_000_000_000, 9),
+    };
+    let secs = value.div_euclid(per_second);
+    let frac = value.rem_euclid(per_second);
     match chrono::DateTime::from_timestamp(secs, 0) {
         Some(t) => write!(out, "{}", t.format("%Y-%m-%d %H:%M:%S")).expect("write to String"),
-        None => write!(out, "{ms}").expect("write to String"),
+        None => write!(out, "{value}").expect("write to String"),
     }
     if frac != 0 {
-        let digits = format!("{frac:03}");
+        let digits = format!("{frac:0digits$}");
         out.push('.');
         out.push_str(digits.trim_end_matches('0'));
     }
@@ -100,6 +191,71 @@ mod tests {
         s.clear();
         format_timestamp_ms(1_704_067_210_025, &mut s);
         assert_eq!(s, "2024-01-01 00:00:10.025");
+        s.clear();
+        format_timestamp(1_704_067_210_000_250, TimeUnit::Microsecond, &mut s);
+        assert_eq!(s, "2024-01-01 00:00:10.00025");
+        s.clear();
+        format_timestamp(-1, TimeUnit::Second, &mut s);
+        assert_eq!(s, "1969-12-31 23:59:59");
+    }
+
+    #[test]
+    fn written_rows_read_back() {
+        use std::sync::Arc;
+
+        use arrow::array::{Float64Array, Int64Array, StringArray, TimestampMillisecondArray};
+        use arrow::datatypes::{Field, Schema};
+
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            Field::new("x", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![Some(1), None, Some(3)])),
+                Arc::new(StringArray::from(vec![
+                    Some("plain"),
+                    Some("a, \"quoted\"\nline"),
+                    None,
+                ])),
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    Some(1_704_067_210_000),
+                    Some(1_704_067_210_500),
+                    None,
+                ])),
+                Arc::new(Float64Array::from(vec![Some(1.5), None, Some(-2.0)])),
+            ],
+        )
+        .unwrap();
+        let mut text = String::new();
+        write_csv(&batch, &mut text).unwrap();
+        // The second row spans two lines; the source cuts records at balanced quotes.
+        let records: Vec<&[u8]> = vec![
+            b"1,plain,2024-01-01 00:00:10,1.5",
+            b",\"a, \"\"quoted\"\"\nline\",2024-01-01 00:00:10.5,",
+            b"3,,,-2.0",
+        ];
+        assert_eq!(
+            text.as_bytes(),
+            records.iter().fold(Vec::new(), |mut all, r| {
+                all.extend_from_slice(r);
+                all.push(b'\n');
+                all
+            })
+        );
+        let mut decoder = CsvDecoder::new(schema);
+        let (read, rejected) = decoder.decode(records.iter().copied()).unwrap();
+        assert!(rejected.is_empty());
+        assert_eq!(read, batch);
+        // Bad records are rejected alone.
+        let bad: Vec<&[u8]> = vec![b"1,a,,", b"x,b,,", b"2,c", b"4,d,2024-01-01 00:00:00,0.5"];
+        let (read, rejected) = decoder.decode(bad.iter().copied()).unwrap();
+        assert_eq!(read.num_rows(), 2);
+        let ids: Vec<usize> = rejected.iter().map(|r| r.index).collect();
+        assert_eq!(ids, vec![1, 2]);
     }
 
     #[test]

@@ -1,0 +1,387 @@
+//! The connectors `spate sql` runs, by their Flink names: the [`ConnectorRegistry`] through
+//! which the planner builds each table's source or sink.
+//!
+//! | connector | source | sink |
+//! |---|---|---|
+//! | `filesystem` | `json`, `csv`, `parquet` files, read once | `csv`, `json`, `parquet` part files, exactly once |
+//! | `spate-log` | a topic of the embedded log (`json`) | a topic of the embedded log (`json`), exactly once |
+//! | `datagen` | generated rows | — |
+//! | `print` | — | standard output or error |
+//! | `blackhole` | — | discards rows |
+//!
+//! The SQL front end has checked the option names; the values are checked here, at planning,
+//! and a bad one is reported at the table's `CREATE TABLE`.
+//!
+//! A `spate-log` sink's `sink.transactional-id-prefix` names its commit ledger (see
+//! [`spate_connectors::log_sink`]); without one it is `spate-sink.<topic>.<n>`, n counting the
+//! sinks of the job file, which keeps the INSERTs of one file apart. Two job files writing one
+//! topic should set their own prefixes, as Flink asks.
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use spate_connectors::blackhole::BlackholeSink;
+use spate_connectors::datagen::{DatagenConfig, DatagenError, DatagenSource};
+use spate_connectors::file_sink::{FileFormat, FileSink};
+use spate_connectors::file_source::FileSource;
+use spate_connectors::log_sink::{LogSink, LogSinkConfig, Partitioner};
+use spate_connectors::log_source::{Bound, LogSource, LogSourceConfig, StartupMode};
+use spate_connectors::print::{PrintSink, PrintTarget};
+use spate_engine::sink::SinkFactory;
+use spate_engine::source::SourceFactory;
+use spate_log::Log;
+use spate_sql::{Connector, ConnectorRegistry, SqlError, TableDef};
+
+/// What each connector reads and writes, for hints.
+const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), datagen; \
+sinks: filesystem (csv, json, parquet), spate-log (json), print, blackhole";
+
+/// The connectors of `spate sql`, over one embedded log.
+pub struct Registry {
+    log: Log,
+    /// Sinks built so far: numbers each spate-log sink's default transactional id.
+    sinks: Cell<usize>,
+}
+
+impl Registry {
+    /// The connectors, with `spate-log` tables in `log`.
+    pub fn new(log: Log) -> Self {
+        Registry {
+            log,
+            sinks: Cell::new(0),
+        }
+    }
+}
+
+fn unsupported(table: &TableDef, what: &str) -> SqlError {
+    SqlError::Unsupported {
+        at: table.at,
+        construct: what.to_string(),
+        text: table.name.clone(),
+        hint: SUPPORTED.into(),
+    }
+}
+
+/// An option of `table` whose value Spate cannot use.
+fn invalid(
+    table: &TableDef,
+    key: &str,
+    message: impl Into<String>,
+    hint: impl Into<String>,
+) -> SqlError {
+    SqlError::Invalid {
+        at: table.at,
+        message: format!("table {}: option '{key}': {}", table.name, message.into()),
+        text: table.option(key).unwrap_or_default().to_string(),
+        hint: hint.into(),
+    }
+}
+
+/// The `format` of a filesystem table.
+fn file_format(table: &TableDef) -> Result<FileFormat, SqlError> {
+    let format = match table.option("format") {
+        Some("json") => FileFormat::Json,
+        Some("csv") => FileFormat::Csv,
+        Some("parquet") => FileFormat::Parquet,
+        other => {
+            return Err(invalid(
+                table,
+                "format",
+                format!("the filesystem connector has no format {other:?}"),
+                "formats are json, csv, parquet",
+            ));
+        }
+    };
+    check_format_options(table, format)?;
+    Ok(format)
+}
+
+/// Refuses CSV and Parquet format options that would change the layout Spate reads and
+/// writes, rather than ignoring them. `None` as the value takes any value.
+fn check_format_options(table: &TableDef, format: FileFormat) -> Result<(), SqlError> {
+    let (prefix, fixed): (&str, &[(&str, Option<&str>)]) = match format {
+        FileFormat::Csv => (
+            "csv.",
+            &[
+                ("csv.field-delimiter", Some(",")),
+                ("csv.quote-character", Some("\"")),
+                ("csv.allow-comments", Some("false")),
+                ("csv.disable-quote-character", Some("false")),
+                // Records that do not parse go to the dead-letter topic either way.
+                ("csv.ignore-parse-errors", None),
+            ],
+        ),
+        FileFormat::Parquet => ("parquet.", &[("parquet.compression", Some("snappy"))]),
+        FileFormat::Json => return Ok(()),
+    };
+    for (key, value) in table.options.iter().filter(|(k, _)| k.starts_with(prefix)) {
+        let accepted = fixed
+            .iter()
+            .find(|(k, _)| k == key)
+            .is_some_and(|(_, v)| v.is_none_or(|v| v.eq_ignore_ascii_case(value)));
+        if !accepted {
+            return Err(SqlError::Unsupported {
+                at: table.at,
+                construct: format!("the format option '{key}' = '{value}'"),
+                text: value.clone(),
+                hint: format!(
+                    "Spate takes {}",
+                    fixed
+                        .iter()
+                        .map(|(k, v)| format!("'{k}' = '{}'", v.unwrap_or("…")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the value format of a spate-log table (`value.format`, or `format`) is JSON.
+fn check_json_value(table: &TableDef) -> Result<(), SqlError> {
+    let key = match table.option("value.format") {
+        Some(_) => "value.format",
+        None => "format",
+    };
+    match table.option(key) {
+        Some("json") => Ok(()),
+        _ => Err(invalid(
+            table,
+            key,
+            "spate-log records are JSON",
+            format!("write '{key}' = 'json'"),
+        )),
+    }
+}
+
+/// A boolean option, `false` when absent.
+fn flag(table: &TableDef, key: &str) -> Result<bool, SqlError> {
+    match table.option(key).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(invalid(
+            table,
+            key,
+            "expected true or false",
+            format!("write '{key}' = 'true'"),
+        )),
+    }
+}
+
+/// A stable seed from the table's name, so a job generates the same rows on every run.
+fn seed(name: &str) -> u64 {
+    // FNV-1a.
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Registry {
+    fn log_sink(&self, table: &TableDef, index: usize) -> spate_sql::Result<SinkFactory> {
+        check_json_value(table)?;
+        let schema = Arc::new(table.physical_schema());
+        let key_fields: Vec<String> = match table.option("key.fields") {
+            Some(fields) => fields
+                .split(';')
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty())
+                .collect(),
+            None => Vec::new(),
+        };
+        if let Some(missing) = key_fields.iter().find(|f| schema.index_of(f).is_err()) {
+            return Err(invalid(
+                table,
+                "key.fields",
+                format!("{missing} is not a physical column of the table"),
+                "name physical columns, separated by ';'",
+            ));
+        }
+        if !key_fields.is_empty() && table.option("key.format") != Some("json") {
+            return Err(invalid(
+                table,
+                "key.format",
+                "keys from 'key.fields' are JSON",
+                "add 'key.format' = 'json'",
+            ));
+        }
+        let value_except_key = match table.option("value.fields-include") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("ALL") => false,
+            Some(v) if v.eq_ignore_ascii_case("EXCEPT_KEY") => true,
+            Some(_) => {
+                return Err(invalid(
+                    table,
+                    "value.fields-include",
+                    "expected ALL or EXCEPT_KEY",
+                    "write 'value.fields-include' = 'ALL'",
+                ));
+            }
+        };
+        let partitioner = match table.option("sink.partitioner") {
+            None | Some("default") => Partitioner::Default,
+            Some("fixed") => Partitioner::Fixed,
+            Some("round-robin") => Partitioner::RoundRobin,
+            Some(_) => {
+                return Err(invalid(
+                    table,
+                    "sink.partitioner",
+                    "Spate has the partitioners default, fixed and round-robin",
+                    "write 'sink.partitioner' = 'default' (the key's murmur2 hash)",
+                ));
+            }
+        };
+        match table.option("sink.delivery-guarantee") {
+            None | Some("exactly-once" | "at-least-once" | "none") => {}
+            Some(_) => {
+                return Err(invalid(
+                    table,
+                    "sink.delivery-guarantee",
+                    "expected exactly-once, at-least-once or none",
+                    "spate-log sinks are exactly once whatever the setting",
+                ));
+            }
+        }
+        let topic = table.option("topic").unwrap_or_default().to_string();
+        let prefix = match table.option("sink.transactional-id-prefix") {
+            Some(prefix) => prefix.to_string(),
+            None => format!("spate-sink.{topic}.{index}"),
+        };
+        if prefix.is_empty()
+            || prefix.starts_with('.')
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return Err(invalid(
+                table,
+                "sink.transactional-id-prefix",
+                "the prefix names the sink's ledger: use [A-Za-z0-9._-], not starting with '.'",
+                "write e.g. 'sink.transactional-id-prefix' = 'orders-sink'",
+            ));
+        }
+        let config = LogSinkConfig {
+            log: self.log.clone(),
+            topic,
+            schema,
+            key_fields,
+            value_except_key,
+            partitioner,
+            transactional_id_prefix: prefix,
+        };
+        Ok(Arc::new(move |task| {
+            Ok(Box::new(LogSink::new(config.clone(), task.instance)?) as Box<_>)
+        }))
+    }
+}
+
+impl ConnectorRegistry for Registry {
+    fn accepts_changes(&self, table: &TableDef) -> bool {
+        matches!(table.connector, Connector::Print | Connector::Blackhole)
+    }
+
+    fn source(&self, table: &TableDef, schema: SchemaRef) -> spate_sql::Result<SourceFactory> {
+        match table.connector {
+            Connector::Filesystem => {
+                let format = file_format(table)?;
+                let path = PathBuf::from(table.option("path").unwrap_or_default());
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(FileSource::new(&path, format, schema.clone(), task)?) as Box<_>)
+                }))
+            }
+            Connector::SpateLog => {
+                check_json_value(table)?;
+                let config = LogSourceConfig {
+                    log: self.log.clone(),
+                    topic: table.option("topic").unwrap_or_default().to_string(),
+                    schema,
+                    startup: match table.option("scan.startup.mode") {
+                        Some("latest-offset") => StartupMode::Latest,
+                        Some("group-offsets") => StartupMode::GroupOffsets,
+                        _ => StartupMode::Earliest,
+                    },
+                    bound: match table.option("scan.bounded.mode") {
+                        Some("latest-offset") => Bound::LatestOffset,
+                        _ => Bound::Unbounded,
+                    },
+                    group: table.option("properties.group.id").map(String::from),
+                    fetch_bytes: 1 << 20,
+                };
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(LogSource::new(config.clone(), task)?) as Box<_>)
+                }))
+            }
+            Connector::Datagen => {
+                let config = DatagenConfig::new(schema, &table.options, seed(&table.name))
+                    .map_err(|e| datagen_error(table, e))?;
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(DatagenSource::new(config.clone(), task)) as Box<_>)
+                }))
+            }
+            Connector::Kafka => Err(unsupported(
+                table,
+                "the kafka connector (use 'spate-log' for now)",
+            )),
+            Connector::Blackhole => Err(unsupported(table, "reading from a blackhole table")),
+            Connector::Print => Err(unsupported(table, "reading from a print table")),
+        }
+    }
+
+    fn sink(&self, table: &TableDef) -> spate_sql::Result<SinkFactory> {
+        let index = self.sinks.get();
+        self.sinks.set(index + 1);
+        match table.connector {
+            Connector::Filesystem => {
+                let format = file_format(table)?;
+                let path = PathBuf::from(table.option("path").unwrap_or_default());
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(FileSink::new(path.clone(), format, task.instance)?) as Box<_>)
+                }))
+            }
+            Connector::Blackhole => Ok(Arc::new(|_| Ok(Box::new(BlackholeSink) as Box<_>))),
+            Connector::Print => {
+                let identifier = table.option("print-identifier").map(String::from);
+                let target = match flag(table, "standard-error")? {
+                    true => PrintTarget::Stderr,
+                    false => PrintTarget::Stdout,
+                };
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(PrintSink::new(identifier.as_deref(), target, task)) as Box<_>)
+                }))
+            }
+            Connector::SpateLog => self.log_sink(table, index),
+            Connector::Kafka => Err(unsupported(
+                table,
+                "the kafka connector (use 'spate-log' for now)",
+            )),
+            Connector::Datagen => Err(unsupported(table, "writing to a datagen table")),
+        }
+    }
+}
+
+/// A datagen option error at the table.
+fn datagen_error(table: &TableDef, e: DatagenError) -> SqlError {
+    let text = match &e {
+        DatagenError::Option { value, .. } => value.clone(),
+        DatagenError::UnknownColumn { key, .. } => key.clone(),
+        DatagenError::Type { column, .. } => column.clone(),
+    };
+    let hint = match &e {
+        DatagenError::Option { .. } => "see the datagen options of Flink's documentation",
+        DatagenError::UnknownColumn { .. } => {
+            "name a physical column in 'fields.<column>.<option>'"
+        }
+        DatagenError::Type { .. } => {
+            "datagen makes TINYINT to BIGINT, FLOAT, DOUBLE, DECIMAL, BOOLEAN, STRING, \
+             TIMESTAMP, TIMESTAMP_LTZ and DATE values"
+        }
+    };
+    SqlError::Invalid {
+        at: table.at,
+        message: format!("table {}: {e}", table.name),
+        text,
+        hint: hint.into(),
+    }
+}

@@ -1,0 +1,641 @@
+//! Lowering a DataFusion logical plan into a line of engine stages.
+//!
+//! The plan is walked from its leaf (the one table scanned) up. Filters and projections are
+//! chained into the current stage; each aggregation or ranking starts a new stage behind a
+//! hash exchange on its keys:
+//!
+//! | plan node | engine |
+//! |---|---|
+//! | scan of a table | the source, with computed columns and watermarks |
+//! | `Filter`, `Projection`, `SubqueryAlias` | filter and projection operators |
+//! | `Aggregate` over a window TVF | hash by keys → window aggregate |
+//! | `Aggregate` (unbounded `GROUP BY`, `SELECT DISTINCT`) | hash by keys → group aggregate (changelog) |
+//! | `Filter(rn <= N)` over `ROW_NUMBER() OVER (…)` | hash by partition → Top-N or deduplication (changelog), or window Top-N |
+//!
+//! A changelog stream carries its row kind as a last column that filters keep and
+//! projections pass through.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
+use datafusion::logical_expr::{Aggregate, BinaryExpr, Distinct, Expr, LogicalPlan, Operator};
+use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
+use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
+use spate_engine::aggregate::GroupAggregate;
+use spate_engine::changelog;
+use spate_engine::exchange::Partitioning;
+use spate_engine::operator::{OperatorFactory, Projection};
+use spate_engine::rank::{RankSpec, TopN, WindowTopN};
+use spate_engine::source::{ProjectedSource, SourceFactory};
+use spate_engine::time::WatermarkStrategy;
+use spate_engine::window::{AggregateSpec, Aggregation, WindowConfig};
+use spate_engine::{SourceStage, Stage};
+
+use super::tables::{Relations, Scan};
+use super::{Planner, SharedProjection};
+use crate::error::{Result, SqlError};
+use crate::window::WindowTvf;
+
+/// The dataflow built so far: one source and a line of stages.
+pub(super) struct Pipeline {
+    pub source: SourceStage,
+    pub stages: Vec<Stage>,
+    /// Whether the rows are a changelog (carry a row kind).
+    pub changelog: bool,
+}
+
+impl Pipeline {
+    /// Chains an operator onto the current stage.
+    pub fn push(&mut self, op: OperatorFactory) {
+        match self.stages.last_mut() {
+            Some(stage) => stage.chain.push(op),
+            None => self.source.chain.push(op),
+        }
+    }
+
+    /// Starts a stage fed through `input`.
+    fn exchange(&mut self, name: &str, input: Partitioning, parallelism: usize) {
+        self.stages.push(Stage {
+            name: name.into(),
+            input,
+            parallelism,
+            chain: Vec::new(),
+            sink: None,
+        });
+    }
+
+    /// The parallelism of the current stage.
+    pub fn parallelism(&self) -> usize {
+        self.stages
+            .last()
+            .map_or(self.source.parallelism, |s| s.parallelism)
+    }
+}
+
+impl Planner<'_> {
+    /// Lowers `plan` (the input of the INSERT's final projection, or deeper).
+    pub(super) fn lower(&self, plan: &LogicalPlan, relations: &Relations) -> Result<Pipeline> {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let name = scan.table_name.table();
+                match relations.scans.get(name) {
+                    Some(Scan::Table { .. }) => self.scan(name, relations),
+                    Some(Scan::Window { tvf, .. }) => Err(self.unsupported(
+                        "a window TVF without GROUP BY window_start, window_end",
+                        &tvf.text,
+                        "aggregate the windowed table: GROUP BY window_start, window_end, …",
+                    )),
+                    None => Err(self.unsupported_node(plan)),
+                }
+            }
+            LogicalPlan::SubqueryAlias(alias) => self.lower(&alias.input, relations),
+            LogicalPlan::Filter(filter) => {
+                if let Some(pipeline) = self.top_n(filter, relations)? {
+                    return Ok(pipeline);
+                }
+                let mut pipeline = self.lower(&filter.input, relations)?;
+                pipeline.push(self.filter(&filter.predicate, filter.input.schema())?);
+                Ok(pipeline)
+            }
+            LogicalPlan::Projection(projection) => {
+                let mut pipeline = self.lower(&projection.input, relations)?;
+                let exprs = self.physical_exprs(&projection.expr, projection.input.schema())?;
+                let op = self.projection(
+                    exprs,
+                    projection.input.schema(),
+                    &projection.schema,
+                    pipeline.changelog,
+                )?;
+                pipeline.push(op);
+                Ok(pipeline)
+            }
+            LogicalPlan::Aggregate(aggregate) => match windowed_scan(&aggregate.input, relations) {
+                Some(tvf) => self.window_aggregate(aggregate, tvf, relations),
+                None => self.group_aggregate(aggregate, relations),
+            },
+            LogicalPlan::Distinct(Distinct::All(input)) => {
+                let keys: Vec<Expr> = input
+                    .schema()
+                    .columns()
+                    .into_iter()
+                    .map(Expr::Column)
+                    .collect();
+                let aggregate = Aggregate::try_new(Arc::clone(input), keys, Vec::new())
+                    .map_err(|e| self.datafusion(e))?;
+                self.group_aggregate(&aggregate, relations)
+            }
+            other => Err(self.unsupported_node(other)),
+        }
+    }
+
+    /// The source of the table scanned as `name`.
+    fn scan(&self, name: &str, relations: &Relations) -> Result<Pipeline> {
+        let (table, computed, schema) = relations
+            .table(name)
+            .expect("the caller checked that the scan is a table");
+        let physical = Arc::new(table.physical_schema());
+        let mut source: SourceFactory = self.connectors.source(table, Arc::clone(&physical))?;
+        if let Some(computed) = computed {
+            let (inner, projection, out) = (source, Arc::clone(computed), Arc::clone(schema));
+            source = Arc::new(move |task| {
+                Ok(Box::new(ProjectedSource::new(
+                    inner(task)?,
+                    Arc::clone(&projection),
+                    Arc::clone(&out),
+                )) as Box<_>)
+            });
+        }
+        let watermarks = match &table.watermark {
+            Some(w) => Some(WatermarkStrategy {
+                rowtime_column: self.column_index(schema, &w.rowtime_column)?,
+                max_out_of_orderness_ms: w.max_out_of_orderness_ms,
+                idle_timeout: self.options.idle_timeout,
+            }),
+            None => None,
+        };
+        Ok(Pipeline {
+            source: SourceStage {
+                name: format!("source: {}", table.name),
+                source,
+                parallelism: self.options.parallelism,
+                watermarks,
+                chain: Vec::new(),
+            },
+            stages: Vec::new(),
+            changelog: false,
+        })
+    }
+
+    /// A projection operator over rows of `input`; a changelog's row kind passes through.
+    fn projection(
+        &self,
+        exprs: Vec<Arc<dyn PhysicalExpr>>,
+        input: &DFSchema,
+        output: &DFSchema,
+        changelog: bool,
+    ) -> Result<OperatorFactory> {
+        let arrow_input = input.as_arrow();
+        let mut fields = Vec::with_capacity(exprs.len());
+        for (expr, field) in exprs.iter().zip(output.fields()) {
+            fields.push(Field::new(
+                field.name(),
+                expr.data_type(arrow_input)
+                    .map_err(|e| self.datafusion(e))?,
+                expr.nullable(arrow_input).map_err(|e| self.datafusion(e))?,
+            ));
+        }
+        let projection =
+            Projection::new(exprs, Arc::new(Schema::new(fields))).map_err(|e| self.engine(e))?;
+        Ok(SharedProjection::factory(projection, changelog))
+    }
+
+    /// Aggregates of `aggregate`, evaluated over its input.
+    fn aggregate_specs(&self, aggregate: &Aggregate) -> Result<Vec<AggregateSpec>> {
+        let input = aggregate.input.schema();
+        let arrow_input = input.as_arrow();
+        let props = datafusion::execution::context::ExecutionProps::new();
+        let planning =
+            datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext::default();
+        let mut specs = Vec::new();
+        for expr in &aggregate.aggr_expr {
+            self.no_window_columns(expr, "aggregates")?;
+            let lowered = LoweredAggregateBuilder::new(expr, input, arrow_input, &props, &planning)
+                .build()
+                .map_err(|e| self.datafusion(e))?;
+            if !lowered.order_bys.is_empty() {
+                return Err(self.unsupported(
+                    "ORDER BY inside an aggregate call",
+                    &expr.to_string(),
+                    "drop the ORDER BY",
+                ));
+            }
+            specs.push(AggregateSpec {
+                function: lowered.aggregate,
+                filter: lowered.filter,
+            });
+        }
+        Ok(specs)
+    }
+
+    /// Names of grouping expressions as output columns.
+    fn key_names(keys: &[Expr]) -> Vec<String> {
+        keys.iter()
+            .map(|e| match e {
+                Expr::Column(c) => c.name.clone(),
+                other => other.schema_name().to_string(),
+            })
+            .collect()
+    }
+
+    fn no_grouping_sets(&self, aggregate: &Aggregate) -> Result<()> {
+        match aggregate
+            .group_expr
+            .iter()
+            .find(|e| matches!(e, Expr::GroupingSet(_)))
+        {
+            Some(e) => Err(self.unsupported(
+                "GROUPING SETS/ROLLUP/CUBE",
+                &e.to_string(),
+                "group by plain keys",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Unbounded `GROUP BY`: hash by keys → group aggregate, an updating result.
+    fn group_aggregate(&self, aggregate: &Aggregate, relations: &Relations) -> Result<Pipeline> {
+        self.no_grouping_sets(aggregate)?;
+        let mut pipeline = self.lower(&aggregate.input, relations)?;
+        let input = aggregate.input.schema();
+        let mut input_schema = input.as_arrow().clone();
+        if pipeline.changelog {
+            input_schema = changelog::with_row_kind(&input_schema).as_ref().clone();
+        }
+        let keys = self.physical_exprs(&aggregate.group_expr, input)?;
+        let aggregation = Aggregation::new(
+            &input_schema,
+            keys.clone(),
+            Self::key_names(&aggregate.group_expr),
+            self.aggregate_specs(aggregate)?,
+        )
+        .map_err(|e| self.engine(e))?;
+        // Check now what the operator would refuse at run time.
+        let probe = spate_engine::operator::TaskInfo {
+            name: "group aggregate".into(),
+            instance: 0,
+            parallelism: 1,
+            side_outputs: Default::default(),
+            metrics: Arc::new(spate_engine::metrics::TaskMetrics::new()),
+        };
+        GroupAggregate::new(aggregation.clone(), &input_schema, &probe)
+            .map_err(|e| self.engine(e))?;
+        let parallelism = if keys.is_empty() {
+            1
+        } else {
+            self.options.parallelism
+        };
+        pipeline.exchange("group aggregate", Partitioning::Hash(keys), parallelism);
+        let input_schema = Arc::new(input_schema);
+        pipeline.push(Arc::new(move |task| {
+            Ok(Box::new(GroupAggregate::new(
+                aggregation.clone(),
+                &input_schema,
+                task,
+            )?) as Box<_>)
+        }));
+        pipeline.changelog = true;
+        Ok(pipeline)
+    }
+
+    /// A window aggregation: hash by keys → window aggregate → columns in the plan's order.
+    fn window_aggregate(
+        &self,
+        aggregate: &Aggregate,
+        tvf: &WindowTvf,
+        relations: &Relations,
+    ) -> Result<Pipeline> {
+        self.no_grouping_sets(aggregate)?;
+        let (filter, table_name) = match aggregate.input.as_ref() {
+            LogicalPlan::Filter(f) => (Some(f), windowed_table(&f.input, relations)),
+            other => (None, windowed_table(other, relations)),
+        };
+        let table_name = table_name.expect("windowed_scan found the window");
+        let mut pipeline = self.scan(&table_name, relations)?;
+        let (_, _, full_schema) = relations.table(&table_name).expect("a table");
+        if let Some(filter) = filter {
+            pipeline.push(self.filter(&filter.predicate, filter.input.schema())?);
+        }
+        let rowtime_column = self.column_index(full_schema, &tvf.time_column)?;
+        let input = aggregate.input.schema();
+
+        let mut start = None;
+        let mut end = None;
+        let mut keys = Vec::new();
+        for (i, expr) in aggregate.group_expr.iter().enumerate() {
+            match expr {
+                Expr::Column(c) if c.name == "window_start" => start = Some(i),
+                Expr::Column(c) if c.name == "window_end" => end = Some(i),
+                other => {
+                    self.no_window_columns(other, "GROUP BY keys other than the window")?;
+                    keys.push(i);
+                }
+            }
+        }
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(self.unsupported(
+                "a window aggregation not grouped by window_start and window_end",
+                &tvf.text,
+                "GROUP BY window_start, window_end, …",
+            ));
+        };
+        if let Some(missing) = tvf.partition_by.iter().find(|p| {
+            !keys
+                .iter()
+                .any(|&i| matches!(&aggregate.group_expr[i], Expr::Column(c) if &c.name == *p))
+        }) {
+            return Err(self.unsupported(
+                "a SESSION PARTITION BY column that is not a GROUP BY key",
+                missing,
+                "GROUP BY window_start, window_end and every PARTITION BY column",
+            ));
+        }
+        let key_logical: Vec<Expr> = keys
+            .iter()
+            .map(|&i| aggregate.group_expr[i].clone())
+            .collect();
+        let key_exprs = self.physical_exprs(&key_logical, input)?;
+        let aggregation = Aggregation::new(
+            full_schema,
+            key_exprs.clone(),
+            Self::key_names(&key_logical),
+            self.aggregate_specs(aggregate)?,
+        )
+        .map_err(|e| self.engine(e))?;
+        let config = WindowConfig {
+            kind: tvf.kind,
+            rowtime_column,
+            aggregation,
+            late: self.options.late,
+            early_fire: None,
+        };
+        config
+            .kind
+            .validate()
+            .map_err(|message| SqlError::Invalid {
+                at: tvf.at,
+                message,
+                text: tvf.text.clone(),
+                hint: "make the window sizes fit each other".into(),
+            })?;
+        // The window emits window_start, window_end, keys, aggregates; the plan reads the
+        // grouping expressions in their GROUP BY order, then the aggregates.
+        let output = config.output_schema();
+        let groups = aggregate.group_expr.len();
+        let mut order = vec![0; groups + aggregate.aggr_expr.len()];
+        order[start] = 0;
+        order[end] = 1;
+        for (n, &i) in keys.iter().enumerate() {
+            order[i] = 2 + n;
+        }
+        for a in 0..aggregate.aggr_expr.len() {
+            order[groups + a] = 2 + keys.len() + a;
+        }
+        let columns: Vec<Arc<dyn PhysicalExpr>> = order
+            .iter()
+            .map(|&i| {
+                Arc::new(datafusion::physical_expr::expressions::Column::new(
+                    output.field(i).name(),
+                    i,
+                )) as Arc<dyn PhysicalExpr>
+            })
+            .collect();
+        let fields: Vec<Field> = order
+            .iter()
+            .zip(aggregate.schema.fields())
+            .map(|(&i, planned)| output.field(i).as_ref().clone().with_name(planned.name()))
+            .collect();
+        let reorder =
+            Projection::new(columns, Arc::new(Schema::new(fields))).map_err(|e| self.engine(e))?;
+        let parallelism = if key_exprs.is_empty() {
+            1
+        } else {
+            self.options.parallelism
+        };
+        pipeline.exchange("window", Partitioning::Hash(key_exprs), parallelism);
+        pipeline.push(Arc::new(move |task| config.build(task)));
+        pipeline.push(SharedProjection::factory(reorder, false));
+        Ok(pipeline)
+    }
+
+    /// `… WHERE rn <= N` over `ROW_NUMBER() OVER (PARTITION BY … ORDER BY …) AS rn`: a Top-N,
+    /// a deduplication (N = 1) or, over a window aggregation partitioned by its window, a
+    /// window Top-N. `None` when `filter` is not of that shape.
+    fn top_n(
+        &self,
+        filter: &datafusion::logical_expr::Filter,
+        relations: &Relations,
+    ) -> Result<Option<Pipeline>> {
+        let LogicalPlan::Projection(projection) = strip_aliases(&filter.input) else {
+            return Ok(None);
+        };
+        let LogicalPlan::Window(window) = strip_aliases(&projection.input) else {
+            return Ok(None);
+        };
+        let [Expr::WindowFunction(function)] = window.window_expr.as_slice() else {
+            return Ok(None);
+        };
+        if function.fun.name() != "row_number" {
+            return Ok(None);
+        }
+        // The row number's name above the window, and the conjunct limiting it.
+        let number_field = window
+            .schema
+            .field(window.schema.fields().len() - 1)
+            .name()
+            .clone();
+        let Some(rn_name) = projection
+            .expr
+            .iter()
+            .zip(projection.schema.fields())
+            .find(|(e, _)| matches!(strip_alias(e), Expr::Column(c) if c.name == number_field))
+            .map(|(_, f)| f.name().clone())
+        else {
+            return Ok(None);
+        };
+        let mut limit = None;
+        let mut rest = Vec::new();
+        for conjunct in split_conjunction(&filter.predicate) {
+            match (limit, row_number_limit(conjunct, &rn_name)) {
+                (None, Some(n)) => limit = Some(n),
+                _ => rest.push(conjunct.clone()),
+            }
+        }
+        let Some(limit) = limit else {
+            return Ok(None);
+        };
+        if limit == 0 {
+            return Err(self.unsupported(
+                "a Top-N that keeps no rows",
+                &filter.predicate.to_string(),
+                "write rn <= N with N of at least 1",
+            ));
+        }
+        let params = &function.params;
+        let input = window.input.schema();
+        let partition_by = self.physical_exprs(&params.partition_by, input)?;
+        let mut order_by = Vec::new();
+        for sort in &params.order_by {
+            let expr = self
+                .physical_exprs(std::slice::from_ref(&sort.expr), input)?
+                .remove(0);
+            order_by.push(PhysicalSortExpr {
+                expr,
+                options: arrow::compute::SortOptions {
+                    descending: !sort.asc,
+                    nulls_first: sort.nulls_first,
+                },
+            });
+        }
+        if order_by.is_empty() {
+            return Err(self.unsupported(
+                "ROW_NUMBER() without ORDER BY",
+                &window.window_expr[0].to_string(),
+                "order the rows: ROW_NUMBER() OVER (PARTITION BY … ORDER BY …)",
+            ));
+        }
+        let arrow_input = input.as_arrow();
+        // Deduplication keeping the last row: the newest row wins a tie on its time.
+        let newer_wins_ties = limit == 1
+            && order_by.len() == 1
+            && order_by[0].options.descending
+            && matches!(
+                order_by[0].expr.data_type(arrow_input),
+                Ok(DataType::Timestamp(..))
+            );
+        let spec = RankSpec {
+            partition_by: partition_by.clone(),
+            order_by,
+            limit,
+            row_number: Some(number_field),
+            newer_wins_ties,
+        };
+        let partitioned_by_window = ["window_start", "window_end"].iter().all(|w| {
+            params
+                .partition_by
+                .iter()
+                .any(|e| matches!(e, Expr::Column(c) if c.name == *w))
+        });
+        let mut pipeline = self.lower(&window.input, relations)?;
+        let parallelism = if partition_by.is_empty() {
+            1
+        } else {
+            self.options.parallelism
+        };
+        if pipeline.changelog {
+            return Err(self.unsupported(
+                "Top-N over an updating result",
+                &window.window_expr[0].to_string(),
+                "rank an append-only table or a window aggregation",
+            ));
+        }
+        pipeline.exchange("rank", Partitioning::Hash(partition_by), parallelism);
+        let input_schema = Arc::new(arrow_input.clone());
+        // Window columns exist only downstream of a window aggregation, whose rows for a
+        // window all arrive before the watermark passes its end.
+        if partitioned_by_window {
+            let end = self.column_index(arrow_input, "window_end")?;
+            pipeline.push(Arc::new(move |task| {
+                Ok(Box::new(WindowTopN::new(
+                    spec.clone(),
+                    end,
+                    Arc::clone(&input_schema),
+                    task,
+                )?) as Box<_>)
+            }));
+        } else {
+            pipeline.push(Arc::new(move |task| {
+                Ok(Box::new(TopN::new(spec.clone(), Arc::clone(&input_schema), task)?) as Box<_>)
+            }));
+            pipeline.changelog = true;
+        }
+        let exprs = self.physical_exprs(&projection.expr, projection.input.schema())?;
+        let op = self.projection(
+            exprs,
+            projection.input.schema(),
+            &projection.schema,
+            pipeline.changelog,
+        )?;
+        pipeline.push(op);
+        if let Some(predicate) = conjunction(rest) {
+            pipeline.push(self.filter(&predicate, filter.input.schema())?);
+        }
+        Ok(Some(pipeline))
+    }
+}
+
+fn strip_aliases(plan: &LogicalPlan) -> &LogicalPlan {
+    let mut plan = plan;
+    while let LogicalPlan::SubqueryAlias(alias) = plan {
+        plan = alias.input.as_ref();
+    }
+    plan
+}
+
+/// The window TVF an aggregation reads directly (under an optional filter).
+fn windowed_scan<'r>(input: &LogicalPlan, relations: &'r Relations) -> Option<&'r WindowTvf> {
+    let below = match strip_aliases(input) {
+        LogicalPlan::Filter(f) => strip_aliases(&f.input),
+        other => other,
+    };
+    let LogicalPlan::TableScan(scan) = below else {
+        return None;
+    };
+    match relations.scans.get(scan.table_name.table())? {
+        Scan::Window { tvf, .. } => Some(tvf),
+        Scan::Table { .. } => None,
+    }
+}
+
+/// The table under a window TVF scan.
+fn windowed_table(plan: &LogicalPlan, relations: &Relations) -> Option<String> {
+    let LogicalPlan::TableScan(scan) = strip_aliases(plan) else {
+        return None;
+    };
+    match relations.scans.get(scan.table_name.table())? {
+        Scan::Window { table, .. } => Some(table.clone()),
+        Scan::Table { .. } => None,
+    }
+}
+
+/// N of `rn <= N`, `rn < N + 1`, `rn = 1` (also written the other way round).
+fn row_number_limit(expr: &Expr, rn: &str) -> Option<usize> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+        return None;
+    };
+    let is_rn = |e: &Expr| matches!(strip_cast(e), Expr::Column(c) if c.name == rn);
+    let literal = |e: &Expr| match strip_cast(e) {
+        Expr::Literal(value, _) => match value {
+            ScalarValue::Int8(Some(v)) => Some(i128::from(*v)),
+            ScalarValue::Int16(Some(v)) => Some(i128::from(*v)),
+            ScalarValue::Int32(Some(v)) => Some(i128::from(*v)),
+            ScalarValue::Int64(Some(v)) => Some(i128::from(*v)),
+            ScalarValue::UInt8(Some(v)) => Some(i128::from(*v)),
+            ScalarValue::UInt16(Some(v)) => Some(i128::from(*v)),
+            ScalarValue::UInt32(Some(v)) => Some(i128::from(*v)),
+            ScalarValue::UInt64(Some(v)) => Some(i128::from(*v)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let (n, op) = if is_rn(left) {
+        (literal(right)?, *op)
+    } else if is_rn(right) {
+        (literal(left)?, op.swap()?)
+    } else {
+        return None;
+    };
+    let n = match op {
+        Operator::LtEq => n,
+        Operator::Lt => n - 1,
+        Operator::Eq if n == 1 => 1,
+        _ => return None,
+    };
+    usize::try_from(n.max(0)).ok()
+}
+
+fn strip_alias(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Alias(a) => strip_alias(&a.expr),
+        other => other,
+    }
+}
+
+fn strip_cast(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Cast(c) => strip_cast(&c.expr),
+        Expr::TryCast(c) => strip_cast(&c.expr),
+        other => other,
+    }
+}

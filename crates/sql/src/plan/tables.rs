@@ -1,0 +1,298 @@
+//! What a query can read, registered with DataFusion before it plans the query: every table
+//! of the catalog (physical and computed columns), every view (planned in script order), and
+//! the placeholder relations of window TVF calls.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::datasource::view::ViewTable;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::{Query, Statement, visit_relations_mut};
+use datafusion::sql::sqlparser::parser::Parser;
+use spate_engine::operator::Projection;
+
+use super::{Planner, quote, session};
+use crate::catalog::{Catalog, ColumnKind, TableDef};
+use crate::dialect::FlinkDialect;
+use crate::error::{Result, SqlError};
+use crate::query::ParsedQuery;
+use crate::window::WindowTvf;
+
+/// Names of the columns a window TVF adds to its table.
+pub(super) const WINDOW_COLUMNS: [&str; 3] = ["window_start", "window_end", "window_time"];
+
+/// A relation a query's plan scans.
+#[derive(Debug, Clone)]
+pub(super) enum Scan {
+    /// A table of the catalog, with its computed columns (if any) and the schema of the rows
+    /// it yields: physical and computed columns in declaration order.
+    Table {
+        table: TableDef,
+        computed: Option<Arc<Projection>>,
+        schema: SchemaRef,
+    },
+    /// A window TVF over a table: the table's rows with the window columns added.
+    Window { tvf: WindowTvf, table: String },
+}
+
+/// The relations registered for one statement, by the name its plan scans them under.
+#[derive(Debug, Default)]
+pub(super) struct Relations {
+    pub scans: HashMap<String, Scan>,
+}
+
+impl Relations {
+    /// The table scanned as `name`, with its computed columns and full schema.
+    pub fn table(&self, name: &str) -> Option<(&TableDef, Option<&Arc<Projection>>, &SchemaRef)> {
+        match self.scans.get(name)? {
+            Scan::Table {
+                table,
+                computed,
+                schema,
+            } => Some((table, computed.as_ref(), schema)),
+            Scan::Window { .. } => None,
+        }
+    }
+}
+
+/// TIMESTAMP(3).
+pub(super) fn timestamp_ms() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, None)
+}
+
+impl Planner<'_> {
+    /// Registers every table and view of `catalog` and the window TVFs of `query`.
+    pub(super) fn register(
+        &self,
+        ctx: &SessionContext,
+        catalog: &Catalog,
+        query: &ParsedQuery,
+    ) -> Result<Relations> {
+        let mut relations = Relations::default();
+        for table in &catalog.tables {
+            let (computed, schema) = self.computed_columns(table)?;
+            self.register_provider(
+                ctx,
+                &table.name,
+                Arc::new(EmptyTable::new(Arc::clone(&schema))),
+            )?;
+            relations.scans.insert(
+                table.name.clone(),
+                Scan::Table {
+                    table: table.clone(),
+                    computed,
+                    schema,
+                },
+            );
+        }
+        for (n, view) in catalog.views.iter().enumerate() {
+            // Each view's window placeholders get names of their own.
+            let prefix = format!("__view{n}");
+            let mut parsed = view.query.clone();
+            rename_placeholders(&mut parsed, &prefix);
+            self.register_windows(ctx, &parsed.windows, catalog, &mut relations)?;
+            let plan = self.logical_plan(ctx, Statement::Query(parsed.query.clone()))?;
+            let plan = if view.columns.is_empty() {
+                plan
+            } else {
+                rename_columns(plan, &view.columns).map_err(|e| self.datafusion(e))?
+            };
+            self.register_provider(ctx, &view.name, Arc::new(ViewTable::new(plan, None)))?;
+        }
+        self.register_windows(ctx, &query.windows, catalog, &mut relations)?;
+        Ok(relations)
+    }
+
+    fn register_provider(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        provider: Arc<dyn TableProvider>,
+    ) -> Result<()> {
+        ctx.register_table(TableReference::bare(name), provider)
+            .map(|_| ())
+            .map_err(|e| self.datafusion(e))
+    }
+
+    fn register_windows(
+        &self,
+        ctx: &SessionContext,
+        windows: &[WindowTvf],
+        catalog: &Catalog,
+        relations: &mut Relations,
+    ) -> Result<()> {
+        for tvf in windows {
+            let Some((table, _, schema)) = relations.table(&tvf.table) else {
+                return Err(if catalog.view(&tvf.table).is_some() {
+                    SqlError::Unsupported {
+                        at: tvf.at,
+                        construct: "a window TVF over a view".into(),
+                        text: tvf.text.clone(),
+                        hint: "window the table the view reads".into(),
+                    }
+                } else {
+                    SqlError::Invalid {
+                        at: tvf.at,
+                        message: format!("unknown table {}", tvf.table),
+                        text: tvf.text.clone(),
+                        hint: "declare it with CREATE TABLE first".into(),
+                    }
+                });
+            };
+            if !table.is_time_attribute(&tvf.time_column)
+                || table
+                    .column(&tvf.time_column)
+                    .is_some_and(|c| c.is_proctime())
+            {
+                return Err(SqlError::Invalid {
+                    at: tvf.at,
+                    message: format!(
+                        "{} is not the event-time attribute of {}",
+                        tvf.time_column, table.name
+                    ),
+                    text: tvf.text.clone(),
+                    hint: "window on the column of the table's WATERMARK FOR clause".into(),
+                });
+            }
+            let mut fields: Vec<Field> =
+                schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            for name in WINDOW_COLUMNS {
+                fields.push(Field::new(name, timestamp_ms(), false));
+            }
+            let table_name = table.name.clone();
+            self.register_provider(
+                ctx,
+                &tvf.placeholder,
+                Arc::new(EmptyTable::new(Arc::new(Schema::new(fields)))),
+            )?;
+            relations.scans.insert(
+                tvf.placeholder.clone(),
+                Scan::Window {
+                    tvf: tvf.clone(),
+                    table: table_name,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The projection computing a table's computed columns after its physical ones (`None`
+    /// without computed columns), and the schema of the rows that gives.
+    fn computed_columns(&self, table: &TableDef) -> Result<(Option<Arc<Projection>>, SchemaRef)> {
+        let physical = Arc::new(table.physical_schema());
+        let mut select = Vec::new();
+        let mut computed = false;
+        for column in &table.columns {
+            match &column.kind {
+                ColumnKind::Physical => select.push(quote(&column.name)),
+                ColumnKind::Computed { text, .. } => {
+                    if column.is_proctime() {
+                        return Err(SqlError::Unsupported {
+                            at: column.at,
+                            construct: "processing time (PROCTIME())".into(),
+                            text: text.clone(),
+                            hint: "use an event-time column with a WATERMARK".into(),
+                        });
+                    }
+                    computed = true;
+                    select.push(format!("({text}) AS {}", quote(&column.name)));
+                }
+                ColumnKind::Metadata { .. } => {
+                    return Err(SqlError::Unsupported {
+                        at: column.at,
+                        construct: "METADATA columns".into(),
+                        text: column.name.clone(),
+                        hint: "declare the value as a physical column".into(),
+                    });
+                }
+            }
+        }
+        if !computed {
+            return Ok((None, physical));
+        }
+        let ctx = session();
+        let scan_name = "__physical";
+        self.register_provider(
+            &ctx,
+            scan_name,
+            Arc::new(EmptyTable::new(Arc::clone(&physical))),
+        )?;
+        let sql = format!("SELECT {} FROM {scan_name}", select.join(", "));
+        let statement = Parser::new(&FlinkDialect)
+            .try_with_sql(&sql)
+            .and_then(|mut p| p.parse_statement())
+            .map_err(|e| SqlError::Parse {
+                at: table.at,
+                message: e.to_string(),
+                text: sql.clone(),
+                hint: "check the computed columns of the table".into(),
+            })?;
+        let plan = self.logical_plan(&ctx, statement)?;
+        let LogicalPlan::Projection(projection) = &plan else {
+            return Err(self.unsupported_node(&plan));
+        };
+        let exprs = self.physical_exprs(&projection.expr, projection.input.schema())?;
+        let fields = exprs
+            .iter()
+            .zip(projection.schema.fields())
+            .map(|(expr, field)| {
+                Ok(Field::new(
+                    field.name(),
+                    expr.data_type(&physical)?,
+                    expr.nullable(&physical)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, datafusion::error::DataFusionError>>()
+            .map_err(|e| self.datafusion(e))?;
+        let schema = Arc::new(Schema::new(fields));
+        let projection = Projection::new(exprs, Arc::clone(&schema)).map_err(|e| self.engine(e))?;
+        Ok((Some(Arc::new(projection)), schema))
+    }
+}
+
+/// Gives a view's window placeholders names that no other statement uses.
+fn rename_placeholders(parsed: &mut ParsedQuery, prefix: &str) {
+    let renamed: HashMap<String, String> = parsed
+        .windows
+        .iter()
+        .map(|w| (w.placeholder.clone(), format!("{prefix}{}", w.placeholder)))
+        .collect();
+    for w in &mut parsed.windows {
+        w.placeholder = renamed[&w.placeholder].clone();
+    }
+    let query: &mut Query = &mut parsed.query;
+    let _ = visit_relations_mut(query, |name| {
+        if let Some(new) = renamed.get(&crate::query::object_name(name)) {
+            *name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![
+                datafusion::sql::sqlparser::ast::Ident::new(new.clone()),
+            ]);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+/// A view's plan with its output columns renamed as `CREATE VIEW v (a, b) AS …` names them.
+fn rename_columns(plan: LogicalPlan, names: &[String]) -> datafusion::error::Result<LogicalPlan> {
+    let exprs = plan
+        .schema()
+        .columns()
+        .into_iter()
+        .zip(names)
+        .map(|(column, name)| datafusion::logical_expr::Expr::Column(column).alias(name))
+        .collect::<Vec<_>>();
+    if exprs.len() != names.len() || plan.schema().fields().len() != names.len() {
+        return Err(datafusion::error::DataFusionError::Plan(format!(
+            "the view names {} columns but its query gives {}",
+            names.len(),
+            plan.schema().fields().len()
+        )));
+    }
+    datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+        .project(exprs)?
+        .build()
+}
