@@ -3,7 +3,6 @@
 //! many of its lines are in).
 
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use spate_log::{LogError, Record, Topic};
@@ -35,11 +34,26 @@ pub enum IngestError {
     Log(#[from] LogError),
 }
 
+/// The file is read through a mapped window of this many bytes (grown for longer lines).
+const WINDOW_BYTES: usize = 16 << 20;
+
+/// Map offsets must be multiples of the page size; every page size in use divides this.
+const PAGE_BYTES: u64 = 64 << 10;
+
 /// Appends every non-empty line of `path` to `topic`, skipping lines already there.
 pub fn ingest_ndjson(
     path: &Path,
     topic: &Topic,
     timestamp_ms: i64,
+) -> Result<IngestStats, IngestError> {
+    ingest_with_window(path, topic, timestamp_ms, WINDOW_BYTES)
+}
+
+fn ingest_with_window(
+    path: &Path,
+    topic: &Topic,
+    timestamp_ms: i64,
+    mut window: usize,
 ) -> Result<IngestStats, IngestError> {
     let parts = topic.partitions() as usize;
     let mut present = Vec::with_capacity(parts);
@@ -50,50 +64,63 @@ pub fn ingest_ndjson(
         path: path.display().to_string(),
         source: e,
     };
-    let mut file = File::open(path).map_err(read_err)?;
-    let mut stats = IngestStats::default();
-    let mut buf = vec![0u8; 8 << 20];
-    let mut filled = 0usize;
+    let file = File::open(path).map_err(read_err)?;
+    let len = file.metadata().map_err(read_err)?.len();
+    let mut stats = IngestStats {
+        bytes: len,
+        ..IngestStats::default()
+    };
     let mut line_no = 0u64;
-    loop {
-        let n = file.read(&mut buf[filled..]).map_err(read_err)?;
-        stats.bytes += n as u64;
-        filled += n;
-        let eof = n == 0;
-        let data = &buf[..filled];
-        let consumed;
-        {
-            let mut batches: Vec<Vec<Record<'_>>> = vec![Vec::new(); parts];
-            let mut start = 0usize;
-            // Every complete line, and at the end of the file the last one without a newline.
-            let tail = (eof && !data.is_empty()).then_some(data.len());
-            for end in memchr::memchr_iter(b'\n', data).chain(tail) {
-                push_line(
-                    &data[start..end],
-                    &mut line_no,
-                    parts,
-                    &present,
-                    &mut batches,
-                    &mut stats,
-                    timestamp_ms,
-                );
-                start = end + 1;
+    // The file is mapped a window at a time, so that only a window's pages count towards the
+    // process's memory; each window ends after its last complete line.
+    let mut pos = 0u64;
+    while pos < len {
+        let start = pos - pos % PAGE_BYTES;
+        let map_len = (len - start).min(window as u64) as usize;
+        // SAFETY: the map is only read, and the file is not expected to change while it
+        // loads; a concurrent truncation could fault the process, as with any mapped input.
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(start)
+                .len(map_len)
+                .map(&file)
+        }
+        .map_err(read_err)?;
+        // Sequential read-ahead; the advice is only a hint, so failing to give it is harmless.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let data = &map[(pos - start) as usize..];
+        let at_end = start + map_len as u64 == len;
+        let end = match memchr::memrchr(b'\n', data) {
+            Some(i) if !at_end => i + 1,
+            _ if at_end => data.len(),
+            _ => {
+                // A line longer than the window: map a larger one.
+                window *= 2;
+                continue;
             }
-            consumed = start.min(data.len());
-            for (p, batch) in batches.iter().enumerate() {
-                if !batch.is_empty() {
-                    topic.append(p as u32, batch)?;
-                }
+        };
+        let chunk = &data[..end];
+        let mut batches: Vec<Vec<Record<'_>>> = vec![Vec::new(); parts];
+        let mut line_start = 0usize;
+        let tail = (!chunk.ends_with(b"\n")).then_some(chunk.len());
+        for line_end in memchr::memchr_iter(b'\n', chunk).chain(tail) {
+            push_line(
+                &chunk[line_start..line_end],
+                &mut line_no,
+                parts,
+                &present,
+                &mut batches,
+                &mut stats,
+                timestamp_ms,
+            );
+            line_start = line_end + 1;
+        }
+        for (p, batch) in batches.iter().enumerate() {
+            if !batch.is_empty() {
+                topic.append(p as u32, batch)?;
             }
         }
-        buf.copy_within(consumed..filled, 0);
-        filled -= consumed;
-        if eof {
-            break;
-        }
-        if filled == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
+        pos += end as u64;
     }
     topic.flush()?;
     Ok(stats)
@@ -121,4 +148,84 @@ fn push_line<'a>(
     }
     batches[p].push(Record::new(timestamp_ms, line));
     stats.appended += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spate_log::{FetchedRecords, Log, LogOptions, TopicConfig};
+
+    /// Every record of every partition, in line order (line i is in partition i mod P).
+    fn lines(topic: &Topic) -> Vec<String> {
+        let parts = topic.partitions();
+        let mut per: Vec<Vec<String>> = Vec::new();
+        for p in 0..parts {
+            let mut values = Vec::new();
+            let mut offset = 0;
+            while offset < topic.end_offset(p).unwrap() {
+                let mut fetched = FetchedRecords::new();
+                topic.fetch_into(p, offset, 1 << 20, &mut fetched).unwrap();
+                values.extend(
+                    fetched
+                        .iter()
+                        .map(|r| String::from_utf8(r.value.to_vec()).unwrap()),
+                );
+                offset = fetched.next_offset();
+            }
+            per.push(values);
+        }
+        let total: usize = per.iter().map(Vec::len).sum();
+        (0..total)
+            .map(|i| per[i % parts as usize][i / parts as usize].clone())
+            .collect()
+    }
+
+    #[test]
+    fn lines_across_windows_long_lines_and_a_resumed_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path().join("log"), LogOptions::default()).unwrap();
+        let topic = log.create_topic("t", TopicConfig::new(3)).unwrap();
+        let mut expected = Vec::new();
+        let mut text = String::new();
+        for i in 0..5_000 {
+            // Some lines are longer than the 64 KiB window used below.
+            let pad = if i % 1_000 == 7 { 100_000 } else { i % 50 };
+            let line = format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(pad));
+            text.push_str(&line);
+            text.push_str(if i % 3 == 0 { "\r\n" } else { "\n" });
+            if i % 700 == 0 {
+                text.push('\n'); // empty lines are skipped
+            }
+            expected.push(line);
+        }
+        text.push_str("{\"last\":true}"); // no final newline
+        expected.push("{\"last\":true}".into());
+        let path = dir.path().join("in.jsonl");
+        // A first, interrupted load took the first 1,000 lines.
+        let head: String = text
+            .split_inclusive('\n')
+            .filter(|l| l.trim() != "")
+            .take(1_000)
+            .collect();
+        std::fs::write(&path, &head).unwrap();
+        let first = ingest_with_window(&path, &topic, 1, 64 << 10).unwrap();
+        assert_eq!((first.appended, first.skipped), (1_000, 0));
+        std::fs::write(&path, &text).unwrap();
+        let second = ingest_with_window(&path, &topic, 1, 64 << 10).unwrap();
+        assert_eq!((second.appended, second.skipped), (4_001, 1_000));
+        assert_eq!(second.bytes, text.len() as u64);
+        assert_eq!(lines(&topic), expected);
+    }
+
+    #[test]
+    fn an_empty_file_loads_nothing_and_a_missing_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path().join("log"), LogOptions::default()).unwrap();
+        let topic = log.create_topic("t", TopicConfig::new(1)).unwrap();
+        let path = dir.path().join("empty.jsonl");
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(ingest_ndjson(&path, &topic, 1).unwrap().appended, 0);
+        let missing = ingest_ndjson(&dir.path().join("nope.jsonl"), &topic, 1).unwrap_err();
+        assert!(missing.to_string().contains("nope.jsonl"), "{missing}");
+    }
 }
