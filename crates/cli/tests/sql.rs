@@ -216,3 +216,136 @@ fn a_bounded_spate_log_source_feeds_a_sql_job() {
     expected.sort();
     assert_eq!(committed_rows(&out_dir), expected);
 }
+
+#[test]
+fn lookup_joins_enrich_events_and_an_unbounded_aggregate_updates_its_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let keys = dir.path().join("keys.jsonl");
+    let out = dir.path().join("out");
+    let mut text = String::new();
+    for i in 0..300 {
+        // k0..k3 are known keys, k4 is not; one event has no key at all.
+        let key = if i == 299 {
+            "null".to_string()
+        } else {
+            format!("\"k{}\"", i % 5)
+        };
+        text.push_str(&format!(
+            "{{\"ts\":{},\"api_key\":{key},\"status\":{}}}\n",
+            1_700_000_000_000i64 + i * 10,
+            if i % 7 == 0 { 500 } else { 200 }
+        ));
+    }
+    std::fs::write(&events, text).unwrap();
+    std::fs::write(
+        &keys,
+        "{\"api_key\":\"k0\",\"customer\":\"acme\"}\n\
+         {\"api_key\":\"k1\",\"customer\":\"acme\"}\n\
+         {\"api_key\":\"k2\",\"customer\":\"globex\"}\n\
+         {\"api_key\":\"k3\",\"customer\":\"initech\"}\n",
+    )
+    .unwrap();
+    let sql = format!(
+        "SET 'parallelism.default' = '2';
+CREATE TABLE events (
+  ts BIGINT, api_key STRING, status INT,
+  proc_time AS PROCTIME()
+) WITH ('connector' = 'filesystem', 'path' = '{events}', 'format' = 'json');
+CREATE TABLE api_keys (
+  api_key STRING, customer STRING,
+  PRIMARY KEY (api_key) NOT ENFORCED
+) WITH ('connector' = 'filesystem', 'path' = '{keys}', 'format' = 'json',
+        'lookup.cache' = 'FULL');
+CREATE TABLE enriched (ts BIGINT, api_key STRING, customer STRING)
+  WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'csv');
+CREATE TABLE per_customer (customer STRING, calls BIGINT, errors BIGINT)
+  WITH ('connector' = 'print', 'print-identifier' = 'agg');
+EXECUTE STATEMENT SET BEGIN
+INSERT INTO enriched
+SELECT e.ts, e.api_key, k.customer
+FROM events AS e
+LEFT JOIN api_keys FOR SYSTEM_TIME AS OF e.proc_time AS k ON e.api_key = k.api_key;
+INSERT INTO per_customer
+SELECT k.customer, COUNT(*), COUNT(*) FILTER (WHERE e.status >= 500)
+FROM events AS e
+JOIN api_keys FOR SYSTEM_TIME AS OF e.proc_time AS k ON e.api_key = k.api_key
+GROUP BY k.customer;
+END;
+",
+        events = events.display(),
+        keys = keys.display(),
+        out = out.display()
+    );
+    let job = dir.path().join("job.sql");
+    std::fs::write(&job, sql).unwrap();
+    let run = Command::new(SPATE)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["sql", "run"])
+        .arg(&job)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    // The left join keeps every event; unknown and missing keys get an empty customer.
+    let mut rows = committed_rows(&out);
+    rows.sort();
+    assert_eq!(rows.len(), 300);
+    let customer = |key: &str| match key {
+        "k0" | "k1" => "acme",
+        "k2" => "globex",
+        "k3" => "initech",
+        _ => "",
+    };
+    for row in &rows {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields.len(), 3, "{row}");
+        assert_eq!(fields[2], customer(fields[1]), "{row}");
+    }
+
+    // The changelog of the aggregate, applied in order, ends at the true counts.
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    let mut state = std::collections::BTreeMap::new();
+    for line in stdout.lines() {
+        let (_, change) = line.split_once("> ").expect(line);
+        let (kind, row) = change.split_at(2);
+        let fields: Vec<String> = row
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(", ")
+            .map(String::from)
+            .collect();
+        match kind {
+            "+I" | "+U" => {
+                state.insert(fields[0].clone(), (fields[1].clone(), fields[2].clone()));
+            }
+            "-U" | "-D" => {
+                assert_eq!(
+                    state.remove(&fields[0]),
+                    Some((fields[1].clone(), fields[2].clone())),
+                    "{line}"
+                );
+            }
+            other => panic!("row kind {other} in {line}"),
+        }
+    }
+    let mut expected = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    for i in 0..299 {
+        let c = customer(&format!("k{}", i % 5));
+        if !c.is_empty() {
+            let e = expected.entry(c.to_string()).or_default();
+            e.0 += 1;
+            e.1 += u64::from(i % 7 == 0);
+        }
+    }
+    let expected: std::collections::BTreeMap<String, (String, String)> = expected
+        .into_iter()
+        .map(|(c, (n, e))| (c, (n.to_string(), e.to_string())))
+        .collect();
+    assert_eq!(state, expected);
+}

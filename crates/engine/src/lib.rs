@@ -10,6 +10,7 @@
 //! - [`changelog`]: row kinds (`+I`, `-U`, `+U`, `-D`) of updating streams.
 //! - [`aggregate`] and [`rank`]: unbounded `GROUP BY`, deduplication and Top-N, which update
 //!   their results as a changelog.
+//! - [`lookup`]: lookup joins against dimension tables held in memory.
 //! - [`source`] and [`sink`]: the connector interfaces, with two-phase commit for sinks.
 //! - [`exchange`]: forward, rebalance and hash partitioning between stages.
 //! - [`checkpoint`]: checkpoint storage with manifests written last.
@@ -24,6 +25,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod exchange;
 pub mod job;
+pub mod lookup;
 pub mod message;
 pub mod metrics;
 pub mod operator;

@@ -41,6 +41,21 @@ struct Spec {
 /// The prefix of per-column options.
 const COLUMN_PREFIX: &str = "fields.";
 
+/// Flink's lookup-cache options, taken by every connector a lookup join can read.
+const LOOKUP_OPTIONS: &[&str] = &[
+    "lookup.cache",
+    "lookup.max-retries",
+    "lookup.partial-cache.max-rows",
+    "lookup.partial-cache.expire-after-write",
+    "lookup.partial-cache.expire-after-access",
+    "lookup.partial-cache.cache-missing-key",
+    "lookup.full-cache.reload-strategy",
+    "lookup.full-cache.periodic-reload.interval",
+    "lookup.full-cache.periodic-reload.schedule-mode",
+    "lookup.full-cache.timed-reload.at-time",
+    "lookup.full-cache.timed-reload.interval-in-days",
+];
+
 const SPECS: &[Spec] = &[
     Spec {
         connector: Connector::Filesystem,
@@ -284,7 +299,12 @@ fn check_format(option: &OptionEntry) -> Result<&str> {
 
 /// Whether `spec` takes the option `key`, given the table's formats.
 fn accepts(spec: &Spec, formats: &[&str], key: &str) -> bool {
-    spec.required.contains(&key)
+    let lookup_source = matches!(
+        spec.connector,
+        Connector::Filesystem | Connector::Datagen | Connector::SpateLog | Connector::Kafka
+    );
+    (lookup_source && LOOKUP_OPTIONS.contains(&key))
+        || spec.required.contains(&key)
         || spec.optional.contains(&key)
         || spec.prefixes.iter().any(|p| key.starts_with(p))
         || column_option(key).is_some_and(|(_, option)| spec.column_options.contains(&option))

@@ -10,6 +10,7 @@
 //! | `Filter`, `Projection`, `SubqueryAlias` | filter and projection operators |
 //! | `Aggregate` over a window TVF | hash by keys → window aggregate |
 //! | `Aggregate` (unbounded `GROUP BY`, `SELECT DISTINCT`) | hash by keys → group aggregate (changelog) |
+//! | `Join` with a table read `FOR SYSTEM_TIME AS OF` | lookup join (the table held in memory) |
 //! | `Filter(rn <= N)` over `ROW_NUMBER() OVER (…)` | hash by partition → Top-N or deduplication (changelog), or window Top-N |
 //!
 //! A changelog stream carries its row kind as a last column that filters keep and
@@ -20,12 +21,15 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
-use datafusion::logical_expr::{Aggregate, BinaryExpr, Distinct, Expr, LogicalPlan, Operator};
+use datafusion::logical_expr::{
+    Aggregate, BinaryExpr, Distinct, Expr, Join, JoinType, LogicalPlan, Operator,
+};
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 use spate_engine::aggregate::GroupAggregate;
 use spate_engine::changelog;
 use spate_engine::exchange::Partitioning;
+use spate_engine::lookup::{LookupJoin, LookupJoinSpec};
 use spate_engine::operator::{OperatorFactory, Projection};
 use spate_engine::rank::{RankSpec, TopN, WindowTopN};
 use spate_engine::source::{ProjectedSource, SourceFactory};
@@ -115,6 +119,7 @@ impl Planner<'_> {
                 Some(tvf) => self.window_aggregate(aggregate, tvf, relations),
                 None => self.group_aggregate(aggregate, relations),
             },
+            LogicalPlan::Join(join) => self.lookup_join(join, relations),
             LogicalPlan::Distinct(Distinct::All(input)) => {
                 let keys: Vec<Expr> = input
                     .schema()
@@ -130,23 +135,30 @@ impl Planner<'_> {
         }
     }
 
-    /// The source of the table scanned as `name`.
-    fn scan(&self, name: &str, relations: &Relations) -> Result<Pipeline> {
+    /// A source of the table scanned as `name`, with its computed columns.
+    fn source(&self, name: &str, relations: &Relations) -> Result<SourceFactory> {
         let (table, computed, schema) = relations
             .table(name)
             .expect("the caller checked that the scan is a table");
         let physical = Arc::new(table.physical_schema());
-        let mut source: SourceFactory = self.connectors.source(table, Arc::clone(&physical))?;
-        if let Some(computed) = computed {
-            let (inner, projection, out) = (source, Arc::clone(computed), Arc::clone(schema));
-            source = Arc::new(move |task| {
-                Ok(Box::new(ProjectedSource::new(
-                    inner(task)?,
-                    Arc::clone(&projection),
-                    Arc::clone(&out),
-                )) as Box<_>)
-            });
-        }
+        let source: SourceFactory = self.connectors.source(table, Arc::clone(&physical))?;
+        let Some(computed) = computed else {
+            return Ok(source);
+        };
+        let (projection, out) = (Arc::clone(computed), Arc::clone(schema));
+        Ok(Arc::new(move |task| {
+            Ok(Box::new(ProjectedSource::new(
+                source(task)?,
+                Arc::clone(&projection),
+                Arc::clone(&out),
+            )) as Box<_>)
+        }))
+    }
+
+    /// The pipeline reading the table scanned as `name`.
+    fn scan(&self, name: &str, relations: &Relations) -> Result<Pipeline> {
+        let source = self.source(name, relations)?;
+        let (table, _, schema) = relations.table(name).expect("a table");
         let watermarks = match &table.watermark {
             Some(w) => Some(WatermarkStrategy {
                 rowtime_column: self.column_index(schema, &w.rowtime_column)?,
@@ -166,6 +178,121 @@ impl Planner<'_> {
             stages: Vec::new(),
             changelog: false,
         })
+    }
+
+    /// `stream JOIN dim FOR SYSTEM_TIME AS OF … ON keys`: the dimension table is read into
+    /// memory (Flink's FULL lookup cache) and each stream row looks its key up.
+    fn lookup_join(&self, join: &Join, relations: &Relations) -> Result<Pipeline> {
+        let plan = LogicalPlan::Join(join.clone());
+        let dimension = match strip_aliases(&join.right) {
+            LogicalPlan::TableScan(scan) if relations.lookups.contains(scan.table_name.table()) => {
+                scan.table_name.table().to_string()
+            }
+            _ => {
+                return Err(self.unsupported(
+                    "a join of two streams (only lookup joins are supported)",
+                    &plan.display().to_string(),
+                    "join a dimension table: JOIN dim FOR SYSTEM_TIME AS OF s.proc_time AS d ON …",
+                ));
+            }
+        };
+        let keep_unmatched = match join.join_type {
+            JoinType::Inner => false,
+            JoinType::Left => true,
+            other => {
+                return Err(self.unsupported(
+                    &format!("a {other} lookup join"),
+                    &dimension,
+                    "write JOIN or LEFT JOIN",
+                ));
+            }
+        };
+        // Equalities between a stream column and a dimension column are the lookup keys.
+        let mut on = join.on.clone();
+        let mut rest = Vec::new();
+        if let Some(filter) = &join.filter {
+            let side = |e: &Expr, schema: &DFSchema| {
+                let columns = e.column_refs();
+                !columns.is_empty() && columns.iter().all(|c| schema.has_column(c))
+            };
+            for conjunct in split_conjunction(filter) {
+                match conjunct {
+                    Expr::BinaryExpr(BinaryExpr {
+                        left,
+                        op: Operator::Eq,
+                        right,
+                    }) if side(left, join.left.schema()) && side(right, join.right.schema()) => {
+                        on.push((left.as_ref().clone(), right.as_ref().clone()));
+                    }
+                    Expr::BinaryExpr(BinaryExpr {
+                        left,
+                        op: Operator::Eq,
+                        right,
+                    }) if side(right, join.left.schema()) && side(left, join.right.schema()) => {
+                        on.push((right.as_ref().clone(), left.as_ref().clone()));
+                    }
+                    other => rest.push(other.clone()),
+                }
+            }
+        }
+        if on.is_empty() {
+            return Err(self.unsupported(
+                "a lookup join without an equality on the dimension's columns",
+                &dimension,
+                "join ON d.key = s.key",
+            ));
+        }
+        let (table, _, dimension_schema) = relations.table(&dimension).ok_or_else(|| {
+            self.unsupported("a lookup join on a view", &dimension, "join a table")
+        })?;
+        match table
+            .option("lookup.cache")
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            None | Some("FULL") => {}
+            Some(other) => {
+                return Err(SqlError::Unsupported {
+                    at: table.at,
+                    construct: format!("'lookup.cache' = '{other}' on the {} connector", table.connector.name()),
+                    text: table.name.clone(),
+                    hint: "a bounded table is read whole into memory: use 'FULL' (or leave the option out)".into(),
+                });
+            }
+        }
+        let reload_every = match table.option("lookup.full-cache.periodic-reload.interval") {
+            None => None,
+            Some(text) => Some(
+                super::parse_duration(text).ok_or_else(|| SqlError::Invalid {
+                    at: table.at,
+                    message: format!(
+                        "'lookup.full-cache.periodic-reload.interval' = '{text}' is not a duration"
+                    ),
+                    text: text.into(),
+                    hint: "write a duration such as '10 min'".into(),
+                })?,
+            ),
+        };
+        let mut pipeline = self.lower(&join.left, relations)?;
+        let (stream_keys, dimension_keys): (Vec<Expr>, Vec<Expr>) = on.into_iter().unzip();
+        let spec = LookupJoinSpec {
+            table: table.name.clone(),
+            source: self.source(&dimension, relations)?,
+            dimension_schema: Arc::clone(dimension_schema),
+            stream_keys: self.physical_exprs(&stream_keys, join.left.schema())?,
+            dimension_keys: self.physical_exprs(&dimension_keys, join.right.schema())?,
+            filter: match conjunction(rest) {
+                Some(f) => Some(self.physical_exprs(&[f], &join.schema)?.remove(0)),
+                None => None,
+            },
+            keep_unmatched,
+            reload_every,
+            output_schema: Arc::new(join.schema.as_arrow().clone()),
+        };
+        pipeline.push(Arc::new(move |task| {
+            Ok(Box::new(LookupJoin::new(spec.clone(), task)?) as Box<_>)
+        }));
+        Ok(pipeline)
     }
 
     /// A projection operator over rows of `input`; a changelog's row kind passes through.

@@ -22,13 +22,14 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{Statement, TableFactor, VisitMut, VisitorMut};
 use spate_engine::exchange::Partitioning;
 use spate_engine::operator::{Filter, OperatorFactory, Projection};
 use spate_engine::sink::SinkFactory;
 use spate_engine::source::SourceFactory;
 use spate_engine::window::LatePolicy;
 use spate_engine::{JobGraph, Stage};
+use std::ops::ControlFlow;
 
 use crate::catalog::{Catalog, TableDef};
 use crate::error::{Position, Result, SqlError};
@@ -113,7 +114,7 @@ fn setting_error(key: &str, value: &str, expected: &str) -> SqlError {
 }
 
 /// A Flink duration: a number and an optional unit (milliseconds without one).
-fn parse_duration(text: &str) -> Option<Duration> {
+pub(super) fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -157,13 +158,6 @@ pub fn plan_insert(
         options,
     };
     let query = &insert.query;
-    if let Some(lookup) = query.lookups.first() {
-        return Err(planner.unsupported(
-            "a lookup (FOR SYSTEM_TIME AS OF) join",
-            &lookup.table,
-            "join lookup tables in the application that reads the sink",
-        ));
-    }
     let ctx = session();
     let relations = planner.register(&ctx, catalog, query)?;
     let sink_table = catalog
@@ -311,6 +305,9 @@ impl Planner<'_> {
     /// Plans a statement and runs DataFusion's analyzer (type coercion, view inlining) over it.
     fn logical_plan(&self, ctx: &SessionContext, mut statement: Statement) -> Result<LogicalPlan> {
         crate::functions::rewrite(&mut statement);
+        // Lookup joins are told apart by the table they read (see `lower`), so the
+        // `FOR SYSTEM_TIME AS OF` clause, which DataFusion does not plan, is dropped here.
+        let _ = statement.visit(&mut DropSystemTime);
         let state = ctx.state();
         let plan = futures::executor::block_on(
             state.statement_to_plan(DFStatement::Statement(Box::new(statement))),
@@ -427,6 +424,20 @@ impl Planner<'_> {
         let projection = Projection::new(out_exprs, Arc::new(Schema::new(fields)))
             .map_err(|e| self.engine(e))?;
         Ok(SharedProjection::factory(projection, changelog))
+    }
+}
+
+/// Removes `FOR SYSTEM_TIME AS OF …` from the tables of a statement.
+struct DropSystemTime;
+
+impl VisitorMut for DropSystemTime {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { version, .. } = factor {
+            *version = None;
+        }
+        ControlFlow::Continue(())
     }
 }
 

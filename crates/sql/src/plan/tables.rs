@@ -2,7 +2,7 @@
 //! of the catalog (physical and computed columns), every view (planned in script order), and
 //! the placeholder relations of window TVF calls.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -44,6 +44,8 @@ pub(super) enum Scan {
 #[derive(Debug, Default)]
 pub(super) struct Relations {
     pub scans: HashMap<String, Scan>,
+    /// Tables read `FOR SYSTEM_TIME AS OF` (lookup joins), by name.
+    pub lookups: HashSet<String>,
 }
 
 impl Relations {
@@ -89,6 +91,13 @@ impl Planner<'_> {
                     schema,
                 },
             );
+        }
+        for lookup in query
+            .lookups
+            .iter()
+            .chain(catalog.views.iter().flat_map(|v| &v.query.lookups))
+        {
+            relations.lookups.insert(lookup.table.clone());
         }
         for (n, view) in catalog.views.iter().enumerate() {
             // Each view's window placeholders get names of their own.
@@ -191,14 +200,6 @@ impl Planner<'_> {
             match &column.kind {
                 ColumnKind::Physical => select.push(quote(&column.name)),
                 ColumnKind::Computed { text, .. } => {
-                    if column.is_proctime() {
-                        return Err(SqlError::Unsupported {
-                            at: column.at,
-                            construct: "processing time (PROCTIME())".into(),
-                            text: text.clone(),
-                            hint: "use an event-time column with a WATERMARK".into(),
-                        });
-                    }
                     computed = true;
                     select.push(format!("({text}) AS {}", quote(&column.name)));
                 }
