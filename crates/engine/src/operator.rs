@@ -133,6 +133,17 @@ impl Projection {
         &self.schema
     }
 
+    /// Whether the projection gives back rows of `input` unchanged: every column, in order,
+    /// under the same name and type.
+    pub fn is_identity(&self, input: &arrow::datatypes::Schema) -> bool {
+        self.exprs.len() == input.fields().len()
+            && self.schema.fields() == input.fields()
+            && self.exprs.iter().enumerate().all(|(i, e)| {
+                e.downcast_ref::<datafusion::physical_expr::expressions::Column>()
+                    .is_some_and(|c| c.index() == i)
+            })
+    }
+
     /// Applies the projection to a batch.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let columns = self

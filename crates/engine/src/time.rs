@@ -83,7 +83,9 @@ impl PartitionWatermarks {
                 // An active partition that has not produced an event yet holds everything back.
                 None => return None,
                 Some(t) => {
-                    let wm = t.saturating_sub(self.bound_ms).saturating_sub(1);
+                    // As Flink SQL's `WATERMARK FOR ts AS ts - INTERVAL …`: exactly the
+                    // largest time seen minus the bound.
+                    let wm = t.saturating_sub(self.bound_ms);
                     min = Some(min.map_or(wm, |m| m.min(wm)));
                 }
             }
@@ -182,11 +184,11 @@ mod tests {
         w.observe(0, Some(10_000), now);
         assert_eq!(w.advance(now), None, "partition 1 has produced nothing yet");
         w.observe(1, Some(5_000), now);
-        assert_eq!(w.advance(now), Some(Watermark::EventTime(2_999)));
+        assert_eq!(w.advance(now), Some(Watermark::EventTime(3_000)));
         w.observe(1, Some(4_000), now);
         assert_eq!(w.advance(now), None, "never goes backwards");
         w.observe(1, Some(20_000), now);
-        assert_eq!(w.advance(now), Some(Watermark::EventTime(7_999)));
+        assert_eq!(w.advance(now), Some(Watermark::EventTime(8_000)));
     }
 
     #[test]
@@ -195,10 +197,10 @@ mod tests {
         let mut w = PartitionWatermarks::new(2, 0, Some(Duration::from_millis(100)));
         w.observe(0, Some(1_000), start);
         w.observe(1, Some(500), start);
-        assert_eq!(w.advance(start), Some(Watermark::EventTime(499)));
+        assert_eq!(w.advance(start), Some(Watermark::EventTime(500)));
         let later = start + Duration::from_millis(150);
         w.observe(0, Some(9_000), later);
-        assert_eq!(w.advance(later), Some(Watermark::EventTime(8_999)));
+        assert_eq!(w.advance(later), Some(Watermark::EventTime(9_000)));
     }
 
     #[test]
@@ -207,12 +209,12 @@ mod tests {
         let mut w = PartitionWatermarks::new(2, 0, Some(Duration::from_millis(100)));
         w.observe(0, Some(1_000), start);
         w.observe(1, Some(500), start);
-        assert_eq!(w.advance(start), Some(Watermark::EventTime(499)));
+        assert_eq!(w.advance(start), Some(Watermark::EventTime(500)));
         let later = start + Duration::from_millis(150);
         assert_eq!(w.advance(later), Some(Watermark::Idle));
         // Active again: the watermark moves on from where it was.
         w.observe(1, Some(2_000), later);
-        assert_eq!(w.advance(later), Some(Watermark::EventTime(1_999)));
+        assert_eq!(w.advance(later), Some(Watermark::EventTime(2_000)));
     }
 
     #[test]
@@ -221,7 +223,7 @@ mod tests {
         let mut w = PartitionWatermarks::new(2, 0, None);
         w.observe(0, Some(1_000), now);
         w.finish(1);
-        assert_eq!(w.advance(now), Some(Watermark::EventTime(999)));
+        assert_eq!(w.advance(now), Some(Watermark::EventTime(1_000)));
         w.finish(0);
         assert_eq!(w.advance(now), Some(Watermark::EventTime(EventTime::MAX)));
     }

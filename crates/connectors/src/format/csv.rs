@@ -108,7 +108,7 @@ pub fn write_csv(batch: &RecordBatch, out: &mut String) -> Result<(), EngineErro
             }
             field.clear();
             match col.data_type() {
-                DataType::Timestamp(unit, _) => {
+                DataType::Timestamp(unit, zone) => {
                     let v = col
                         .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
                         .value(row);
@@ -117,9 +117,21 @@ pub fn write_csv(batch: &RecordBatch, out: &mut String) -> Result<(), EngineErro
                         Some((ms, text)) if *ms == v => field.push_str(text),
                         _ => {
                             format_timestamp_ms(v, &mut field);
+                            // TIMESTAMP_LTZ is written as an instant, in UTC.
+                            if zone.is_some() {
+                                field.push('Z');
+                            }
                             last_ts[c] = Some((v, field.clone()));
                         }
                     }
+                }
+                DataType::Float64 => {
+                    let v = col.as_primitive::<arrow::datatypes::Float64Type>().value(row);
+                    format_java_double(v, &mut field);
+                }
+                DataType::Float32 => {
+                    let v = col.as_primitive::<arrow::datatypes::Float32Type>().value(row);
+                    format_java_double(f64::from(v), &mut field);
                 }
                 _ => {
                     write!(field, "{}", formatters[c].value(row)).expect("write to String");
@@ -130,6 +142,31 @@ pub fn write_csv(batch: &RecordBatch, out: &mut String) -> Result<(), EngineErro
         out.push('\n');
     }
     Ok(())
+}
+
+/// Formats a DOUBLE as Java's `Double.toString` (and so Flink) does: the shortest digits that
+/// read back to the same value, in plain notation from 10^-3 up to 10^7 (`1.5`, `2.0`) and in
+/// scientific notation outside it (`2.1651E7`, `1.73E-4`).
+pub fn format_java_double(v: f64, out: &mut String) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
+    } else if v == 0.0 || (1e-3..1e7).contains(&v.abs()) {
+        let start = out.len();
+        write!(out, "{v}").expect("write to String");
+        if !out[start..].contains('.') {
+            out.push_str(".0");
+        }
+    } else {
+        let text = format!("{v:E}");
+        match text.split_once('E') {
+            Some((mantissa, exponent)) if !mantissa.contains('.') => {
+                write!(out, "{mantissa}.0E{exponent}").expect("write to String")
+            }
+            _ => out.push_str(&text),
+        }
+    }
 }
 
 /// Formats milliseconds since the epoch as Flink prints a `TIMESTAMP(3)`: no trailing zeros in
@@ -161,7 +198,9 @@ pub fn format_timestamp(value: i64, unit: TimeUnit, out: &mut String) {
 }
 
 fn push_quoted(field: &str, out: &mut String) {
-    let needs = field.contains([',', '"', '\n', '\r']);
+    // As Flink's CSV writer (Jackson) does: any character below '-' (space, punctuation
+    // such as , and ", control characters) gets the field quoted.
+    let needs = field.bytes().any(|b| b < b'-');
     if !needs {
         out.push_str(field);
         return;
@@ -260,8 +299,33 @@ mod tests {
 
     #[test]
     fn quoting() {
-        let mut s = String::new();
-        push_quoted("a,\"b\"", &mut s);
-        assert_eq!(s, "\"a,\"\"b\"\"\"");
+        let quoted = |field: &str| {
+            let mut s = String::new();
+            push_quoted(field, &mut s);
+            s
+        };
+        assert_eq!(quoted("a,\"b\""), "\"a,\"\"b\"\"\"");
+        assert_eq!(quoted("2024-01-01 00:00:10"), "\"2024-01-01 00:00:10\"");
+        assert_eq!(quoted("a+b"), "\"a+b\"");
+        assert_eq!(quoted("a-b.c_d:9"), "a-b.c_d:9");
+    }
+
+    #[test]
+    fn doubles_print_like_java() {
+        let java = |v: f64| {
+            let mut s = String::new();
+            format_java_double(v, &mut s);
+            s
+        };
+        assert_eq!(java(1.5), "1.5");
+        assert_eq!(java(2.0), "2.0");
+        assert_eq!(java(-0.0), "-0.0");
+        assert_eq!(java(0.001), "0.001");
+        assert_eq!(java(9_999_999.5), "9999999.5");
+        assert_eq!(java(21_651_000.0), "2.1651E7");
+        assert_eq!(java(1.0e10), "1.0E10");
+        assert_eq!(java(1.7299999999999998e-4), "1.7299999999999998E-4");
+        assert_eq!(java(f64::NAN), "NaN");
+        assert_eq!(java(f64::NEG_INFINITY), "-Infinity");
     }
 }

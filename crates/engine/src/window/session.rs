@@ -104,7 +104,8 @@ impl SessionWindowAggregate {
         let touching: Vec<usize> = list
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.start < hi && lo < s.end)
+            // Sessions that overlap or just touch merge, as Flink's do.
+            .filter(|(_, s)| s.start <= hi && lo <= s.end)
             .map(|(i, _)| i)
             .collect();
         let start = touching

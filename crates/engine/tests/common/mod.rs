@@ -772,7 +772,8 @@ pub fn windows_of(kind: WindowKind, ts: i64) -> Vec<(i64, i64)> {
     }
 }
 
-/// Per key, sessions of events closer than `gap`: (start, end = last + gap, events).
+/// Per key, sessions of events at most `gap` apart (touching windows merge, as in Flink):
+/// (start, end = last + gap, events).
 pub fn sessions(events: &[Event], gap: i64) -> Vec<(i64, i64, String, Vec<Event>)> {
     let mut by_key: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
     for e in events {
@@ -784,7 +785,7 @@ pub fn sessions(events: &[Event], gap: i64) -> Vec<(i64, i64, String, Vec<Event>
         let mut cur: Vec<Event> = Vec::new();
         for e in evs {
             if let Some(last) = cur.last()
-                && e.ts - last.ts >= gap
+                && e.ts - last.ts > gap
             {
                 let (s, l) = (cur[0].ts, last.ts);
                 out.push((s, l + gap, key.to_string(), std::mem::take(&mut cur)));

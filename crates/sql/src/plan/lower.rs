@@ -106,13 +106,14 @@ impl Planner<'_> {
             LogicalPlan::Projection(projection) => {
                 let mut pipeline = self.lower(&projection.input, relations)?;
                 let exprs = self.physical_exprs(&projection.expr, projection.input.schema())?;
-                let op = self.projection(
+                if let Some(op) = self.projection(
                     exprs,
                     projection.input.schema(),
                     &projection.schema,
                     pipeline.changelog,
-                )?;
-                pipeline.push(op);
+                )? {
+                    pipeline.push(op);
+                }
                 Ok(pipeline)
             }
             LogicalPlan::Aggregate(aggregate) => match windowed_scan(&aggregate.input, relations) {
@@ -295,14 +296,15 @@ impl Planner<'_> {
         Ok(pipeline)
     }
 
-    /// A projection operator over rows of `input`; a changelog's row kind passes through.
+    /// A projection operator over rows of `input` (`None` when it would change nothing); a
+    /// changelog's row kind passes through.
     fn projection(
         &self,
         exprs: Vec<Arc<dyn PhysicalExpr>>,
         input: &DFSchema,
         output: &DFSchema,
         changelog: bool,
-    ) -> Result<OperatorFactory> {
+    ) -> Result<Option<OperatorFactory>> {
         let arrow_input = input.as_arrow();
         let mut fields = Vec::with_capacity(exprs.len());
         for (expr, field) in exprs.iter().zip(output.fields()) {
@@ -668,13 +670,14 @@ impl Planner<'_> {
             pipeline.changelog = true;
         }
         let exprs = self.physical_exprs(&projection.expr, projection.input.schema())?;
-        let op = self.projection(
+        if let Some(op) = self.projection(
             exprs,
             projection.input.schema(),
             &projection.schema,
             pipeline.changelog,
-        )?;
-        pipeline.push(op);
+        )? {
+            pipeline.push(op);
+        }
         if let Some(predicate) = conjunction(rest) {
             pipeline.push(self.filter(&predicate, filter.input.schema())?);
         }

@@ -208,7 +208,9 @@ pub fn plan_insert(
         &sink_schema,
         pipeline.changelog,
     )?;
-    pipeline.push(into_sink);
+    if let Some(into_sink) = into_sink {
+        pipeline.push(into_sink);
+    }
     if pipeline.stages.is_empty() {
         let parallelism = pipeline.parallelism();
         pipeline.stages.push(Stage {
@@ -368,14 +370,15 @@ impl Planner<'_> {
         }))
     }
 
-    /// The final projection into the sink's columns, casting where Flink would implicitly.
+    /// The final projection into the sink's columns, casting where Flink would implicitly
+    /// (`None` when the rows already have the sink's columns).
     fn sink_projection(
         &self,
         exprs: Vec<Arc<dyn PhysicalExpr>>,
         input: &Schema,
         sink: &Schema,
         changelog: bool,
-    ) -> Result<OperatorFactory> {
+    ) -> Result<Option<OperatorFactory>> {
         if exprs.len() != sink.fields().len() {
             let names: Vec<&str> = sink.fields().iter().map(|f| f.name().as_str()).collect();
             return Err(SqlError::Invalid {
@@ -423,7 +426,7 @@ impl Planner<'_> {
         }
         let projection = Projection::new(out_exprs, Arc::new(Schema::new(fields)))
             .map_err(|e| self.engine(e))?;
-        Ok(SharedProjection::factory(projection, changelog))
+        Ok((!projection.is_identity(input)).then(|| SharedProjection::factory(projection, changelog)))
     }
 }
 
