@@ -317,7 +317,8 @@ impl Planner<'_> {
         }
         let projection =
             Projection::new(exprs, Arc::new(Schema::new(fields))).map_err(|e| self.engine(e))?;
-        Ok(SharedProjection::factory(projection, changelog))
+        Ok((!projection.is_identity(arrow_input))
+            .then(|| SharedProjection::factory(projection, changelog)))
     }
 
     /// Aggregates of `aggregate`, evaluated over its input.
