@@ -131,7 +131,7 @@ pub fn write_csv(batch: &RecordBatch, out: &mut String) -> Result<(), EngineErro
                 }
                 DataType::Float32 => {
                     let v = col.as_primitive::<arrow::datatypes::Float32Type>().value(row);
-                    format_java_double(f64::from(v), &mut field);
+                    format_java_float(v, &mut field);
                 }
                 _ => {
                     write!(field, "{}", formatters[c].value(row)).expect("write to String");
@@ -148,18 +148,35 @@ pub fn write_csv(batch: &RecordBatch, out: &mut String) -> Result<(), EngineErro
 /// read back to the same value, in plain notation from 10^-3 up to 10^7 (`1.5`, `2.0`) and in
 /// scientific notation outside it (`2.1651E7`, `1.73E-4`).
 pub fn format_java_double(v: f64, out: &mut String) {
+    let plain = v == 0.0 || (1e-3..1e7).contains(&v.abs());
+    java_notation(v, plain, || format!("{v}"), || format!("{v:E}"), out);
+}
+
+/// Formats a FLOAT as Java's `Float.toString` does (the shortest digits of the 32-bit value).
+pub fn format_java_float(v: f32, out: &mut String) {
+    let plain = v == 0.0 || (1e-3..1e7).contains(&v.abs());
+    java_notation(f64::from(v), plain, || format!("{v}"), || format!("{v:E}"), out);
+}
+
+fn java_notation(
+    v: f64,
+    plain: bool,
+    decimal: impl FnOnce() -> String,
+    scientific: impl FnOnce() -> String,
+    out: &mut String,
+) {
     if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
         out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
-    } else if v == 0.0 || (1e-3..1e7).contains(&v.abs()) {
-        let start = out.len();
-        write!(out, "{v}").expect("write to String");
-        if !out[start..].contains('.') {
+    } else if plain {
+        let text = decimal();
+        out.push_str(&text);
+        if !text.contains('.') {
             out.push_str(".0");
         }
     } else {
-        let text = format!("{v:E}");
+        let text = scientific();
         match text.split_once('E') {
             Some((mantissa, exponent)) if !mantissa.contains('.') => {
                 write!(out, "{mantissa}.0E{exponent}").expect("write to String")
@@ -327,5 +344,8 @@ mod tests {
         assert_eq!(java(1.7299999999999998e-4), "1.7299999999999998E-4");
         assert_eq!(java(f64::NAN), "NaN");
         assert_eq!(java(f64::NEG_INFINITY), "-Infinity");
+        let mut float = String::new();
+        format_java_float(3.566, &mut float);
+        assert_eq!(float, "3.566");
     }
 }
