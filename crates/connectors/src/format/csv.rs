@@ -290,8 +290,8 @@ mod tests {
         write_csv(&batch, &mut text).unwrap();
         // The second row spans two lines; the source cuts records at balanced quotes.
         let records: Vec<&[u8]> = vec![
-            b"1,plain,2024-01-01 00:00:10,1.5",
-            b",\"a, \"\"quoted\"\"\nline\",2024-01-01 00:00:10.5,",
+            b"1,plain,\"2024-01-01 00:00:10\",1.5",
+            b",\"a, \"\"quoted\"\"\nline\",\"2024-01-01 00:00:10.5\",",
             b"3,,,-2.0",
         ];
         assert_eq!(
