@@ -125,7 +125,7 @@ impl ReferenceJob {
         });
         Ok(JobGraph {
             name: "api-metrics-10s".into(),
-            source: SourceStage {
+            sources: vec![SourceStage {
                 name: format!("source: {}", self.topic),
                 source,
                 parallelism: self.parallelism,
@@ -135,7 +135,7 @@ impl ReferenceJob {
                     idle_timeout: None,
                 }),
                 chain: Vec::new(),
-            },
+            }],
             stages: vec![Stage {
                 name: "window".into(),
                 input: Partitioning::Hash(vec![client_ip]),

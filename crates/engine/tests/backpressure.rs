@@ -54,13 +54,13 @@ async fn run_throttled(capacity: usize, stages: usize) -> (usize, usize, usize) 
     }
     let graph = JobGraph {
         name: "backpressure".into(),
-        source: SourceStage {
+        sources: vec![SourceStage {
             name: "source".into(),
             source: source.factory(),
             parallelism: 1,
             watermarks: None,
             chain: vec![],
-        },
+        }],
         stages: graph_stages,
     };
     let config = JobConfig {

@@ -778,3 +778,41 @@ GROUP BY window_start, window_end, client_ip;"
     }
     assert_eq!(got, expected);
 }
+
+#[test]
+fn union_all_reads_every_input_and_feeds_an_aggregation() {
+    let registry = Registry::new();
+    let sql = format!(
+        "{EVENTS}
+CREATE TABLE out (client_ip STRING, n BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO out
+SELECT client_ip, COUNT(*) FROM (
+  SELECT client_ip, status FROM events WHERE status >= 500
+  UNION ALL
+  SELECT client_ip, status FROM events WHERE status < 300
+  UNION ALL
+  SELECT client_ip, status FROM events WHERE status >= 500
+) GROUP BY client_ip;"
+    );
+    let batches = run(&sql, &registry, 2);
+    let got = materialize(&batches, 1);
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for e in events().iter().flatten() {
+        let copies = if e.status >= 500 {
+            2
+        } else if e.status < 300 {
+            1
+        } else {
+            0
+        };
+        if copies > 0 {
+            *expected.entry(e.client_ip.clone()).or_default() += copies;
+        }
+    }
+    let expected: BTreeMap<String, String> = expected
+        .into_iter()
+        .map(|(ip, n)| (ip, n.to_string()))
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
+}

@@ -45,13 +45,14 @@ pub struct Stage {
     pub sink: Option<SinkFactory>,
 }
 
-/// A dataflow: a source stage followed by operator stages, in a line.
+/// A dataflow: source stages whose rows all flow into the first operator stage (a `UNION ALL`
+/// when there are several), then operator stages in a line.
 #[derive(Clone)]
 pub struct JobGraph {
     /// The job's name.
     pub name: String,
-    /// Where rows come from.
-    pub source: SourceStage,
+    /// Where rows come from: at least one source stage, each with its own name.
+    pub sources: Vec<SourceStage>,
     /// What happens to them, in order; the last stage has a sink.
     pub stages: Vec<Stage>,
 }
@@ -115,7 +116,17 @@ impl JobGraph {
                 "the last stage of a job must end in a sink",
             ));
         }
-        let mut prev = self.source.parallelism;
+        if self.sources.is_empty() {
+            return Err(EngineError::plan("a job needs a source"));
+        }
+        let mut prev = self.source_tasks();
+        if self.sources.len() > 1 && matches!(self.stages[0].input, Partitioning::Forward) {
+            return Err(EngineError::plan(format!(
+                "stage {} reads {} sources, so it cannot be FORWARD-connected",
+                self.stages[0].name,
+                self.sources.len()
+            )));
+        }
         for s in &self.stages {
             if s.parallelism == 0 {
                 return Err(EngineError::plan(format!(
@@ -134,12 +145,21 @@ impl JobGraph {
         Ok(())
     }
 
+    /// Source instances in all.
+    pub(super) fn source_tasks(&self) -> usize {
+        self.sources.iter().map(|s| s.parallelism).sum()
+    }
+
     pub(super) fn task_names(&self) -> Vec<Vec<String>> {
-        let mut all = vec![
-            (0..self.source.parallelism)
-                .map(|i| format!("{}[{i}]", self.source.name))
-                .collect(),
-        ];
+        let mut all: Vec<Vec<String>> = self
+            .sources
+            .iter()
+            .map(|source| {
+                (0..source.parallelism)
+                    .map(|i| format!("{}[{i}]", source.name))
+                    .collect()
+            })
+            .collect();
         for s in &self.stages {
             all.push(
                 (0..s.parallelism)
@@ -161,35 +181,37 @@ impl JobGraph {
             metrics: Arc::new(TaskMetrics::new()),
         };
         let mut out = String::new();
-        let src_info = info(&self.source.name);
-        let source = (self.source.source)(&src_info)?;
         let _ = writeln!(out, "Job {}", self.name);
-        let _ = writeln!(
-            out,
-            "  {} (parallelism {}), columns: {}",
-            self.source.name,
-            self.source.parallelism,
-            source
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| format!("{} {}", f.name(), f.data_type()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        if let Some(w) = &self.source.watermarks {
+        for stage in &self.sources {
+            let src_info = info(&stage.name);
+            let source = (stage.source)(&src_info)?;
             let _ = writeln!(
                 out,
-                "    watermark: {} - {} ms (per partition, min across inputs{})",
-                source.schema().field(w.rowtime_column).name(),
-                w.max_out_of_orderness_ms,
-                w.idle_timeout
-                    .map(|t| format!(", idle after {t:?}"))
-                    .unwrap_or_default()
+                "  {} (parallelism {}), columns: {}",
+                stage.name,
+                stage.parallelism,
+                source
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| format!("{} {}", f.name(), f.data_type()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
-        }
-        for f in &self.source.chain {
-            let _ = writeln!(out, "    -> {}", f(&src_info)?.name());
+            if let Some(w) = &stage.watermarks {
+                let _ = writeln!(
+                    out,
+                    "    watermark: {} - {} ms (per partition, min across inputs{})",
+                    source.schema().field(w.rowtime_column).name(),
+                    w.max_out_of_orderness_ms,
+                    w.idle_timeout
+                        .map(|t| format!(", idle after {t:?}"))
+                        .unwrap_or_default()
+                );
+            }
+            for f in &stage.chain {
+                let _ = writeln!(out, "    -> {}", f(&src_info)?.name());
+            }
         }
         for s in &self.stages {
             let si = info(&s.name);

@@ -102,7 +102,7 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
     // Channels into each later stage: one receiver per (instance, upstream instance).
     let mut stage_inputs: Vec<Vec<Vec<mpsc::Receiver<Message>>>> = Vec::new();
     let mut stage_senders: Vec<Vec<Vec<mpsc::Sender<Message>>>> = Vec::new();
-    let mut upstream = graph.source.parallelism;
+    let mut upstream = graph.source_tasks();
     for stage in &graph.stages {
         // senders[u][d]: from upstream instance u to downstream instance d.
         let mut senders = vec![Vec::new(); upstream];
@@ -123,34 +123,37 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
         upstream = stage.parallelism;
     }
 
-    // Source tasks.
+    // Source tasks: every instance of every source stage feeds the first stage.
     let first_input = graph.stages[0].input.clone();
-    for (instance, targets) in std::mem::take(&mut stage_senders[0])
-        .into_iter()
-        .enumerate()
-    {
-        let ctx = make_ctx(
-            index,
-            &graph.source.name,
-            instance,
-            graph.source.parallelism,
-            &mut restored_states,
-        );
-        index += 1;
-        let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
-        trigger_txs.push(trigger_tx);
-        let source = (graph.source.source)(&ctx.info)?;
-        let chain = build_chain(&graph.source.chain, None, &ctx.info)?;
-        let exchange = ExchangeSender::new(first_input.clone(), targets, ctx.info.name.clone());
-        let task = SourceTask {
-            source,
-            chain,
-            exchange,
-            watermarks: graph.source.watermarks.clone(),
-            triggers: trigger_rx,
-            idle_poll: config.idle_poll,
-        };
-        join.spawn(task.run(ctx));
+    let mut first_targets = std::mem::take(&mut stage_senders[0]).into_iter();
+    for stage in &graph.sources {
+        for instance in 0..stage.parallelism {
+            let targets = first_targets
+                .next()
+                .expect("one sender row per source task");
+            let ctx = make_ctx(
+                index,
+                &stage.name,
+                instance,
+                stage.parallelism,
+                &mut restored_states,
+            );
+            index += 1;
+            let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
+            trigger_txs.push(trigger_tx);
+            let source = (stage.source)(&ctx.info)?;
+            let chain = build_chain(&stage.chain, None, &ctx.info)?;
+            let exchange = ExchangeSender::new(first_input.clone(), targets, ctx.info.name.clone());
+            let task = SourceTask {
+                source,
+                chain,
+                exchange,
+                watermarks: stage.watermarks.clone(),
+                triggers: trigger_rx,
+                idle_poll: config.idle_poll,
+            };
+            join.spawn(task.run(ctx));
+        }
     }
     // Operator tasks.
     for (s, stage) in graph.stages.iter().enumerate() {
@@ -195,7 +198,7 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
         job: graph.name.clone(),
         fingerprint,
         names: flat_names,
-        sources: graph.source.parallelism,
+        sources: graph.source_tasks(),
         store: config.checkpoints.clone(),
         triggers: trigger_txs,
         completed: completed_tx,
@@ -320,9 +323,10 @@ fn commit_finished_sinks(
     config: &JobConfig,
     metrics: &[Arc<TaskMetrics>],
 ) -> Result<()> {
-    let mut index = names[0].len();
+    let sources = graph.sources.len();
+    let mut index = graph.source_tasks();
     for (s, stage) in graph.stages.iter().enumerate() {
-        for (instance, name) in names[s + 1].iter().enumerate() {
+        for (instance, name) in names[sources + s].iter().enumerate() {
             if let Some(sink) = &stage.sink {
                 let info = TaskInfo {
                     name: name.clone(),

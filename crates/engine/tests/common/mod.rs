@@ -607,13 +607,13 @@ pub fn window_graph(
     let factory: OperatorFactory = Arc::new(move |t: &TaskInfo| config.build(t));
     JobGraph {
         name: name.into(),
-        source: SourceStage {
+        sources: vec![SourceStage {
             name: "source".into(),
             source: source.factory(),
             parallelism: src_par,
             watermarks: Some(wm),
             chain: vec![],
-        },
+        }],
         stages: vec![Stage {
             name: "window".into(),
             input: Partitioning::Hash(vec![c("key")]),

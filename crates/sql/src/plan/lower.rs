@@ -42,20 +42,25 @@ use super::{Planner, SharedProjection};
 use crate::error::{Result, SqlError};
 use crate::window::WindowTvf;
 
-/// The dataflow built so far: one source and a line of stages.
+/// The dataflow built so far: sources (several after a `UNION ALL`) and a line of stages.
 pub(super) struct Pipeline {
-    pub source: SourceStage,
+    pub sources: Vec<SourceStage>,
     pub stages: Vec<Stage>,
     /// Whether the rows are a changelog (carry a row kind).
     pub changelog: bool,
 }
 
 impl Pipeline {
-    /// Chains an operator onto the current stage.
+    /// Chains an operator onto the current stage (onto every source before the first
+    /// exchange).
     pub fn push(&mut self, op: OperatorFactory) {
         match self.stages.last_mut() {
             Some(stage) => stage.chain.push(op),
-            None => self.source.chain.push(op),
+            None => {
+                for source in &mut self.sources {
+                    source.chain.push(Arc::clone(&op));
+                }
+            }
         }
     }
 
@@ -74,7 +79,7 @@ impl Pipeline {
     pub fn parallelism(&self) -> usize {
         self.stages
             .last()
-            .map_or(self.source.parallelism, |s| s.parallelism)
+            .map_or(self.sources[0].parallelism, |s| s.parallelism)
     }
 }
 
@@ -121,6 +126,7 @@ impl Planner<'_> {
                 None => self.group_aggregate(aggregate, relations),
             },
             LogicalPlan::Join(join) => self.lookup_join(join, relations),
+            LogicalPlan::Union(union) => self.union_all(union, plan, relations),
             LogicalPlan::Distinct(Distinct::All(input)) => {
                 let keys: Vec<Expr> = input
                     .schema()
@@ -169,16 +175,64 @@ impl Planner<'_> {
             None => None,
         };
         Ok(Pipeline {
-            source: SourceStage {
+            sources: vec![SourceStage {
                 name: format!("source: {}", table.name),
                 source,
                 parallelism: self.options.parallelism,
                 watermarks,
                 chain: Vec::new(),
-            },
+            }],
             stages: Vec::new(),
             changelog: false,
         })
+    }
+
+    /// `UNION ALL`: the inputs' sources all feed what follows. Each input is a source with
+    /// filters and projections; its columns are renamed to the union's.
+    fn union_all(
+        &self,
+        union: &datafusion::logical_expr::Union,
+        plan: &LogicalPlan,
+        relations: &Relations,
+    ) -> Result<Pipeline> {
+        let mut merged: Option<Pipeline> = None;
+        for input in &union.inputs {
+            let mut pipeline = self.lower(input, relations)?;
+            if !pipeline.stages.is_empty() || pipeline.changelog {
+                return Err(self.unsupported(
+                    "UNION ALL of an aggregation or ranking",
+                    &plan.display().to_string(),
+                    "union the rows first, then aggregate the union",
+                ));
+            }
+            let columns: Vec<Expr> = input
+                .schema()
+                .columns()
+                .into_iter()
+                .map(Expr::Column)
+                .collect();
+            let exprs = self.physical_exprs(&columns, input.schema())?;
+            if let Some(rename) = self.projection(exprs, input.schema(), &union.schema, false)? {
+                pipeline.push(rename);
+            }
+            merged = Some(match merged {
+                None => pipeline,
+                Some(mut all) => {
+                    for mut source in pipeline.sources {
+                        // Task names must stay unique when a table is read twice.
+                        let base = source.name.clone();
+                        let mut n = 1;
+                        while all.sources.iter().any(|s| s.name == source.name) {
+                            n += 1;
+                            source.name = format!("{base} #{n}");
+                        }
+                        all.sources.push(source);
+                    }
+                    all
+                }
+            });
+        }
+        merged.ok_or_else(|| self.unsupported_node(plan))
     }
 
     /// `stream JOIN dim FOR SYSTEM_TIME AS OF … ON keys`: the dimension table is read into

@@ -215,7 +215,11 @@ pub fn plan_insert(
         let parallelism = pipeline.parallelism();
         pipeline.stages.push(Stage {
             name: format!("sink: {}", sink_table.name),
-            input: Partitioning::Forward,
+            input: if pipeline.sources.len() == 1 {
+                Partitioning::Forward
+            } else {
+                Partitioning::Rebalance
+            },
             parallelism,
             chain: Vec::new(),
             sink: None,
@@ -225,7 +229,7 @@ pub fn plan_insert(
     last.sink = Some(connectors.sink(sink_table)?);
     Ok(JobGraph {
         name: format!("insert-into-{}", sink_table.name),
-        source: pipeline.source,
+        sources: pipeline.sources,
         stages: pipeline.stages,
     })
 }
@@ -426,7 +430,8 @@ impl Planner<'_> {
         }
         let projection = Projection::new(out_exprs, Arc::new(Schema::new(fields)))
             .map_err(|e| self.engine(e))?;
-        Ok((!projection.is_identity(input)).then(|| SharedProjection::factory(projection, changelog)))
+        Ok((!projection.is_identity(input))
+            .then(|| SharedProjection::factory(projection, changelog)))
     }
 }
 
