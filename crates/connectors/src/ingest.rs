@@ -35,7 +35,7 @@ pub enum IngestError {
 }
 
 /// The file is read through a mapped window of this many bytes (grown for longer lines).
-const WINDOW_BYTES: usize = 16 << 20;
+const WINDOW_BYTES: usize = 8 << 20;
 
 /// Map offsets must be multiples of the page size; every page size in use divides this.
 const PAGE_BYTES: u64 = 64 << 10;
