@@ -110,15 +110,7 @@ impl Planner<'_> {
             }
             LogicalPlan::Projection(projection) => {
                 let mut pipeline = self.lower(&projection.input, relations)?;
-                let exprs = self.physical_exprs(&projection.expr, projection.input.schema())?;
-                if let Some(op) = self.projection(
-                    exprs,
-                    projection.input.schema(),
-                    &projection.schema,
-                    pipeline.changelog,
-                )? {
-                    pipeline.push(op);
-                }
+                self.push_projection(projection, &mut pipeline)?;
                 Ok(pipeline)
             }
             LogicalPlan::Aggregate(aggregate) => match windowed_scan(&aggregate.input, relations) {
@@ -348,6 +340,20 @@ impl Planner<'_> {
             Ok(Box::new(LookupJoin::new(spec.clone(), task)?) as Box<_>)
         }));
         Ok(pipeline)
+    }
+
+    /// Chains the projection of a plan node (unless it changes nothing).
+    fn push_projection(
+        &self,
+        projection: &datafusion::logical_expr::Projection,
+        pipeline: &mut Pipeline,
+    ) -> Result<()> {
+        let exprs = self.physical_exprs(&projection.expr, projection.input.schema())?;
+        let input = projection.input.schema();
+        if let Some(op) = self.projection(exprs, input, &projection.schema, pipeline.changelog)? {
+            pipeline.push(op);
+        }
+        Ok(())
     }
 
     /// A projection operator over rows of `input` (`None` when it would change nothing); a
@@ -724,15 +730,7 @@ impl Planner<'_> {
             }));
             pipeline.changelog = true;
         }
-        let exprs = self.physical_exprs(&projection.expr, projection.input.schema())?;
-        if let Some(op) = self.projection(
-            exprs,
-            projection.input.schema(),
-            &projection.schema,
-            pipeline.changelog,
-        )? {
-            pipeline.push(op);
-        }
+        self.push_projection(projection, &mut pipeline)?;
         if let Some(predicate) = conjunction(rest) {
             pipeline.push(self.filter(&predicate, filter.input.schema())?);
         }
