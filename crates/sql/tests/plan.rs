@@ -816,3 +816,20 @@ SELECT client_ip, COUNT(*) FROM (
     assert!(!expected.is_empty());
     assert_eq!(got, expected);
 }
+
+#[test]
+fn window_over_a_view_of_the_table() {
+    let registry = Registry::new();
+    let sql = format!(
+        "{EVENTS}{REFERENCE_SINK}
+CREATE TEMPORARY VIEW calls AS
+SELECT client_ip AS ip, event_time AS t, latency_ms, bytes_out, status FROM events;
+INSERT INTO sink
+SELECT window_start, window_end, ip, COUNT(*), AVG(latency_ms), SUM(bytes_out),
+       COUNT(*) FILTER (WHERE status >= 400)
+FROM TABLE(TUMBLE(TABLE calls, DESCRIPTOR(t), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end, ip;"
+    );
+    let batches = run(&sql, &registry, 2);
+    check_windows(&batches, &brute_force(&events(), 10_000, 10_000), 10_000);
+}

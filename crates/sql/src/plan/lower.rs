@@ -492,8 +492,24 @@ impl Planner<'_> {
             other => (None, windowed_table(other, relations)),
         };
         let table_name = table_name.expect("windowed_scan found the window");
-        let mut pipeline = self.scan(&table_name, relations)?;
-        let (_, _, full_schema) = relations.table(&table_name).expect("a table");
+        let (mut pipeline, full_schema) = match relations.views.get(&table_name) {
+            Some(view) => {
+                let pipeline = self.lower(view, relations)?;
+                if !pipeline.stages.is_empty() || pipeline.changelog {
+                    return Err(self.unsupported(
+                        "a window TVF over a view that aggregates or ranks",
+                        &tvf.text,
+                        "window a view that only filters and projects its table",
+                    ));
+                }
+                (pipeline, Arc::new(view.schema().as_arrow().clone()))
+            }
+            None => {
+                let (_, _, schema) = relations.table(&table_name).expect("a table");
+                (self.scan(&table_name, relations)?, Arc::clone(schema))
+            }
+        };
+        let full_schema = &full_schema;
         if let Some(filter) = filter {
             pipeline.push(self.filter(&filter.predicate, filter.input.schema())?);
         }

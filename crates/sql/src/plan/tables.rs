@@ -44,6 +44,8 @@ pub(super) enum Scan {
 #[derive(Debug, Default)]
 pub(super) struct Relations {
     pub scans: HashMap<String, Scan>,
+    /// The plans of views, by name (a window TVF over a view lowers its plan).
+    pub views: HashMap<String, LogicalPlan>,
     /// Tables read `FOR SYSTEM_TIME AS OF` (lookup joins), by name.
     pub lookups: HashSet<String>,
 }
@@ -104,16 +106,17 @@ impl Planner<'_> {
             let prefix = format!("__view{n}");
             let mut parsed = view.query.clone();
             rename_placeholders(&mut parsed, &prefix);
-            self.register_windows(ctx, &parsed.windows, catalog, &mut relations)?;
+            self.register_windows(ctx, &parsed.windows, &mut relations)?;
             let plan = self.logical_plan(ctx, Statement::Query(parsed.query.clone()))?;
             let plan = if view.columns.is_empty() {
                 plan
             } else {
                 rename_columns(plan, &view.columns).map_err(|e| self.datafusion(e))?
             };
+            relations.views.insert(view.name.clone(), plan.clone());
             self.register_provider(ctx, &view.name, Arc::new(ViewTable::new(plan, None)))?;
         }
-        self.register_windows(ctx, &query.windows, catalog, &mut relations)?;
+        self.register_windows(ctx, &query.windows, &mut relations)?;
         Ok(relations)
     }
 
@@ -132,48 +135,44 @@ impl Planner<'_> {
         &self,
         ctx: &SessionContext,
         windows: &[WindowTvf],
-        catalog: &Catalog,
         relations: &mut Relations,
     ) -> Result<()> {
         for tvf in windows {
-            let Some((table, _, schema)) = relations.table(&tvf.table) else {
-                return Err(if catalog.view(&tvf.table).is_some() {
-                    SqlError::Unsupported {
-                        at: tvf.at,
-                        construct: "a window TVF over a view".into(),
-                        text: tvf.text.clone(),
-                        hint: "window the table the view reads".into(),
+            let schema = match (relations.table(&tvf.table), relations.views.get(&tvf.table)) {
+                (Some((table, _, schema)), _) => {
+                    if !table.is_time_attribute(&tvf.time_column)
+                        || table
+                            .column(&tvf.time_column)
+                            .is_some_and(|c| c.is_proctime())
+                    {
+                        return Err(not_event_time(tvf, &table.name));
                     }
-                } else {
-                    SqlError::Invalid {
+                    Arc::clone(schema)
+                }
+                (None, Some(view)) => {
+                    // A view passes its table's event time through: the column must be a
+                    // TIMESTAMP that the view's rows carry.
+                    let schema = Arc::new(view.schema().as_arrow().clone());
+                    match schema.field_with_name(&tvf.time_column) {
+                        Ok(f) if matches!(f.data_type(), DataType::Timestamp(..)) => schema,
+                        _ => return Err(not_event_time(tvf, &tvf.table)),
+                    }
+                }
+                (None, None) => {
+                    return Err(SqlError::Invalid {
                         at: tvf.at,
                         message: format!("unknown table {}", tvf.table),
                         text: tvf.text.clone(),
                         hint: "declare it with CREATE TABLE first".into(),
-                    }
-                });
+                    });
+                }
             };
-            if !table.is_time_attribute(&tvf.time_column)
-                || table
-                    .column(&tvf.time_column)
-                    .is_some_and(|c| c.is_proctime())
-            {
-                return Err(SqlError::Invalid {
-                    at: tvf.at,
-                    message: format!(
-                        "{} is not the event-time attribute of {}",
-                        tvf.time_column, table.name
-                    ),
-                    text: tvf.text.clone(),
-                    hint: "window on the column of the table's WATERMARK FOR clause".into(),
-                });
-            }
             let mut fields: Vec<Field> =
                 schema.fields().iter().map(|f| f.as_ref().clone()).collect();
             for name in WINDOW_COLUMNS {
                 fields.push(Field::new(name, timestamp_ms(), false));
             }
-            let table_name = table.name.clone();
+            let table_name = tvf.table.clone();
             self.register_provider(
                 ctx,
                 &tvf.placeholder,
@@ -253,6 +252,19 @@ impl Planner<'_> {
         let schema = Arc::new(Schema::new(fields));
         let projection = Projection::new(exprs, Arc::clone(&schema)).map_err(|e| self.engine(e))?;
         Ok((Some(Arc::new(projection)), schema))
+    }
+}
+
+/// The error for a window TVF whose DESCRIPTOR names no event-time column.
+fn not_event_time(tvf: &WindowTvf, relation: &str) -> SqlError {
+    SqlError::Invalid {
+        at: tvf.at,
+        message: format!(
+            "{} is not the event-time attribute of {relation}",
+            tvf.time_column
+        ),
+        text: tvf.text.clone(),
+        hint: "window on the column of the table's WATERMARK FOR clause".into(),
     }
 }
 
