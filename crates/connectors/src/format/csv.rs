@@ -126,11 +126,15 @@ pub fn write_csv(batch: &RecordBatch, out: &mut String) -> Result<(), EngineErro
                     }
                 }
                 DataType::Float64 => {
-                    let v = col.as_primitive::<arrow::datatypes::Float64Type>().value(row);
+                    let v = col
+                        .as_primitive::<arrow::datatypes::Float64Type>()
+                        .value(row);
                     format_java_double(v, &mut field);
                 }
                 DataType::Float32 => {
-                    let v = col.as_primitive::<arrow::datatypes::Float32Type>().value(row);
+                    let v = col
+                        .as_primitive::<arrow::datatypes::Float32Type>()
+                        .value(row);
                     format_java_float(v, &mut field);
                 }
                 _ => {
@@ -155,7 +159,13 @@ pub fn format_java_double(v: f64, out: &mut String) {
 /// Formats a FLOAT as Java's `Float.toString` does (the shortest digits of the 32-bit value).
 pub fn format_java_float(v: f32, out: &mut String) {
     let plain = v == 0.0 || (1e-3..1e7).contains(&v.abs());
-    java_notation(f64::from(v), plain, || format!("{v}"), || format!("{v:E}"), out);
+    java_notation(
+        f64::from(v),
+        plain,
+        || format!("{v}"),
+        || format!("{v:E}"),
+        out,
+    );
 }
 
 fn java_notation(
