@@ -239,6 +239,9 @@ INPUTS = {
     "timestamp_ltz_csv": {"products.jsonl": products},
     "late_events_same_batch": {"payments.jsonl": late_in_batch},
     "watermark_boundary": {"payments.jsonl": boundary},
+    "legacy_group_windows": {"clicks.jsonl": clicks},
+    "decimal_literals": {"products.jsonl": products},
+    "over_aggregates": {"clicks.jsonl": clicks},
 }
 
 

@@ -16,8 +16,11 @@ use spate_engine::checkpoint::CheckpointStore;
 use spate_engine::side_output::SideOutputs;
 use spate_engine::sink::SinkFactory;
 use spate_log::{Log, LogError, LogOptions, TopicConfig};
+use spate_sql::{Connector, PlanOptions, SqlError, parse_script, plan_script};
 
+use crate::job_text::JobText;
 use crate::reference_job::ReferenceJob;
+use crate::registry::Registry;
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
@@ -25,6 +28,8 @@ pub enum BenchCommand {
     /// The reference job of ../shared/bench/flink: a 10 s TUMBLE per client_ip (count, avg
     /// latency, sum bytes, errors) over an NDJSON access log, file → log → job → sink.
     Window(WindowArgs),
+    /// A Nexmark query of jobs/nexmark (Flink's, over the `nexmark` source) into its sink.
+    Nexmark(NexmarkArgs),
 }
 
 /// Options of `spate bench window`.
@@ -48,10 +53,25 @@ pub struct WindowArgs {
     checkpoint_interval_ms: u64,
 }
 
+/// Options of `spate bench nexmark`.
+#[derive(Debug, Args)]
+pub struct NexmarkArgs {
+    /// The query: q0 to q22.
+    #[arg(long)]
+    query: String,
+    /// Events to generate (the job file's `events.num`, 100M, by default).
+    #[arg(long)]
+    events: Option<u64>,
+    /// Instances per stage.
+    #[arg(long, default_value_t = 1)]
+    parallelism: usize,
+}
+
 /// Runs a benchmark.
 pub fn run(cmd: BenchCommand, data_dir: Option<&Path>, started: Instant) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Window(args) => window(args, data_dir, started),
+        BenchCommand::Nexmark(args) => nexmark(args, data_dir),
     }
 }
 
@@ -161,6 +181,136 @@ fn window(args: WindowArgs, data_dir: Option<&Path>, started: Instant) -> anyhow
     });
     println!("{figures}");
     Ok(())
+}
+
+/// The Nexmark source table and views (jobs/nexmark/ddl.sql), read before each query.
+const NEXMARK_DDL: &str = include_str!("../../../jobs/nexmark/ddl.sql");
+
+/// The Nexmark queries (jobs/nexmark), built into the binary.
+const NEXMARK_QUERIES: [(&str, &str); 23] = [
+    ("q0", include_str!("../../../jobs/nexmark/q0.sql")),
+    ("q1", include_str!("../../../jobs/nexmark/q1.sql")),
+    ("q2", include_str!("../../../jobs/nexmark/q2.sql")),
+    ("q3", include_str!("../../../jobs/nexmark/q3.sql")),
+    ("q4", include_str!("../../../jobs/nexmark/q4.sql")),
+    ("q5", include_str!("../../../jobs/nexmark/q5.sql")),
+    ("q6", include_str!("../../../jobs/nexmark/q6.sql")),
+    ("q7", include_str!("../../../jobs/nexmark/q7.sql")),
+    ("q8", include_str!("../../../jobs/nexmark/q8.sql")),
+    ("q9", include_str!("../../../jobs/nexmark/q9.sql")),
+    ("q10", include_str!("../../../jobs/nexmark/q10.sql")),
+    ("q11", include_str!("../../../jobs/nexmark/q11.sql")),
+    ("q12", include_str!("../../../jobs/nexmark/q12.sql")),
+    ("q13", include_str!("../../../jobs/nexmark/q13.sql")),
+    ("q14", include_str!("../../../jobs/nexmark/q14.sql")),
+    ("q15", include_str!("../../../jobs/nexmark/q15.sql")),
+    ("q16", include_str!("../../../jobs/nexmark/q16.sql")),
+    ("q17", include_str!("../../../jobs/nexmark/q17.sql")),
+    ("q18", include_str!("../../../jobs/nexmark/q18.sql")),
+    ("q19", include_str!("../../../jobs/nexmark/q19.sql")),
+    ("q20", include_str!("../../../jobs/nexmark/q20.sql")),
+    ("q21", include_str!("../../../jobs/nexmark/q21.sql")),
+    ("q22", include_str!("../../../jobs/nexmark/q22.sql")),
+];
+
+/// Runs `jobs/nexmark/<query>.sql` with `--events` events and prints its figures. Events per
+/// second per core are events per CPU second of the whole process, as Nexmark's
+/// "throughput/cores" (the throughput over the cores in use on average).
+fn nexmark(args: NexmarkArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
+    anyhow::ensure!(args.parallelism > 0, "--parallelism must be at least 1");
+    let Some((query, text)) = NEXMARK_QUERIES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(&args.query))
+    else {
+        anyhow::bail!("--query {}: the Nexmark queries are q0 to q22", args.query);
+    };
+    let job = JobText::new([
+        ("jobs/nexmark/ddl.sql".to_string(), NEXMARK_DDL.to_string()),
+        (format!("jobs/nexmark/{query}.sql"), text.to_string()),
+    ]);
+    let refused = |e: SqlError| {
+        let e = job.error(e);
+        anyhow::anyhow!("Spate cannot run Nexmark {query}: {e}")
+    };
+    let mut script = parse_script(&job.text).map_err(refused)?;
+    if let Some(events) = args.events {
+        anyhow::ensure!(events > 0, "--events must be at least 1");
+        for table in script
+            .catalog
+            .tables
+            .iter_mut()
+            .filter(|t| t.connector == Connector::Nexmark)
+        {
+            table
+                .options
+                .insert("events.num".into(), events.to_string());
+        }
+    }
+    let mut options = PlanOptions::from_settings(&script.settings).map_err(refused)?;
+    options.parallelism = args.parallelism;
+    let temp;
+    let dir = match data_dir {
+        Some(d) => d.to_path_buf(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let log = Log::open(dir.join("log"), LogOptions::default())?;
+    let graphs = plan_script(&script, &Registry::new(log.clone()), &options).map_err(refused)?;
+    let [graph] = <[_; 1]>::try_from(graphs)
+        .map_err(|g| anyhow::anyhow!("{query} has {} INSERT statements, not one", g.len()))?;
+    let sink_stage = format!("{}[", graph.stages.last().map_or("", |s| s.name.as_str()));
+    let sources = graph.sources.len();
+    let config = JobConfig {
+        side_outputs: SideOutputs::new(Arc::new(LogSideOutput::open(&log, &graph.name)?)),
+        ..JobConfig::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.parallelism.max(2))
+        .enable_all()
+        .build()?;
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let report = runtime.block_on(spate_engine::run(graph, config))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    // A query reading the table twice (a join of two of its views) scans it twice, as Flink
+    // does without source reuse; the events are those of one scan.
+    let scans = sources.max(1) as u64;
+    let events = report.sum("source", |m| &m.rows_in) / scans;
+    let figures = serde_json::json!({
+        "query": query,
+        "events": events,
+        "seconds": round3(seconds),
+        "events_per_sec": (events as f64 / seconds).round(),
+        "cpu_seconds": round3(cpu),
+        "cores": round3(cpu / seconds),
+        "events_per_sec_per_core": (events as f64 / cpu.max(f64::EPSILON)).round(),
+        "peak_rss_mb": peak_rss_mb(),
+        "parallelism": args.parallelism,
+        "source_scans": scans,
+        "result_rows": report.sum(&sink_stage, |m| &m.rows_out),
+        "late_events": report.sum("", |m| &m.late_events),
+    });
+    println!("{figures}");
+    Ok(())
+}
+
+/// CPU time (user and system) the process has used, in seconds, from /proc/self/stat (in
+/// USER_HZ ticks, 100 a second on Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state, field 3;
+    // utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
 }
 
 fn round3(x: f64) -> f64 {

@@ -2,9 +2,11 @@
 
 mod bench;
 mod demo;
+mod job_text;
 mod log_cmd;
 mod reference_job;
 mod registry;
+mod simulate;
 mod sql_cmd;
 
 use std::path::PathBuf;
@@ -38,6 +40,9 @@ enum Command {
     /// Runs the end-to-end demo on embedded defaults: events into the log, a windowed job,
     /// results into files.
     Demo(demo::DemoArgs),
+    /// Synthetic data sources: a fleet of vehicles sending OBD-II telemetry.
+    #[command(subcommand)]
+    Simulate(simulate::SimulateCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,5 +64,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(cmd) => bench::run(cmd, cli.data_dir.as_deref(), started),
         Command::Sql(cmd) => sql_cmd::run(&data_dir, cmd),
         Command::Demo(args) => demo::run(&data_dir, args),
+        Command::Simulate(cmd) => simulate::run(&data_dir, cmd),
     }
 }

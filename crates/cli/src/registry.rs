@@ -6,6 +6,7 @@
 //! | `filesystem` | `json`, `csv`, `parquet` files, read once | `csv`, `json`, `parquet` part files, exactly once |
 //! | `spate-log` | a topic of the embedded log (`json`) | a topic of the embedded log (`json`), exactly once |
 //! | `datagen` | generated rows | — |
+//! | `nexmark` | the Nexmark benchmark's events | — |
 //! | `print` | — | standard output or error |
 //! | `blackhole` | — | discards rows |
 //!
@@ -28,6 +29,7 @@ use spate_connectors::file_sink::{FileFormat, FileSink};
 use spate_connectors::file_source::FileSource;
 use spate_connectors::log_sink::{LogSink, LogSinkConfig, Partitioner};
 use spate_connectors::log_source::{Bound, LogSource, LogSourceConfig, StartupMode};
+use spate_connectors::nexmark::{NexmarkConfig, NexmarkError, NexmarkSource};
 use spate_connectors::print::{PrintSink, PrintTarget};
 use spate_engine::sink::SinkFactory;
 use spate_engine::source::SourceFactory;
@@ -35,8 +37,8 @@ use spate_log::Log;
 use spate_sql::{Connector, ConnectorRegistry, SqlError, TableDef};
 
 /// What each connector reads and writes, for hints.
-const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), datagen; \
-sinks: filesystem (csv, json, parquet), spate-log (json), print, blackhole";
+const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), datagen, \
+nexmark; sinks: filesystem (csv, json, parquet), spate-log (json), print, blackhole";
 
 /// The connectors of `spate sql`, over one embedded log.
 pub struct Registry {
@@ -320,6 +322,13 @@ impl ConnectorRegistry for Registry {
                     Ok(Box::new(DatagenSource::new(config.clone(), task)) as Box<_>)
                 }))
             }
+            Connector::Nexmark => {
+                let config = NexmarkConfig::new(schema, &table.options, spate_log::now_ms())
+                    .map_err(|e| nexmark_error(table, e))?;
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(NexmarkSource::new(config.clone(), task)) as Box<_>)
+                }))
+            }
             Connector::Kafka => Err(unsupported(
                 table,
                 "the kafka connector (use 'spate-log' for now)",
@@ -357,6 +366,7 @@ impl ConnectorRegistry for Registry {
                 "the kafka connector (use 'spate-log' for now)",
             )),
             Connector::Datagen => Err(unsupported(table, "writing to a datagen table")),
+            Connector::Nexmark => Err(unsupported(table, "writing to a nexmark table")),
         }
     }
 }
@@ -377,6 +387,27 @@ fn datagen_error(table: &TableDef, e: DatagenError) -> SqlError {
             "datagen makes TINYINT to BIGINT, FLOAT, DOUBLE, DECIMAL, BOOLEAN, STRING, \
              TIMESTAMP, TIMESTAMP_LTZ and DATE values"
         }
+    };
+    SqlError::Invalid {
+        at: table.at,
+        message: format!("table {}: {e}", table.name),
+        text,
+        hint: hint.into(),
+    }
+}
+
+/// A nexmark option or column error at the table.
+fn nexmark_error(table: &TableDef, e: NexmarkError) -> SqlError {
+    let (text, hint) = match &e {
+        NexmarkError::Option { value, .. } => (
+            value.clone(),
+            "see the options of Flink's nexmark connector (github.com/nexmark/nexmark)",
+        ),
+        NexmarkError::Column { column, .. } => (
+            column.clone(),
+            "declare the columns of Flink's nexmark DDL: event_type INT, person ROW<…>, \
+             auction ROW<…>, bid ROW<…>",
+        ),
     };
     SqlError::Invalid {
         at: table.at,

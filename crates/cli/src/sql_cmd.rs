@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use spate_connectors::side_output::LogSideOutput;
 use spate_engine::checkpoint::CheckpointStore;
@@ -14,6 +13,7 @@ use spate_engine::{JobConfig, JobGraph};
 use spate_log::{Log, LogOptions};
 use spate_sql::{PlanOptions, SqlError, parse_script, plan_script};
 
+use crate::job_text::JobText;
 use crate::registry::Registry;
 
 /// `spate sql …`.
@@ -32,6 +32,10 @@ pub enum SqlCommand {
 pub struct JobArgs {
     /// The Flink SQL job file.
     job: PathBuf,
+    /// A file of statements (SETs, tables, views) to read before the job file, as Flink's
+    /// `sql-client.sh -i`; repeat it for several, read in order.
+    #[arg(long = "init", value_name = "FILE")]
+    init: Vec<PathBuf>,
     /// Instances per stage (overrides `SET 'parallelism.default'`).
     #[arg(long)]
     parallelism: Option<usize>,
@@ -65,10 +69,9 @@ pub fn run(data_dir: &Path, cmd: SqlCommand) -> anyhow::Result<()> {
 }
 
 fn plan(data_dir: &Path, args: &JobArgs) -> anyhow::Result<(Vec<JobGraph>, Log)> {
-    let text = std::fs::read_to_string(&args.job)
-        .with_context(|| format!("cannot read {}", args.job.display()))?;
-    let located = |e: SqlError| anyhow::anyhow!("{}:{e}", args.job.display());
-    let script = parse_script(&text).map_err(located)?;
+    let job = JobText::read(&args.init, &args.job)?;
+    let located = |e: SqlError| job.error(e);
+    let script = parse_script(&job.text).map_err(located)?;
     let mut options = PlanOptions::from_settings(&script.settings).map_err(located)?;
     if let Some(p) = args.parallelism {
         anyhow::ensure!(p > 0, "--parallelism must be at least 1");

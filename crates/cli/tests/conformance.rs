@@ -47,13 +47,6 @@ const KNOWN_FAILURES: &[KnownFailure] = &[
         cases: &["json_sink"],
     },
     KnownFailure {
-        bug: "integer result types: in Flink an INT with an integer literal (qty + 1, CASE … \
-              THEN 1, COALESCE(qty, 0)) stays INT, SUM(INT) and AVG(INT) are INT and \
-              AVG(BIGINT) is BIGINT (truncated); Spate types them BIGINT/DOUBLE and refuses the \
-              INT sink column (and AVG(INT) into a DOUBLE column would not truncate)",
-        cases: &["integer_literal_types", "integer_aggregate_types"],
-    },
-    KnownFailure {
         bug: "a SELECT list naming a column twice, or a column and a CAST of it, without \
               aliases (SELECT id, id, CAST(id AS STRING)) is refused by DataFusion's planner \
               (\"Projections require unique expression names\"); Flink runs it",

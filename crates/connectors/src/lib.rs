@@ -4,6 +4,8 @@
 //! - [`log_source`]: the embedded log as a source, with startup and bounded modes.
 //! - [`log_sink`]: a log topic as a sink, appending on checkpoint commit, exactly once.
 //! - [`datagen`]: generated rows (random values and sequences), bounded or rate-limited.
+//! - [`nexmark`]: the Nexmark benchmark's events (people, auctions, bids), as Flink's
+//!   `nexmark` connector makes them.
 //! - [`blackhole`]: the sink that discards rows, for benchmarks.
 //! - [`print`]: rows printed to standard output as Flink's print connector prints them.
 //! - [`file_source`]: NDJSON, CSV or Parquet files read once, as a bounded source.
@@ -22,6 +24,7 @@ pub mod format;
 pub mod ingest;
 pub mod log_sink;
 pub mod log_source;
+pub mod nexmark;
 pub mod print;
 pub mod side_output;
 #[cfg(test)]

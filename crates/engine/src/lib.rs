@@ -10,6 +10,7 @@
 //! - [`changelog`]: row kinds (`+I`, `-U`, `+U`, `-D`) of updating streams.
 //! - [`aggregate`] and [`rank`]: unbounded `GROUP BY`, deduplication and Top-N, which update
 //!   their results as a changelog.
+//! - [`over`]: OVER aggregations (`ROWS`/`RANGE … PRECEDING`) in event time.
 //! - [`lookup`]: lookup joins against dimension tables held in memory.
 //! - [`source`] and [`sink`]: the connector interfaces, with two-phase commit for sinks.
 //! - [`exchange`]: forward, rebalance and hash partitioning between stages.
@@ -29,6 +30,7 @@ pub mod lookup;
 pub mod message;
 pub mod metrics;
 pub mod operator;
+pub mod over;
 pub mod rank;
 pub mod side_output;
 pub mod sink;

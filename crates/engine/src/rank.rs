@@ -7,14 +7,11 @@
 //! is append-only.
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array, UInt64Array};
 use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMillisecondType};
-use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
@@ -24,6 +21,7 @@ use crate::changelog::{self, RowKind};
 use crate::error::{EngineError, Result};
 use crate::message::EventTime;
 use crate::operator::{Operator, Output, TaskInfo};
+use crate::state_codec::{StateReader, StateWriter};
 
 /// What a Top-N ranks and keeps.
 #[derive(Debug, Clone)]
@@ -474,33 +472,16 @@ impl Operator for WindowTopN {
     }
 }
 
-/// A batch as Arrow IPC bytes.
+/// A batch as checkpointed state.
 fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    let mut writer = StreamWriter::try_new(&mut bytes, batch.schema_ref())?;
-    writer.write(batch)?;
-    writer.finish()?;
-    drop(writer);
-    Ok(bytes)
+    let mut state = StateWriter::new();
+    state.batch(batch)?;
+    Ok(state.finish())
 }
 
 /// Rows written by [`encode_batch`], checked against the schema the job expects.
 fn decode_batch(bytes: &[u8], schema: &SchemaRef, task: &str) -> Result<RecordBatch> {
-    let corrupt = |reason: String| EngineError::CorruptState {
-        task: task.to_string(),
-        reason,
-    };
-    let reader =
-        StreamReader::try_new(Cursor::new(bytes), None).map_err(|e| corrupt(e.to_string()))?;
-    if reader.schema().fields() != schema.fields() {
-        return Err(corrupt(format!(
-            "stored rows have schema {:?}, the job expects {:?}",
-            reader.schema(),
-            schema
-        )));
-    }
-    let batches = reader.collect::<Result<Vec<_>, _>>()?;
-    Ok(concat_batches(schema, &batches)?)
+    StateReader::new(bytes, task).batch(schema)
 }
 
 #[cfg(test)]

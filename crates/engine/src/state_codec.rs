@@ -1,5 +1,13 @@
 //! A small length-prefixed binary layout for operator state in checkpoints.
 
+use std::io::Cursor;
+
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+
 use crate::error::{EngineError, Result};
 
 /// Writes state fields in order.
@@ -28,6 +36,17 @@ impl StateWriter {
     pub fn bytes(&mut self, v: &[u8]) {
         self.u64(v.len() as u64);
         self.buf.extend_from_slice(v);
+    }
+
+    /// Appends rows, as an Arrow IPC stream.
+    pub fn batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut bytes = Vec::new();
+        let mut writer = StreamWriter::try_new(&mut bytes, batch.schema_ref())?;
+        writer.write(batch)?;
+        writer.finish()?;
+        drop(writer);
+        self.bytes(&bytes);
+        Ok(())
     }
 
     /// The encoded state.
@@ -82,5 +101,24 @@ impl<'a> StateReader<'a> {
     pub fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.u64()? as usize;
         self.take(n)
+    }
+
+    /// Reads rows written by [`StateWriter::batch`], which must have `schema`.
+    pub fn batch(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
+        let bytes = self.bytes()?;
+        let corrupt = |reason: String| EngineError::CorruptState {
+            task: self.owner.to_string(),
+            reason,
+        };
+        let reader =
+            StreamReader::try_new(Cursor::new(bytes), None).map_err(|e| corrupt(e.to_string()))?;
+        if reader.schema().fields() != schema.fields() {
+            return Err(corrupt(format!(
+                "stored rows have schema {:?}, the job expects {schema:?}",
+                reader.schema()
+            )));
+        }
+        let batches = reader.collect::<Result<Vec<_>, _>>()?;
+        Ok(concat_batches(schema, &batches)?)
     }
 }

@@ -21,6 +21,9 @@ pub enum Connector {
     Datagen,
     /// `print`: a sink that prints rows to standard output (or standard error).
     Print,
+    /// `nexmark`: the events of the Nexmark benchmark (people, auctions and bids), as Flink's
+    /// nexmark connector generates them.
+    Nexmark,
 }
 
 /// What a connector accepts.
@@ -151,6 +154,33 @@ const SPECS: &[Spec] = &[
             "end",
             "null-rate",
         ],
+    },
+    Spec {
+        connector: Connector::Nexmark,
+        name: "nexmark",
+        required: &[],
+        optional: &[
+            "events.num",
+            "first-event.rate",
+            "next-event.rate",
+            "rate.shape",
+            "rate.period",
+            "rate.limited",
+            "max-emit-speed",
+            "keep-alive",
+            "person.proportion",
+            "auction.proportion",
+            "bid.proportion",
+            "person.avg-size",
+            "auction.avg-size",
+            "bid.avg-size",
+            "bid.hot-ratio.auctions",
+            "bid.hot-ratio.bidders",
+            "auction.hot-ratio.sellers",
+        ],
+        prefixes: &[],
+        format_keys: &[],
+        column_options: &[],
     },
     Spec {
         connector: Connector::Print,
@@ -510,6 +540,29 @@ mod tests {
             validate(Position::new(1, 1), &options),
             Ok(Connector::Filesystem)
         );
+    }
+
+    #[test]
+    fn nexmark_takes_flinks_generator_options() {
+        let options = [
+            entry("connector", "nexmark"),
+            entry("first-event.rate", "10000000"),
+            entry("next-event.rate", "10000000"),
+            entry("events.num", "100000000"),
+            entry("person.proportion", "1"),
+            entry("auction.proportion", "3"),
+            entry("bid.proportion", "46"),
+        ];
+        assert_eq!(
+            validate(Position::new(1, 1), &options),
+            Ok(Connector::Nexmark)
+        );
+        let err = validate(
+            Position::new(1, 1),
+            &[entry("connector", "nexmark"), entry("event.num", "10")],
+        )
+        .unwrap_err();
+        assert_eq!(err.hint(), "did you mean 'events.num'?");
     }
 
     #[test]

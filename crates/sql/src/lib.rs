@@ -16,6 +16,8 @@
 //!   differently.
 //! - [`window`]: window table-valued functions (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`),
 //!   recognised and rewritten away so `sqlparser`/DataFusion can read the rest.
+//! - `group_window` (internal): Flink's legacy `GROUP BY TUMBLE(ts, …)` windows, rewritten
+//!   into window TVFs.
 //! - [`query`]: `INSERT INTO … SELECT …` and views into `sqlparser` ASTs.
 //! - [`script`]: [`parse_script`], the whole job file into a [`Script`].
 //! - [`plan`]: [`plan_script`], the script's INSERTs into engine job graphs.
@@ -28,6 +30,7 @@ pub mod ddl;
 pub mod dialect;
 pub mod error;
 pub mod functions;
+mod group_window;
 pub mod interval;
 pub mod plan;
 pub mod query;

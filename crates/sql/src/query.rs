@@ -17,6 +17,7 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 use crate::catalog::ViewDef;
 use crate::dialect::FlinkDialect;
 use crate::error::{Position, Result, SqlError};
+use crate::group_window::rewrite_group_windows;
 use crate::split::RawStatement;
 use crate::tokens::{is_keyword, parser_error};
 use crate::window::{WindowTvf, rewrite_windows};
@@ -128,7 +129,7 @@ fn parse_rewritten(
             hint: "pattern recognition has no Spate operator; use window aggregations".into(),
         });
     }
-    let (sql, windows) = rewrite_windows(statement, tokens)?;
+    let (sql, mut windows) = rewrite_windows(statement, tokens)?;
     let hint = "check the statement near here against Flink SQL";
     let mut parser = Parser::new(&FlinkDialect)
         .try_with_sql(&sql)
@@ -145,6 +146,8 @@ fn parse_rewritten(
             hint: "end each statement with ;".into(),
         });
     }
+    let mut parsed = parsed;
+    rewrite_group_windows(statement, &mut parsed, &mut windows)?;
     Ok((parsed, sql, windows))
 }
 

@@ -54,8 +54,9 @@ fn parameters(token: &Token) -> Option<(&'static str, &'static [&'static str])> 
 }
 
 /// Finds the window TVF calls of a statement and returns its text with each call replaced
-/// by its placeholder, and the calls. A window function outside `TABLE(…)` (Flink's legacy
-/// `GROUP BY TUMBLE(ts, …)`) is refused.
+/// by its placeholder, and the calls. `TUMBLE`, `HOP` and `SESSION` outside `TABLE(…)` are
+/// Flink's legacy group windows, left to [`crate::group_window`]; `CUMULATE` has no legacy
+/// form and is refused there.
 pub(crate) fn rewrite_windows(
     statement: &RawStatement,
     tokens: &[TokenWithSpan],
@@ -89,16 +90,14 @@ pub(crate) fn rewrite_windows(
                 placeholder,
             ));
             i = outer_close + 1;
-        } else if is_call(0) {
-            let (name, _) = parameters(&tokens[i].token).unwrap_or(FUNCTIONS[0]);
+        } else if is_call(0) && is_keyword(&tokens[i].token, "CUMULATE") {
             return Err(SqlError::Unsupported {
                 at: statement.locate(tokens[i].span.start),
-                construct: format!("the group window function {name}(…)"),
+                construct: "CUMULATE(…) outside TABLE(…)".into(),
                 text: tokens[i].token.to_string(),
-                hint: format!(
-                    "use the window TVF: FROM TABLE({name}(TABLE t, DESCRIPTOR(ts), …)) \
-                     GROUP BY window_start, window_end"
-                ),
+                hint: "use the window TVF: FROM TABLE(CUMULATE(TABLE t, DESCRIPTOR(ts), step, \
+                       size)) GROUP BY window_start, window_end"
+                    .into(),
             });
         } else {
             i += 1;

@@ -536,13 +536,37 @@ fn unsupported_features_are_named() {
     assert!(matches!(err, SqlError::Unsupported { .. }), "{err}");
     assert_eq!(err.at(), Position::new(2, 1));
 
+    // Legacy group windows become window TVFs over their table; their auxiliary functions
+    // need the window in the GROUP BY.
+    let script = parse_script(
+        "CREATE TABLE t (k INT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'blackhole');\n\
+         INSERT INTO t SELECT k, SESSION_START(ts, INTERVAL '1' SECOND) FROM t GROUP BY k, SESSION(ts, INTERVAL '1' SECOND);",
+    )
+    .unwrap();
+    let window = &script.inserts[0].query.windows[0];
+    assert_eq!(window.table, "t");
+    assert_eq!(window.time_column, "ts");
+    assert_eq!(window.partition_by, ["k"]);
+    assert_eq!(window.at, Position::new(2, 83));
     let err = parse_script(
         "CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'blackhole');\n\
-         INSERT INTO t SELECT TUMBLE_START(ts, INTERVAL '1' SECOND) FROM t GROUP BY TUMBLE(ts, INTERVAL '1' SECOND);",
+         INSERT INTO t SELECT TUMBLE_START(ts, INTERVAL '1' SECOND) FROM t;",
     )
     .unwrap_err();
     assert!(
-        err.to_string().contains("group window function TUMBLE"),
+        err.to_string()
+            .contains("TUMBLE_START(…) without its group window"),
+        "{err}"
+    );
+    assert_eq!(err.at(), Position::new(2, 22));
+    let err = parse_script(
+        "CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'blackhole');\n\
+         INSERT INTO t SELECT HOP_END(ts, INTERVAL '1' SECOND, INTERVAL '2' SECOND) FROM t, t AS u \
+         GROUP BY HOP(ts, INTERVAL '1' SECOND, INTERVAL '2' SECOND);",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("a group window over a join"),
         "{err}"
     );
 

@@ -137,6 +137,14 @@ pub fn write_csv(batch: &RecordBatch, out: &mut String) -> Result<(), EngineErro
                         .value(row);
                     format_java_float(v, &mut field);
                 }
+                DataType::Decimal128(_, scale) => {
+                    let v = col
+                        .as_primitive::<arrow::datatypes::Decimal128Type>()
+                        .value(row);
+                    // A number: Jackson never quotes it, even as `3E+1`.
+                    format_java_decimal(v, i32::from(*scale), out);
+                    continue;
+                }
                 _ => {
                     write!(field, "{}", formatters[c].value(row)).expect("write to String");
                 }
@@ -154,6 +162,46 @@ pub fn write_csv(batch: &RecordBatch, out: &mut String) -> Result<(), EngineErro
 pub fn format_java_double(v: f64, out: &mut String) {
     let plain = v == 0.0 || (1e-3..1e7).contains(&v.abs());
     java_notation(v, plain, || format!("{v}"), || format!("{v:E}"), out);
+}
+
+/// Formats a DECIMAL (`unscaled` × 10^-`scale`) as Flink's CSV writer does: Jackson
+/// normalizes the `BigDecimal` (`stripTrailingZeros`) and writes its `toString`, so `5.00` is
+/// `5`, `16.500` is `16.5` and `30.0` is `3E+1` (scientific notation once the scale is
+/// negative, or the exponent below -6).
+pub fn format_java_decimal(unscaled: i128, scale: i32, out: &mut String) {
+    let (mut unscaled, mut scale) = (unscaled, scale);
+    if unscaled == 0 {
+        out.push('0');
+        return;
+    }
+    while unscaled % 10 == 0 {
+        unscaled /= 10;
+        scale -= 1;
+    }
+    if unscaled < 0 {
+        out.push('-');
+    }
+    let digits = unscaled.unsigned_abs().to_string();
+    let adjusted = i64::from(-scale) + digits.len() as i64 - 1;
+    if scale >= 0 && adjusted >= -6 {
+        let scale = scale as usize;
+        if scale == 0 {
+            out.push_str(&digits);
+        } else if digits.len() > scale {
+            let (whole, fraction) = digits.split_at(digits.len() - scale);
+            write!(out, "{whole}.{fraction}").expect("write to String");
+        } else {
+            write!(out, "0.{}{digits}", "0".repeat(scale - digits.len())).expect("write to String");
+        }
+    } else {
+        let (first, rest) = digits.split_at(1);
+        out.push_str(first);
+        if !rest.is_empty() {
+            write!(out, ".{rest}").expect("write to String");
+        }
+        write!(out, "E{}{adjusted}", if adjusted >= 0 { "+" } else { "" })
+            .expect("write to String");
+    }
 }
 
 /// Formats a FLOAT as Java's `Float.toString` does (the shortest digits of the 32-bit value).
@@ -245,6 +293,27 @@ fn push_quoted(field: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_print_like_javas_normalized_big_decimal() {
+        let cases = [
+            (500, 2, "5"),
+            (16_500, 3, "16.5"),
+            (300, 1, "3E+1"),
+            (-300, 1, "-3E+1"),
+            (25, 2, "0.25"),
+            (1125, 3, "1.125"),
+            (0, 3, "0"),
+            (12, 9, "1.2E-8"),
+            (12, 7, "0.0000012"),
+            (-1_000_001, 0, "-1000001"),
+        ];
+        for (unscaled, scale, expected) in cases {
+            let mut s = String::new();
+            format_java_decimal(unscaled, scale, &mut s);
+            assert_eq!(s, expected, "{unscaled} scale {scale}");
+        }
+    }
 
     #[test]
     fn timestamps_print_like_flink() {

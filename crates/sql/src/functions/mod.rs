@@ -9,6 +9,8 @@
 //!
 //! In reading order:
 //!
+//! - `aggregate` (internal): `SUM` and `AVG` typed as Flink types them (an `INT`'s sum and
+//!   average are `INT`).
 //! - `udf` (internal): [`Func`](udf::Func), a function described by its parameter kinds,
 //!   result type and evaluation; argument checks with errors that name the function.
 //! - `conditional`: `COALESCE` and `IFNULL`, evaluated without DataFusion's optimizer.
@@ -43,9 +45,10 @@ use std::sync::Arc;
 
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::ScalarUDF;
 use datafusion::logical_expr::planner::ExprPlanner;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
+mod aggregate;
 mod conditional;
 mod datetime_format;
 mod hash;
@@ -75,9 +78,12 @@ pub fn register(ctx: &SessionContext) {
     // DataFusion's functions first and these last, so that these win every name they share.
     let mut udfs: Vec<Arc<ScalarUDF>> = state.scalar_functions().values().cloned().collect();
     udfs.extend(functions().into_iter().map(Arc::new));
+    let mut udafs: Vec<Arc<AggregateUDF>> = state.aggregate_functions().values().cloned().collect();
+    udafs.extend(aggregate::functions().into_iter().map(Arc::new));
     *state = SessionStateBuilder::new_from_existing(state.clone())
         .with_expr_planners(planners)
         .with_scalar_functions(udfs)
+        .with_aggregate_functions(udafs)
         .build();
 }
 

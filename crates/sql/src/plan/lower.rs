@@ -42,6 +42,8 @@ use super::{Planner, SharedProjection};
 use crate::error::{Result, SqlError};
 use crate::window::WindowTvf;
 
+mod over;
+
 /// The dataflow built so far: sources (several after a `UNION ALL`) and a line of stages.
 pub(super) struct Pipeline {
     pub sources: Vec<SourceStage>,
@@ -130,6 +132,7 @@ impl Planner<'_> {
                     .map_err(|e| self.datafusion(e))?;
                 self.group_aggregate(&aggregate, relations)
             }
+            LogicalPlan::Window(window) => self.over_aggregate(window, relations),
             other => Err(self.unsupported_node(other)),
         }
     }

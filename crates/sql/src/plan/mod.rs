@@ -8,6 +8,7 @@
 //! projection casts the result into the sink's columns. Connectors stay outside this crate:
 //! the caller builds sources and sinks through a [`ConnectorRegistry`].
 
+mod flink_types;
 mod lower;
 mod tables;
 
@@ -234,10 +235,12 @@ pub fn plan_insert(
     })
 }
 
-/// A DataFusion session with Flink's case-sensitive names and Flink functions it lacks.
+/// A DataFusion session with Flink's case-sensitive names, Flink's `DECIMAL` literals
+/// (`0.908`) and Flink functions it lacks.
 fn session() -> SessionContext {
     let mut config = SessionConfig::new();
     config.options_mut().sql_parser.enable_ident_normalization = false;
+    config.options_mut().sql_parser.parse_float_as_decimal = true;
     let ctx = SessionContext::new_with_config(config);
     crate::functions::register(&ctx);
     ctx
@@ -314,14 +317,17 @@ impl Planner<'_> {
         // Lookup joins are told apart by the table they read (see `lower`), so the
         // `FOR SYSTEM_TIME AS OF` clause, which DataFusion does not plan, is dropped here.
         let _ = statement.visit(&mut DropSystemTime);
+        let _ = statement.visit(&mut flink_types::NameFieldAccesses);
         let state = ctx.state();
         let plan = futures::executor::block_on(
             state.statement_to_plan(DFStatement::Statement(Box::new(statement))),
         )
+        .and_then(flink_types::narrow_integer_literals)
         .map_err(|e| self.datafusion(e))?;
         state
             .analyzer()
             .execute_and_check(plan, state.config_options(), |_, _| {})
+            .and_then(flink_types::flink_decimal_division)
             .map_err(|e| self.datafusion(e))
     }
 
@@ -450,18 +456,21 @@ impl VisitorMut for DropSystemTime {
 }
 
 /// Whether Flink writes a `from` value into a `to` column without an explicit CAST:
-/// numeric widening, timestamps of any precision, strings of any representation. DataFusion
-/// types `ROW_NUMBER()` and some counts as unsigned where Flink has BIGINT, so unsigned
-/// integers go into BIGINT too.
+/// numeric widening (integers into wider integers, `DECIMAL`s and floating point, `DECIMAL`s
+/// of any precision into each other and into floating point), timestamps of any precision,
+/// strings of any representation. DataFusion types `ROW_NUMBER()` and some counts as
+/// unsigned where Flink has BIGINT, so unsigned integers go into BIGINT too.
 fn implicit_cast(from: &DataType, to: &DataType) -> bool {
+    /// Integers by width, then DECIMAL, FLOAT and DOUBLE.
     fn rank(t: &DataType) -> Option<u8> {
         Some(match t {
             DataType::Int8 | DataType::UInt8 => 1,
             DataType::Int16 | DataType::UInt16 => 2,
             DataType::Int32 | DataType::UInt32 => 3,
             DataType::Int64 | DataType::UInt64 => 4,
-            DataType::Float32 => 5,
-            DataType::Float64 => 6,
+            DataType::Decimal128(..) => 5,
+            DataType::Float32 => 6,
+            DataType::Float64 => 7,
             _ => return None,
         })
     }
