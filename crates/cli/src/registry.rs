@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `filesystem` | `json`, `csv`, `parquet` files, read once | `csv`, `json`, `parquet` part files, exactly once |
 //! | `spate-log` | a topic of the embedded log (`json`) | a topic of the embedded log (`json`), exactly once |
+//! | `kafka` | a Kafka topic (`json`, `csv`, `raw`; metadata columns) | a Kafka topic, at least once |
 //! | `datagen` | generated rows | — |
 //! | `nexmark` | the Nexmark benchmark's events | — |
 //! | `print` | — | standard output or error |
@@ -27,6 +28,8 @@ use spate_connectors::blackhole::BlackholeSink;
 use spate_connectors::datagen::{DatagenConfig, DatagenError, DatagenSource};
 use spate_connectors::file_sink::{FileFormat, FileSink};
 use spate_connectors::file_source::FileSource;
+use spate_connectors::kafka::sink::KafkaSink;
+use spate_connectors::kafka::source::KafkaSource;
 use spate_connectors::log_sink::{LogSink, LogSinkConfig, Partitioner};
 use spate_connectors::log_source::{Bound, LogSource, LogSourceConfig, StartupMode};
 use spate_connectors::nexmark::{NexmarkConfig, NexmarkError, NexmarkSource};
@@ -36,9 +39,13 @@ use spate_engine::source::SourceFactory;
 use spate_log::Log;
 use spate_sql::{Connector, ConnectorRegistry, SqlError, TableDef};
 
+mod filesystem;
+mod kafka;
+
 /// What each connector reads and writes, for hints.
-const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), datagen, \
-nexmark; sinks: filesystem (csv, json, parquet), spate-log (json), print, blackhole";
+const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), kafka (json, \
+csv, raw), datagen, nexmark; sinks: filesystem (csv, json, parquet), spate-log (json), kafka (json, \
+csv, raw), print, blackhole";
 
 /// The connectors of `spate sql`, over one embedded log.
 pub struct Registry {
@@ -79,6 +86,12 @@ fn invalid(
         text: table.option(key).unwrap_or_default().to_string(),
         hint: hint.into(),
     }
+}
+
+/// The `path` of a filesystem table: a local path, or a `file://` URI of one.
+fn file_path(table: &TableDef) -> PathBuf {
+    let path = table.option("path").unwrap_or_default();
+    PathBuf::from(path.strip_prefix("file://").unwrap_or(path))
 }
 
 /// The `format` of a filesystem table.
@@ -285,10 +298,12 @@ impl ConnectorRegistry for Registry {
     }
 
     fn source(&self, table: &TableDef, schema: SchemaRef) -> spate_sql::Result<SourceFactory> {
+        refuse_metadata(table)?;
         match table.connector {
             Connector::Filesystem => {
                 let format = file_format(table)?;
-                let path = PathBuf::from(table.option("path").unwrap_or_default());
+                filesystem::refuse_partitioned_source(table)?;
+                let path = file_path(table);
                 Ok(Arc::new(move |task| {
                     Ok(Box::new(FileSource::new(&path, format, schema.clone(), task)?) as Box<_>)
                 }))
@@ -329,10 +344,12 @@ impl ConnectorRegistry for Registry {
                     Ok(Box::new(NexmarkSource::new(config.clone(), task)) as Box<_>)
                 }))
             }
-            Connector::Kafka => Err(unsupported(
-                table,
-                "the kafka connector (use 'spate-log' for now)",
-            )),
+            Connector::Kafka => {
+                let config = kafka::source_config(table, schema)?;
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(KafkaSource::new(config.clone(), task)?) as Box<_>)
+                }))
+            }
             Connector::Blackhole => Err(unsupported(table, "reading from a blackhole table")),
             Connector::Print => Err(unsupported(table, "reading from a print table")),
         }
@@ -341,12 +358,18 @@ impl ConnectorRegistry for Registry {
     fn sink(&self, table: &TableDef) -> spate_sql::Result<SinkFactory> {
         let index = self.sinks.get();
         self.sinks.set(index + 1);
+        refuse_metadata(table)?;
         match table.connector {
             Connector::Filesystem => {
                 let format = file_format(table)?;
-                let path = PathBuf::from(table.option("path").unwrap_or_default());
+                let path = file_path(table);
+                let partitions = filesystem::partition_spec(table)?;
                 Ok(Arc::new(move |task| {
-                    Ok(Box::new(FileSink::new(path.clone(), format, task.instance)?) as Box<_>)
+                    let sink = FileSink::new(path.clone(), format, task.instance)?;
+                    Ok(Box::new(match &partitions {
+                        Some(spec) => sink.partitioned(spec.clone()),
+                        None => sink,
+                    }) as Box<_>)
                 }))
             }
             Connector::Blackhole => Ok(Arc::new(|_| Ok(Box::new(BlackholeSink) as Box<_>))),
@@ -361,13 +384,28 @@ impl ConnectorRegistry for Registry {
                 }))
             }
             Connector::SpateLog => self.log_sink(table, index),
-            Connector::Kafka => Err(unsupported(
-                table,
-                "the kafka connector (use 'spate-log' for now)",
-            )),
+            Connector::Kafka => {
+                let config = kafka::sink_config(table)?;
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(KafkaSink::new(config.clone(), task.instance)?) as Box<_>)
+                }))
+            }
             Connector::Datagen => Err(unsupported(table, "writing to a datagen table")),
             Connector::Nexmark => Err(unsupported(table, "writing to a nexmark table")),
         }
+    }
+}
+
+/// Refuses metadata columns in tables of connectors other than Kafka.
+fn refuse_metadata(table: &TableDef) -> spate_sql::Result<()> {
+    match table.metadata_columns().next() {
+        Some((column, _)) if table.connector != Connector::Kafka => Err(SqlError::Unsupported {
+            at: column.at,
+            construct: format!("METADATA columns of {} tables", table.connector.name()),
+            text: column.name.clone(),
+            hint: "only kafka tables have metadata columns; declare a physical column".into(),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -11,6 +11,8 @@
 //! - [`file_source`]: NDJSON, CSV or Parquet files read once, as a bounded source.
 //! - [`file_sink`]: CSV, NDJSON or Parquet part files in a directory, committed exactly once
 //!   with checkpoints.
+//! - [`kafka`]: Kafka topics as a source (checkpointed offsets, committed to the group) and an
+//!   at-least-once sink, through librdkafka.
 //! - [`side_output`]: dead letters and late events kept in log topics.
 //! - [`ingest`]: loading an NDJSON file into a log topic, resumably.
 
@@ -22,6 +24,7 @@ pub mod file_sink;
 pub mod file_source;
 pub mod format;
 pub mod ingest;
+pub mod kafka;
 pub mod log_sink;
 pub mod log_source;
 pub mod nexmark;

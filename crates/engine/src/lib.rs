@@ -12,6 +12,7 @@
 //!   their results as a changelog.
 //! - [`over`]: OVER aggregations (`ROWS`/`RANGE … PRECEDING`) in event time.
 //! - [`lookup`]: lookup joins against dimension tables held in memory.
+//! - [`join`]: regular and interval joins of two streams.
 //! - [`source`] and [`sink`]: the connector interfaces, with two-phase commit for sinks.
 //! - [`exchange`]: forward, rebalance and hash partitioning between stages.
 //! - [`checkpoint`]: checkpoint storage with manifests written last.
@@ -26,6 +27,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod exchange;
 pub mod job;
+pub mod join;
 pub mod lookup;
 pub mod message;
 pub mod metrics;

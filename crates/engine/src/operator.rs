@@ -70,6 +70,24 @@ pub trait Operator: Send {
     /// Processes a batch of rows.
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Output) -> Result<()>;
 
+    /// Processes a batch of rows that arrived on input `input` of the operator heading a
+    /// stage fed by several inputs (the two sides of a join). One-input operators take every
+    /// batch of input 0 through [`Operator::process_batch`] and refuse others.
+    fn process_batch_from(
+        &mut self,
+        input: usize,
+        batch: RecordBatch,
+        out: &mut Output,
+    ) -> Result<()> {
+        if input != 0 {
+            return Err(EngineError::plan(format!(
+                "{} has one input but got rows on input {input}",
+                self.name()
+            )));
+        }
+        self.process_batch(batch, out)
+    }
+
     /// Processes event-time progress; the default forwards it.
     fn process_watermark(&mut self, wm: EventTime, out: &mut Output) -> Result<()> {
         out.watermark(wm);
@@ -241,6 +259,25 @@ impl Chain {
     /// Pushes a batch through the chain; what falls out of the last operator lands in `out`.
     pub fn push_batch(&mut self, batch: RecordBatch, out: &mut Output) -> Result<()> {
         self.run_from(0, Emitted::Data(batch), out)
+    }
+
+    /// Pushes a batch that arrived on input `input` of the chain's first operator (a join's
+    /// second side is input 1); the rest of the chain sees the first operator's output.
+    pub fn push_batch_from(
+        &mut self,
+        input: usize,
+        batch: RecordBatch,
+        out: &mut Output,
+    ) -> Result<()> {
+        let Some(first) = self.operators.first_mut() else {
+            out.items.push(Emitted::Data(batch));
+            return Ok(());
+        };
+        let mut buf = std::mem::take(&mut self.buffers[0]);
+        first.process_batch_from(input, batch, &mut buf)?;
+        self.forward(1, &mut buf, out)?;
+        self.buffers[0] = buf;
+        Ok(())
     }
 
     /// Pushes a watermark through the chain.

@@ -4,6 +4,7 @@
 use arrow::array::RecordBatch;
 
 use crate::error::Result;
+use crate::message::EventTime;
 use crate::metrics::TaskMetrics;
 use crate::operator::{Operator, Output, TaskInfo};
 
@@ -38,6 +39,12 @@ pub trait Sink: Send {
     /// Recovers: commits the pending state of the last complete checkpoint (`None` on a fresh
     /// start) and discards output written after it.
     fn restore(&mut self, pending: Option<&[u8]>) -> Result<()>;
+
+    /// Event-time progress: no row at or before `watermark` follows (sinks that commit by
+    /// event time, such as partitioned files, use it).
+    fn watermark(&mut self, _watermark: EventTime) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Runs a [`Sink`] as the last operator of a chain.
@@ -63,8 +70,8 @@ impl Operator for SinkOperator {
         self.sink.write(&batch)
     }
 
-    fn process_watermark(&mut self, _wm: i64, _out: &mut Output) -> Result<()> {
-        Ok(())
+    fn process_watermark(&mut self, wm: EventTime, _out: &mut Output) -> Result<()> {
+        self.sink.watermark(wm)
     }
 
     fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>> {

@@ -60,6 +60,8 @@ async fn run_throttled(capacity: usize, stages: usize) -> (usize, usize, usize) 
             parallelism: 1,
             watermarks: None,
             chain: vec![],
+            input: 0,
+            partitioning: None,
         }],
         stages: graph_stages,
     };

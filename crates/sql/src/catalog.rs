@@ -83,10 +83,38 @@ impl TableDef {
 
     /// The columns a connector reads or writes: the physical ones, in order.
     pub fn physical_schema(&self) -> Schema {
+        self.schema_of(|kind| *kind == ColumnKind::Physical)
+    }
+
+    /// The columns a source of the table produces: the physical and metadata ones, in
+    /// declaration order.
+    pub fn source_schema(&self) -> Schema {
+        self.schema_of(|kind| !matches!(kind, ColumnKind::Computed { .. }))
+    }
+
+    /// The columns a sink of the table receives: the physical ones and the metadata ones
+    /// that are not `VIRTUAL`, in declaration order.
+    pub fn sink_schema(&self) -> Schema {
+        self.schema_of(|kind| match kind {
+            ColumnKind::Physical => true,
+            ColumnKind::Metadata { is_virtual, .. } => !is_virtual,
+            ColumnKind::Computed { .. } => false,
+        })
+    }
+
+    /// The metadata columns, each with its key (the column's name unless `FROM 'key'`).
+    pub fn metadata_columns(&self) -> impl Iterator<Item = (&Column, &str)> {
+        self.columns.iter().filter_map(|c| match &c.kind {
+            ColumnKind::Metadata { key, .. } => Some((c, key.as_deref().unwrap_or(&c.name))),
+            _ => None,
+        })
+    }
+
+    fn schema_of(&self, keep: impl Fn(&ColumnKind) -> bool) -> Schema {
         Schema::new(
             self.columns
                 .iter()
-                .filter(|c| c.kind == ColumnKind::Physical)
+                .filter(|c| keep(&c.kind))
                 .filter_map(|c| {
                     let data_type = c.data_type.clone()?;
                     Some(Field::new(&c.name, data_type, c.nullable))

@@ -12,8 +12,7 @@ pub enum Connector {
     Filesystem,
     /// `blackhole`: a sink that discards rows.
     Blackhole,
-    /// `kafka`: a Kafka topic (declared and checked here; running it comes with the Kafka
-    /// connector).
+    /// `kafka`: a Kafka topic, read and written through a Kafka broker.
     Kafka,
     /// `spate-log`: a topic of Spate's embedded durable log.
     SpateLog,
@@ -68,6 +67,14 @@ const SPECS: &[Spec] = &[
             "source.monitor-interval",
             "source.path.regex-pattern",
             "partition.default-name",
+            "partition.time-extractor.kind",
+            "partition.time-extractor.timestamp-pattern",
+            "partition.time-extractor.timestamp-formatter",
+            "sink.partition-commit.trigger",
+            "sink.partition-commit.delay",
+            "sink.partition-commit.policy.kind",
+            "sink.partition-commit.success-file.name",
+            "sink.partition-commit.watermark-time-zone",
             "sink.rolling-policy.file-size",
             "sink.rolling-policy.rollover-interval",
             "sink.rolling-policy.check-interval",
@@ -193,8 +200,8 @@ const SPECS: &[Spec] = &[
     },
 ];
 
-/// The formats Spate reads and writes.
-const FORMATS: &[&str] = &["json", "csv", "parquet"];
+/// The formats Spate reads and writes (`raw` is a message format, for Kafka).
+const FORMATS: &[&str] = &["json", "csv", "parquet", "raw"];
 
 impl Connector {
     /// The connector's name in `'connector' = '…'`.

@@ -46,7 +46,7 @@ pub use catalog::{
 pub use connector::Connector;
 pub use dialect::FlinkDialect;
 pub use error::{Position, Result, SqlError};
-pub use plan::{ConnectorRegistry, PlanOptions, plan_insert, plan_script};
+pub use plan::{ConnectorRegistry, PlanOptions, parse_duration, plan_insert, plan_script};
 pub use query::{Insert, LookupJoin, ParsedQuery};
 pub use script::{Script, parse_script};
 pub use split::{RawStatement, split_script};

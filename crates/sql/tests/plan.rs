@@ -456,7 +456,7 @@ fn unsupported_shapes() {
     let join = plan_error(&format!(
         "{EVENTS}
 CREATE TABLE out (client_ip STRING) WITH ('connector' = 'blackhole');
-INSERT INTO out SELECT a.client_ip FROM events a JOIN events b ON a.ts = b.ts;"
+INSERT INTO out SELECT a.client_ip FROM events a JOIN events b ON a.ts < b.ts;"
     ));
     assert!(
         matches!(&join, SqlError::Unsupported { construct, .. } if construct.contains("join")),
@@ -834,4 +834,208 @@ GROUP BY window_start, window_end, ip;"
     );
     let batches = run(&sql, &registry, 2);
     check_windows(&batches, &brute_force(&events(), 10_000, 10_000), 10_000);
+}
+
+/// Few events over two partitions, out of order by less than the 2 s watermark delay, for
+/// joins (whose output grows with the square of the input).
+fn join_events() -> Vec<Vec<Event>> {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    (0..2)
+        .map(|_| {
+            (0..300)
+                .map(|i| Event {
+                    ts: 1_700_000_000_000 + i * 97 + next(1_500) as i64,
+                    client_ip: format!("10.0.0.{}", next(3)),
+                    status: [200, 404, 500][next(3) as usize],
+                    latency_ms: 0.0,
+                    bytes_out: i,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+const JOIN_VIEWS: &str = "
+CREATE VIEW errors AS SELECT ts, client_ip, event_time FROM events WHERE status = 500;
+CREATE VIEW misses AS SELECT ts, client_ip, event_time FROM events WHERE status = 404;
+CREATE TABLE pairs (error_ts BIGINT, miss_ts BIGINT, ip STRING) WITH ('connector' = 'blackhole');
+";
+
+/// Rows of (BIGINT, BIGINT or NULL, STRING) batches as sorted text.
+fn pair_rows(batches: &[RecordBatch]) -> Vec<String> {
+    let mut rows = Vec::new();
+    for b in batches {
+        let a = b.column(0).as_primitive::<Int64Type>();
+        let m = b.column(1).as_primitive::<Int64Type>();
+        let ip = b.column(2).as_string::<i32>();
+        for i in 0..b.num_rows() {
+            let miss = if m.is_null(i) {
+                "null".to_string()
+            } else {
+                m.value(i).to_string()
+            };
+            rows.push(format!("{},{miss},{}", a.value(i), ip.value(i)));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// The pairs of a 500 and a 404 of the same client whose times satisfy `within`; with
+/// `outer`, also each 500 without such a 404.
+fn expected_pairs(within: impl Fn(i64, i64) -> bool, outer: bool) -> Vec<String> {
+    let all: Vec<Event> = join_events().into_iter().flatten().collect();
+    let mut rows = Vec::new();
+    for e in all.iter().filter(|e| e.status == 500) {
+        let mut matched = false;
+        for m in all.iter().filter(|m| m.status == 404) {
+            if m.client_ip == e.client_ip && within(e.ts, m.ts) {
+                matched = true;
+                rows.push(format!("{},{},{}", e.ts, m.ts, e.client_ip));
+            }
+        }
+        if outer && !matched {
+            rows.push(format!("{},null,{}", e.ts, e.client_ip));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn regular_join_of_two_streams_with_a_condition() {
+    let registry = Registry::with_events(join_events());
+    let sql = format!(
+        "{EVENTS}{JOIN_VIEWS}
+INSERT INTO pairs
+SELECT e.ts, m.ts, e.client_ip FROM errors AS e JOIN misses AS m
+  ON e.client_ip = m.client_ip AND e.ts < m.ts + 300;"
+    );
+    let got = pair_rows(&run(&sql, &registry, 2));
+    let expected = expected_pairs(|e, m| e < m + 300, false);
+    assert!(expected.len() > 1_000, "{}", expected.len());
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn interval_joins_inner_and_left_outer() {
+    for (join, outer) in [("JOIN", false), ("LEFT JOIN", true)] {
+        let registry = Registry::with_events(join_events());
+        let sql = format!(
+            "{EVENTS}{JOIN_VIEWS}
+INSERT INTO pairs
+SELECT e.ts, m.ts, e.client_ip FROM errors AS e {join} misses AS m
+  ON e.client_ip = m.client_ip
+  AND e.event_time BETWEEN m.event_time - INTERVAL '1' SECOND AND m.event_time + INTERVAL '0.5' SECOND;"
+        );
+        let got = pair_rows(&run(&sql, &registry, 2));
+        let expected = expected_pairs(|e, m| e >= m - 1_000 && e <= m + 500, outer);
+        assert!(expected.len() > 100, "{}", expected.len());
+        if outer {
+            assert!(expected.iter().any(|r| r.contains("null")));
+        }
+        assert_eq!(got, expected, "{join}");
+    }
+}
+
+#[test]
+fn interval_join_bounds_from_comparisons_and_the_plan_shows_them() {
+    let sql = format!(
+        "SET 'parallelism.default' = '2';
+{EVENTS}{JOIN_VIEWS}
+INSERT INTO pairs
+SELECT e.ts, m.ts, e.client_ip FROM errors AS e RIGHT JOIN misses AS m
+  ON e.client_ip = m.client_ip AND m.event_time > e.event_time - INTERVAL '2' SECOND
+  AND e.event_time + INTERVAL '1' SECOND >= m.event_time AND e.ts <> m.ts;"
+    );
+    let script = parse_script(&sql).unwrap();
+    let options = PlanOptions::from_settings(&script.settings).unwrap();
+    let graphs = plan_script(&script, &Registry::new(), &options).unwrap();
+    let plan = graphs[0].describe().unwrap();
+    // m > e - 2 s and m <= e + 1 s: e - m in [-1000, 1999] ms.
+    assert!(
+        plan.contains(
+            "IntervalJoin[RIGHT OUTER, left.client_ip@1 = right.client_ip@1, \
+             left.event_time - right.event_time BETWEEN -1000 ms AND 1999 ms, filter ts@0 != ts@3, \
+             watermark delay 1999 ms]"
+        ),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("join (parallelism 2), input per source (above)"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("=> input 0 of join, HASH(client_ip@1)"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("=> input 1 of join, HASH(client_ip@1)"),
+        "{plan}"
+    );
+    assert!(plan.contains("source: events #2"), "{plan}");
+
+    // `FROM a, b WHERE …` joins on the WHERE; one bound alone leaves a regular join, with
+    // the bound as its condition; the TTL comes from SET.
+    let sql = format!(
+        "SET 'table.exec.state.ttl' = '10 min';
+{EVENTS}{JOIN_VIEWS}
+INSERT INTO pairs
+SELECT e.ts, m.ts, e.client_ip FROM errors AS e, misses AS m
+  WHERE e.client_ip = m.client_ip AND m.event_time > e.event_time;"
+    );
+    let script = parse_script(&sql).unwrap();
+    let options = PlanOptions::from_settings(&script.settings).unwrap();
+    let graphs = plan_script(&script, &Registry::new(), &options).unwrap();
+    let plan = graphs[0].describe().unwrap();
+    assert!(
+        plan.contains("Join[INNER, left.client_ip@1 = right.client_ip@1, filter event_time@5 > event_time@2, state ttl 600000 ms]"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn unsupported_stream_joins_are_refused_with_a_hint() {
+    let refused = [
+        (
+            "SELECT e.ts, m.ts, e.client_ip FROM errors AS e LEFT JOIN misses AS m ON e.client_ip = m.client_ip",
+            "LEFT OUTER regular join",
+        ),
+        (
+            "SELECT e.ts, m.ts, e.client_ip FROM errors AS e JOIN misses AS m ON e.ts > m.ts",
+            "without an equality",
+        ),
+        (
+            "SELECT e.ts, m.n, e.client_ip FROM errors AS e
+             JOIN (SELECT client_ip, COUNT(*) AS n FROM misses GROUP BY client_ip) AS m
+             ON e.client_ip = m.client_ip",
+            "updating input",
+        ),
+        (
+            "SELECT e.ts, e.ts + 1, e.client_ip FROM errors AS e LEFT SEMI JOIN misses AS m ON e.client_ip = m.client_ip",
+            "join",
+        ),
+    ];
+    for (query, construct_part) in refused {
+        let err = plan_error(&format!("{EVENTS}{JOIN_VIEWS}INSERT INTO pairs {query};"));
+        match &err {
+            SqlError::Unsupported {
+                construct,
+                hint,
+                text,
+                ..
+            } => {
+                assert!(construct.contains(construct_part), "{query}: {err}");
+                assert!(text.starts_with("errors AS e "), "{query}: {err}");
+                assert!(!hint.is_empty());
+            }
+            other => panic!("{query}: {other}"),
+        }
+    }
 }

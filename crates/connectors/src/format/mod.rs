@@ -3,3 +3,4 @@
 pub mod csv;
 pub mod flat_json;
 pub mod json;
+pub mod record;

@@ -28,6 +28,22 @@ pub struct SourceStage {
     pub watermarks: Option<WatermarkStrategy>,
     /// Operators chained after the source in the same task.
     pub chain: Vec<OperatorFactory>,
+    /// Which input of the first stage the rows feed: 0, or 1 for the second input of a
+    /// two-input operator (a join) heading the first stage.
+    pub input: usize,
+    /// How the rows are distributed to the first stage's instances when that differs per
+    /// source (each side of a join hashed by its own keys); `None` takes the first stage's
+    /// `input`.
+    pub partitioning: Option<Partitioning>,
+}
+
+impl SourceStage {
+    /// How this source's rows reach the instances of `first`, the first operator stage.
+    pub(super) fn partitioning_into(&self, first: &Stage) -> Partitioning {
+        self.partitioning
+            .clone()
+            .unwrap_or_else(|| first.input.clone())
+    }
 }
 
 /// A later stage: operator instances fed by an exchange, optionally ending in a sink.
@@ -120,21 +136,41 @@ impl JobGraph {
             return Err(EngineError::plan("a job needs a source"));
         }
         let mut prev = self.source_tasks();
-        if self.sources.len() > 1 && matches!(self.stages[0].input, Partitioning::Forward) {
+        let first = &self.stages[0];
+        if self.sources.len() > 1
+            && self
+                .sources
+                .iter()
+                .any(|s| matches!(s.partitioning_into(first), Partitioning::Forward))
+        {
             return Err(EngineError::plan(format!(
                 "stage {} reads {} sources, so it cannot be FORWARD-connected",
-                self.stages[0].name,
+                first.name,
                 self.sources.len()
             )));
         }
-        for s in &self.stages {
+        let inputs = self.sources.iter().map(|s| s.input).max().unwrap_or(0) + 1;
+        if let Some(missing) = (0..inputs).find(|i| self.sources.iter().all(|s| s.input != *i)) {
+            return Err(EngineError::plan(format!(
+                "no source feeds input {missing} of stage {}",
+                first.name
+            )));
+        }
+        for (i, s) in self.stages.iter().enumerate() {
             if s.parallelism == 0 {
                 return Err(EngineError::plan(format!(
                     "stage {} has parallelism 0",
                     s.name
                 )));
             }
-            if matches!(s.input, Partitioning::Forward) && s.parallelism != prev {
+            let forward = if i == 0 {
+                self.sources
+                    .iter()
+                    .any(|src| matches!(src.partitioning_into(s), Partitioning::Forward))
+            } else {
+                matches!(s.input, Partitioning::Forward)
+            };
+            if forward && s.parallelism != prev {
                 return Err(EngineError::plan(format!(
                     "stage {} is FORWARD-connected but has parallelism {} after {}",
                     s.name, s.parallelism, prev
@@ -212,13 +248,25 @@ impl JobGraph {
             for f in &stage.chain {
                 let _ = writeln!(out, "    -> {}", f(&src_info)?.name());
             }
+            if let Some(p) = &stage.partitioning {
+                let _ = writeln!(
+                    out,
+                    "    => input {} of {}, {p}",
+                    stage.input, self.stages[0].name
+                );
+            }
         }
-        for s in &self.stages {
+        for (i, s) in self.stages.iter().enumerate() {
             let si = info(&s.name);
+            let input = if i == 0 && self.sources.iter().all(|src| src.partitioning.is_some()) {
+                "per source (above)".to_string()
+            } else {
+                s.input.to_string()
+            };
             let _ = writeln!(
                 out,
-                "  {} (parallelism {}), input {}",
-                s.name, s.parallelism, s.input
+                "  {} (parallelism {}), input {input}",
+                s.name, s.parallelism
             );
             for f in &s.chain {
                 let _ = writeln!(out, "    -> {}", f(&si)?.name());

@@ -33,6 +33,9 @@ use protocol::{
 };
 use tasks::{OperatorTask, SourceTask, decode_chain_states};
 
+/// A channel into an operator task, with the input of the task's first operator it feeds.
+type InputChannel = (usize, mpsc::Receiver<Message>);
+
 /// Runs a job to completion (bounded sources) or until it fails.
 pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
     graph.validate()?;
@@ -100,21 +103,35 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
     };
 
     // Channels into each later stage: one receiver per (instance, upstream instance).
-    let mut stage_inputs: Vec<Vec<Vec<mpsc::Receiver<Message>>>> = Vec::new();
+    // Each receiver comes with the input of the stage's first operator it feeds.
+    let mut stage_inputs: Vec<Vec<Vec<InputChannel>>> = Vec::new();
     let mut stage_senders: Vec<Vec<Vec<mpsc::Sender<Message>>>> = Vec::new();
+    // Per source task: its partitioning into the first stage and the input it feeds.
+    let source_links: Vec<(Partitioning, usize)> = graph
+        .sources
+        .iter()
+        .flat_map(|s| {
+            let link = (s.partitioning_into(&graph.stages[0]), s.input);
+            std::iter::repeat_n(link, s.parallelism)
+        })
+        .collect();
     let mut upstream = graph.source_tasks();
-    for stage in &graph.stages {
+    for (s, stage) in graph.stages.iter().enumerate() {
         // senders[u][d]: from upstream instance u to downstream instance d.
         let mut senders = vec![Vec::new(); upstream];
-        let mut receivers: Vec<Vec<mpsc::Receiver<Message>>> =
+        let mut receivers: Vec<Vec<InputChannel>> =
             (0..stage.parallelism).map(|_| Vec::new()).collect();
         for (u, row) in senders.iter_mut().enumerate() {
+            let (partitioning, input) = match s {
+                0 => source_links[u].clone(),
+                _ => (stage.input.clone(), 0),
+            };
             for (d, inputs) in receivers.iter_mut().enumerate() {
-                let connected = !matches!(stage.input, Partitioning::Forward) || u == d;
+                let connected = !matches!(partitioning, Partitioning::Forward) || u == d;
                 if connected {
                     let (tx, rx) = mpsc::channel(config.channel_capacity);
                     row.push(tx);
-                    inputs.push(rx);
+                    inputs.push((input, rx));
                 }
             }
         }
@@ -124,7 +141,6 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
     }
 
     // Source tasks: every instance of every source stage feeds the first stage.
-    let first_input = graph.stages[0].input.clone();
     let mut first_targets = std::mem::take(&mut stage_senders[0]).into_iter();
     for stage in &graph.sources {
         for instance in 0..stage.parallelism {
@@ -143,7 +159,11 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
             trigger_txs.push(trigger_tx);
             let source = (stage.source)(&ctx.info)?;
             let chain = build_chain(&stage.chain, None, &ctx.info)?;
-            let exchange = ExchangeSender::new(first_input.clone(), targets, ctx.info.name.clone());
+            let exchange = ExchangeSender::new(
+                stage.partitioning_into(&graph.stages[0]),
+                targets,
+                ctx.info.name.clone(),
+            );
             let task = SourceTask {
                 source,
                 chain,
@@ -182,9 +202,11 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
                 ),
                 None => ExchangeSender::none(ctx.info.name.clone()),
             };
+            let (input_of, receivers) = receivers.into_iter().unzip();
             join.spawn(
                 OperatorTask {
                     inputs: receivers,
+                    input_of,
                     chain,
                     exchange,
                 }

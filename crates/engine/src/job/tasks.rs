@@ -210,6 +210,8 @@ impl SourceTask {
 
 pub(super) struct OperatorTask {
     pub(super) inputs: Vec<mpsc::Receiver<Message>>,
+    /// Per receiver: the input of the chain's first operator its batches go to.
+    pub(super) input_of: Vec<usize>,
     pub(super) chain: Chain,
     pub(super) exchange: ExchangeSender,
 }
@@ -261,7 +263,8 @@ impl OperatorTask {
             match msg {
                 Message::Data(batch) => {
                     TaskMetrics::add(&metrics.rows_in, batch.num_rows() as u64);
-                    self.chain.push_batch(batch, &mut out)?;
+                    self.chain
+                        .push_batch_from(self.input_of[i], batch, &mut out)?;
                     flush(&mut out, &mut self.exchange, &metrics).await?;
                 }
                 Message::Watermark(w) => {

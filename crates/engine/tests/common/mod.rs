@@ -613,6 +613,8 @@ pub fn window_graph(
             parallelism: src_par,
             watermarks: Some(wm),
             chain: vec![],
+            input: 0,
+            partitioning: None,
         }],
         stages: vec![Stage {
             name: "window".into(),

@@ -11,6 +11,7 @@
 //! | `Aggregate` over a window TVF | hash by keys → window aggregate |
 //! | `Aggregate` (unbounded `GROUP BY`, `SELECT DISTINCT`) | hash by keys → group aggregate (changelog) |
 //! | `Join` with a table read `FOR SYSTEM_TIME AS OF` | lookup join (the table held in memory) |
+//! | `Join` of two streams | each side hashed by its keys → regular or interval join ([`super::join`]) |
 //! | `Filter(rn <= N)` over `ROW_NUMBER() OVER (…)` | hash by partition → Top-N or deduplication (changelog), or window Top-N |
 //!
 //! A changelog stream carries its row kind as a last column that filters keep and
@@ -106,6 +107,16 @@ impl Planner<'_> {
                 if let Some(pipeline) = self.top_n(filter, relations)? {
                     return Ok(pipeline);
                 }
+                // `FROM a, b WHERE …`: the WHERE is the condition of the (inner) join.
+                if let LogicalPlan::Join(join) = filter.input.as_ref()
+                    && join.join_type == JoinType::Inner
+                    && join.on.is_empty()
+                    && join.filter.is_none()
+                {
+                    let mut conditioned = join.clone();
+                    conditioned.filter = Some(filter.predicate.clone());
+                    return self.lower(&LogicalPlan::Join(conditioned), relations);
+                }
                 let mut pipeline = self.lower(&filter.input, relations)?;
                 pipeline.push(self.filter(&filter.predicate, filter.input.schema())?);
                 Ok(pipeline)
@@ -119,7 +130,14 @@ impl Planner<'_> {
                 Some(tvf) => self.window_aggregate(aggregate, tvf, relations),
                 None => self.group_aggregate(aggregate, relations),
             },
-            LogicalPlan::Join(join) => self.lookup_join(join, relations),
+            LogicalPlan::Join(join) => match strip_aliases(&join.right) {
+                LogicalPlan::TableScan(scan)
+                    if relations.lookups.contains(scan.table_name.table()) =>
+                {
+                    self.lookup_join(join, relations)
+                }
+                _ => self.stream_join(join, relations),
+            },
             LogicalPlan::Union(union) => self.union_all(union, plan, relations),
             LogicalPlan::Distinct(Distinct::All(input)) => {
                 let keys: Vec<Expr> = input
@@ -142,7 +160,7 @@ impl Planner<'_> {
         let (table, computed, schema) = relations
             .table(name)
             .expect("the caller checked that the scan is a table");
-        let physical = Arc::new(table.physical_schema());
+        let physical = Arc::new(table.source_schema());
         let source: SourceFactory = self.connectors.source(table, Arc::clone(&physical))?;
         let Some(computed) = computed else {
             return Ok(source);
@@ -176,6 +194,8 @@ impl Planner<'_> {
                 parallelism: self.options.parallelism,
                 watermarks,
                 chain: Vec::new(),
+                input: 0,
+                partitioning: None,
             }],
             stages: Vec::new(),
             changelog: false,
@@ -233,19 +253,10 @@ impl Planner<'_> {
     /// `stream JOIN dim FOR SYSTEM_TIME AS OF … ON keys`: the dimension table is read into
     /// memory (Flink's FULL lookup cache) and each stream row looks its key up.
     fn lookup_join(&self, join: &Join, relations: &Relations) -> Result<Pipeline> {
-        let plan = LogicalPlan::Join(join.clone());
-        let dimension = match strip_aliases(&join.right) {
-            LogicalPlan::TableScan(scan) if relations.lookups.contains(scan.table_name.table()) => {
-                scan.table_name.table().to_string()
-            }
-            _ => {
-                return Err(self.unsupported(
-                    "a join of two streams (only lookup joins are supported)",
-                    &plan.display().to_string(),
-                    "join a dimension table: JOIN dim FOR SYSTEM_TIME AS OF s.proc_time AS d ON …",
-                ));
-            }
+        let LogicalPlan::TableScan(scan) = strip_aliases(&join.right) else {
+            return Err(self.unsupported_node(&LogicalPlan::Join(join.clone())));
         };
+        let dimension = scan.table_name.table().to_string();
         let keep_unmatched = match join.join_type {
             JoinType::Inner => false,
             JoinType::Left => true,
@@ -258,33 +269,7 @@ impl Planner<'_> {
             }
         };
         // Equalities between a stream column and a dimension column are the lookup keys.
-        let mut on = join.on.clone();
-        let mut rest = Vec::new();
-        if let Some(filter) = &join.filter {
-            let side = |e: &Expr, schema: &DFSchema| {
-                let columns = e.column_refs();
-                !columns.is_empty() && columns.iter().all(|c| schema.has_column(c))
-            };
-            for conjunct in split_conjunction(filter) {
-                match conjunct {
-                    Expr::BinaryExpr(BinaryExpr {
-                        left,
-                        op: Operator::Eq,
-                        right,
-                    }) if side(left, join.left.schema()) && side(right, join.right.schema()) => {
-                        on.push((left.as_ref().clone(), right.as_ref().clone()));
-                    }
-                    Expr::BinaryExpr(BinaryExpr {
-                        left,
-                        op: Operator::Eq,
-                        right,
-                    }) if side(right, join.left.schema()) && side(left, join.right.schema()) => {
-                        on.push((right.as_ref().clone(), left.as_ref().clone()));
-                    }
-                    other => rest.push(other.clone()),
-                }
-            }
-        }
+        let (on, rest) = super::join::equi_keys(join);
         if on.is_empty() {
             return Err(self.unsupported(
                 "a lookup join without an equality on the dimension's columns",
@@ -757,7 +742,7 @@ impl Planner<'_> {
     }
 }
 
-fn strip_aliases(plan: &LogicalPlan) -> &LogicalPlan {
+pub(super) fn strip_aliases(plan: &LogicalPlan) -> &LogicalPlan {
     let mut plan = plan;
     while let LogicalPlan::SubqueryAlias(alias) = plan {
         plan = alias.input.as_ref();
@@ -827,7 +812,7 @@ fn row_number_limit(expr: &Expr, rn: &str) -> Option<usize> {
     usize::try_from(n.max(0)).ok()
 }
 
-fn strip_alias(expr: &Expr) -> &Expr {
+pub(super) fn strip_alias(expr: &Expr) -> &Expr {
     match expr {
         Expr::Alias(a) => strip_alias(&a.expr),
         other => other,

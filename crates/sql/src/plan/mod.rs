@@ -9,6 +9,7 @@
 //! the caller builds sources and sinks through a [`ConnectorRegistry`].
 
 mod flink_types;
+mod join;
 mod lower;
 mod tables;
 
@@ -41,10 +42,11 @@ use crate::script::Script;
 /// connectors.
 pub trait ConnectorRegistry {
     /// A source for `table`, producing batches of `physical_schema` (the table's physical
-    /// columns, in declaration order).
+    /// and metadata columns, in declaration order: [`TableDef::source_schema`]).
     fn source(&self, table: &TableDef, physical_schema: SchemaRef) -> Result<SourceFactory>;
 
-    /// A sink for `table`, receiving batches of the table's physical columns (and, when
+    /// A sink for `table`, receiving batches of the table's physical and non-virtual
+    /// metadata columns ([`TableDef::sink_schema`]; and, when
     /// [`ConnectorRegistry::accepts_changes`] says so, a changelog's row kind after them).
     fn sink(&self, table: &TableDef) -> Result<SinkFactory>;
 
@@ -64,6 +66,9 @@ pub struct PlanOptions {
     pub late: LatePolicy,
     /// A source partition without data this long stops holding the watermark back.
     pub idle_timeout: Option<Duration>,
+    /// How long regular joins keep a row of either side (Flink's `table.exec.state.ttl`);
+    /// `None` keeps rows for ever.
+    pub state_ttl: Option<Duration>,
 }
 
 impl Default for PlanOptions {
@@ -72,14 +77,15 @@ impl Default for PlanOptions {
             parallelism: 1,
             late: LatePolicy::Drop,
             idle_timeout: None,
+            state_ttl: None,
         }
     }
 }
 
 impl PlanOptions {
-    /// Options from a script's `SET` statements: `parallelism.default` and
-    /// `table.exec.source.idle-timeout` (a Flink duration such as `'5 s'` or `'500 ms'`;
-    /// `0` turns idleness off). Other keys are left to the caller.
+    /// Options from a script's `SET` statements: `parallelism.default`,
+    /// `table.exec.source.idle-timeout` and `table.exec.state.ttl` (Flink durations such as
+    /// `'5 s'` or `'500 ms'`; `0` turns them off). Other keys are left to the caller.
     pub fn from_settings(settings: &BTreeMap<String, String>) -> Result<PlanOptions> {
         let mut options = PlanOptions::default();
         if let Some(value) = settings.get("parallelism.default") {
@@ -100,6 +106,16 @@ impl PlanOptions {
             })?;
             options.idle_timeout = (!timeout.is_zero()).then_some(timeout);
         }
+        if let Some(value) = settings.get("table.exec.state.ttl") {
+            let ttl = parse_duration(value).ok_or_else(|| {
+                setting_error(
+                    "table.exec.state.ttl",
+                    value,
+                    "a duration such as '1 h' or '30 min'",
+                )
+            })?;
+            options.state_ttl = (!ttl.is_zero()).then_some(ttl);
+        }
         Ok(options)
     }
 }
@@ -115,7 +131,7 @@ fn setting_error(key: &str, value: &str, expected: &str) -> SqlError {
 }
 
 /// A Flink duration: a number and an optional unit (milliseconds without one).
-pub(super) fn parse_duration(text: &str) -> Option<Duration> {
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -169,7 +185,7 @@ pub fn plan_insert(
             text: insert.target.clone(),
             hint: "declare it with CREATE TABLE first".into(),
         })?;
-    let sink_schema = sink_table.physical_schema();
+    let sink_schema = sink_table.sink_schema();
     if !insert.columns.is_empty() {
         let sink_columns: Vec<&String> = sink_schema.fields().iter().map(|f| f.name()).collect();
         if insert.columns.iter().collect::<Vec<_>>() != sink_columns {
@@ -549,6 +565,7 @@ mod tests {
         let settings: BTreeMap<String, String> = [
             ("parallelism.default", "4"),
             ("table.exec.source.idle-timeout", "5 s"),
+            ("table.exec.state.ttl", "1 h"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -556,6 +573,8 @@ mod tests {
         let options = PlanOptions::from_settings(&settings).unwrap();
         assert_eq!(options.parallelism, 4);
         assert_eq!(options.idle_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(options.state_ttl, Some(Duration::from_secs(3600)));
+        assert_eq!(PlanOptions::default().state_ttl, None);
         assert_eq!(parse_duration("500"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("2min"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("0 ms"), Some(Duration::ZERO));

@@ -192,23 +192,17 @@ impl Planner<'_> {
     /// The projection computing a table's computed columns after its physical ones (`None`
     /// without computed columns), and the schema of the rows that gives.
     fn computed_columns(&self, table: &TableDef) -> Result<(Option<Arc<Projection>>, SchemaRef)> {
-        let physical = Arc::new(table.physical_schema());
+        let physical = Arc::new(table.source_schema());
         let mut select = Vec::new();
         let mut computed = false;
         for column in &table.columns {
             match &column.kind {
-                ColumnKind::Physical => select.push(quote(&column.name)),
+                ColumnKind::Physical | ColumnKind::Metadata { .. } => {
+                    select.push(quote(&column.name))
+                }
                 ColumnKind::Computed { text, .. } => {
                     computed = true;
                     select.push(format!("({text}) AS {}", quote(&column.name)));
-                }
-                ColumnKind::Metadata { .. } => {
-                    return Err(SqlError::Unsupported {
-                        at: column.at,
-                        construct: "METADATA columns".into(),
-                        text: column.name.clone(),
-                        hint: "declare the value as a physical column".into(),
-                    });
                 }
             }
         }

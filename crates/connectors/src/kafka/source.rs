@@ -1,0 +1,584 @@
+//! A Kafka topic as a source: instance `i` of `n` reads the partitions `p` with
+//! `p % n == i`, assigned directly (no group rebalancing), and hands over one partition's
+//! records per batch so that watermarks are kept per partition.
+//!
+//! The read position is the offset after the last record handed over, per partition; it is
+//! what checkpoints hold and what a restore seeks to. Without a checkpoint the position comes
+//! from `scan.startup.mode`. Once a checkpoint completes, the positions it holds are
+//! committed to the consumer group (`properties.group.id`), as Flink does; the group's offsets
+//! are for monitoring and `group-offsets` starts, never for recovery.
+//!
+//! Records whose value (or key) does not decode go to the dead-letter output with the reason
+//! and `topic/partition/offset`; records without a value (tombstones) are skipped, as Flink's
+//! formats skip them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
+use arrow::datatypes::{Schema, SchemaRef};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use spate_engine::EngineError;
+use spate_engine::metrics::TaskMetrics;
+use spate_engine::operator::TaskInfo;
+use spate_engine::side_output::{SideOutputKind, SideRecord};
+use spate_engine::source::{Source, SourcePoll};
+
+use super::{MetadataKey, Properties, REQUEST_TIMEOUT, client_config, describe, partition_count};
+use crate::format::json::Rejected;
+use crate::format::record::{RecordDecoder, RecordFormat};
+
+/// Where a source starts when no checkpoint says otherwise (`scan.startup.mode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartupMode {
+    /// `earliest-offset`: the first offset of each partition.
+    Earliest,
+    /// `latest-offset`: the end of each partition as the job starts.
+    Latest,
+    /// `group-offsets`: the group's committed offsets; where none is committed, the earliest
+    /// offset, or the latest with `properties.auto.offset.reset` = `latest`.
+    GroupOffsets {
+        /// Start at the end of partitions the group has no offset for.
+        reset_to_latest: bool,
+    },
+    /// `timestamp`: the first record at or after the timestamp (milliseconds since the
+    /// epoch), the end of partitions with none.
+    Timestamp(i64),
+    /// `specific-offsets`: the offset of each listed partition; the earliest for the others.
+    SpecificOffsets(BTreeMap<i32, i64>),
+}
+
+/// When a source stops (`scan.bounded.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoundedMode {
+    /// `unbounded`: never.
+    Unbounded,
+    /// `latest-offset`: at the end of each partition as the job starts.
+    LatestOffset,
+}
+
+/// Configuration of a Kafka source, shared by its instances.
+#[derive(Debug, Clone)]
+pub struct KafkaSourceConfig {
+    /// The client's librdkafka properties (`bootstrap.servers`, `group.id`, …).
+    pub properties: Properties,
+    /// The topic read.
+    pub topic: String,
+    /// The rows produced: value, key and metadata columns, in the table's order.
+    pub schema: SchemaRef,
+    /// The value's format.
+    pub value_format: RecordFormat,
+    /// The columns the value holds, in its order.
+    pub value_fields: Vec<String>,
+    /// The key's format and the columns it holds (`key.fields`); only columns the value lacks
+    /// are read from the key.
+    pub key: Option<(RecordFormat, Vec<String>)>,
+    /// Metadata columns: the column and what it holds.
+    pub metadata: Vec<(String, MetadataKey)>,
+    /// Start position without a checkpoint.
+    pub startup: StartupMode,
+    /// Stop condition.
+    pub bound: BoundedMode,
+    /// Whether checkpointed offsets are committed to the consumer group.
+    pub commit_offsets: bool,
+    /// Records taken from the client per poll at most.
+    pub poll_records: usize,
+}
+
+/// A record waiting to be handed over.
+struct Fetched {
+    offset: i64,
+    timestamp: Option<i64>,
+    key: Option<Vec<u8>>,
+    value: Vec<u8>,
+}
+
+/// One instance of a Kafka source.
+pub struct KafkaSource {
+    config: KafkaSourceConfig,
+    consumer: BaseConsumer,
+    partitions: Vec<i32>,
+    /// The offset after the last record handed over, per partition.
+    offsets: Vec<i64>,
+    stop_at: Vec<Option<i64>>,
+    finished: Vec<bool>,
+    /// Records fetched but not handed over, per partition.
+    pending: Vec<Vec<Fetched>>,
+    value_decoder: RecordDecoder,
+    /// The decoder of the key columns the value lacks, and their schema.
+    key_decoder: Option<(RecordDecoder, SchemaRef)>,
+    next: usize,
+    snapshot_offsets: Vec<i64>,
+    task: TaskInfo,
+}
+
+fn source_err(topic: &str, message: impl std::fmt::Display) -> EngineError {
+    EngineError::Source {
+        name: format!("kafka topic {topic}"),
+        message: message.to_string(),
+    }
+}
+
+/// The fields of `schema` named in `names`, in that order.
+fn sub_schema(schema: &SchemaRef, names: &[String], topic: &str) -> Result<SchemaRef, EngineError> {
+    let fields = names
+        .iter()
+        .map(|n| {
+            schema
+                .field_with_name(n)
+                .cloned()
+                .map_err(|_| source_err(topic, format!("{n} is not a column of the table")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+impl KafkaSource {
+    /// The instance `task.instance` of `task.parallelism`.
+    pub fn new(config: KafkaSourceConfig, task: &TaskInfo) -> Result<Self, EngineError> {
+        let topic = config.topic.clone();
+        let err = |e: String| source_err(&topic, e);
+        // librdkafka consumers need a group even when they only read assigned partitions; a
+        // source without `properties.group.id` never commits to this one.
+        let mut properties = config.properties.clone();
+        properties
+            .entry("group.id".into())
+            .or_insert_with(|| format!("spate-source.{topic}"));
+        let consumer: BaseConsumer = client_config(
+            &properties,
+            &[
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("isolation.level", "read_committed"),
+            ],
+        )
+        .create()
+        .map_err(|e| err(describe("creating the consumer", e)))?;
+        let count = partition_count(consumer.client(), &topic).map_err(err)?;
+        let partitions: Vec<i32> = (0..count as i32)
+            .filter(|p| *p as usize % task.parallelism == task.instance)
+            .collect();
+        let value_schema = sub_schema(&config.schema, &config.value_fields, &topic)?;
+        let value_decoder = RecordDecoder::new(config.value_format, value_schema)?;
+        let key_decoder = match &config.key {
+            Some((format, fields)) => {
+                let missing: Vec<String> = fields
+                    .iter()
+                    .filter(|f| !config.value_fields.contains(f))
+                    .cloned()
+                    .collect();
+                match missing.is_empty() {
+                    true => None,
+                    false => {
+                        let schema = sub_schema(&config.schema, &missing, &topic)?;
+                        Some((RecordDecoder::new(*format, schema.clone())?, schema))
+                    }
+                }
+            }
+            None => None,
+        };
+        let n = partitions.len();
+        Ok(KafkaSource {
+            consumer,
+            partitions,
+            offsets: vec![0; n],
+            stop_at: vec![None; n],
+            finished: vec![false; n],
+            pending: (0..n).map(|_| Vec::new()).collect(),
+            value_decoder,
+            key_decoder,
+            next: 0,
+            snapshot_offsets: Vec::new(),
+            task: task.clone(),
+            config,
+        })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> EngineError {
+        source_err(&self.config.topic, e)
+    }
+
+    /// A list of this instance's partitions, each at `offset(i)`.
+    fn partition_list(&self, offset: impl Fn(usize) -> Offset) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        for (i, p) in self.partitions.iter().enumerate() {
+            list.add_partition_offset(&self.config.topic, *p, offset(i))
+                .expect("a valid offset");
+        }
+        list
+    }
+
+    /// The offsets `list` holds for this instance's partitions (`None` where it holds none).
+    fn offsets_of(&self, list: &TopicPartitionList) -> Vec<Option<i64>> {
+        self.partitions
+            .iter()
+            .map(|p| {
+                list.find_partition(&self.config.topic, *p)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    })
+            })
+            .collect()
+    }
+
+    /// The low and high watermarks of partition `p`.
+    fn watermarks(&self, p: i32) -> Result<(i64, i64), EngineError> {
+        self.consumer
+            .fetch_watermarks(&self.config.topic, p, REQUEST_TIMEOUT)
+            .map_err(|e| self.err(describe(&format!("reading partition {p}'s offsets"), e)))
+    }
+
+    /// The start offsets of `scan.startup.mode`.
+    fn startup_offsets(&self) -> Result<Vec<i64>, EngineError> {
+        let mut offsets = Vec::with_capacity(self.partitions.len());
+        let found = match &self.config.startup {
+            StartupMode::GroupOffsets { .. } => self.offsets_of(
+                &self
+                    .consumer
+                    .committed_offsets(self.partition_list(|_| Offset::Invalid), REQUEST_TIMEOUT)
+                    .map_err(|e| self.err(describe("reading the group's offsets", e)))?,
+            ),
+            StartupMode::Timestamp(ts) => self.offsets_of(
+                &self
+                    .consumer
+                    .offsets_for_times(
+                        self.partition_list(|_| Offset::Offset(*ts)),
+                        REQUEST_TIMEOUT,
+                    )
+                    .map_err(|e| self.err(describe("looking up offsets by time", e)))?,
+            ),
+            StartupMode::SpecificOffsets(map) => self
+                .partitions
+                .iter()
+                .map(|p| map.get(p).copied())
+                .collect(),
+            StartupMode::Earliest | StartupMode::Latest => vec![None; self.partitions.len()],
+        };
+        for (p, found) in self.partitions.iter().zip(found) {
+            let (low, high) = self.watermarks(*p)?;
+            let at_end = match &self.config.startup {
+                StartupMode::Latest | StartupMode::Timestamp(_) => true,
+                StartupMode::GroupOffsets { reset_to_latest } => *reset_to_latest,
+                StartupMode::Earliest | StartupMode::SpecificOffsets(_) => false,
+            };
+            offsets.push(match found {
+                Some(o) => o.clamp(low, high),
+                None if at_end => high,
+                None => low,
+            });
+        }
+        Ok(offsets)
+    }
+
+    /// Takes what the client has ready into the per-partition queues.
+    fn fetch(&mut self) -> Result<(), EngineError> {
+        for _ in 0..self.config.poll_records {
+            let message = match self.consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(Ok(m)) => m,
+                Some(Err(e)) => return Err(self.err(describe("reading records", e))),
+            };
+            let Some(i) = self
+                .partitions
+                .iter()
+                .position(|p| *p == message.partition())
+            else {
+                continue;
+            };
+            let Some(value) = message.payload() else {
+                // A tombstone: nothing to decode, but the position moves past it.
+                if self.pending[i].is_empty() {
+                    self.offsets[i] = message.offset() + 1;
+                }
+                continue;
+            };
+            self.pending[i].push(Fetched {
+                offset: message.offset(),
+                timestamp: message.timestamp().to_millis(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: value.to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    fn dead_letter(&self, p: i32, offset: i64, reason: String, payload: &[u8]) {
+        TaskMetrics::add(&self.task.metrics.dead_letters, 1);
+        self.task.side_outputs.send(SideRecord {
+            kind: SideOutputKind::DeadLetter,
+            reason,
+            origin: format!("topic {} partition {p} offset {offset}", self.config.topic),
+            payload: payload.to_vec(),
+        });
+    }
+
+    /// Decodes and hands over the pending records of partition `i`, up to its stop offset.
+    fn emit(&mut self, i: usize) -> Result<SourcePoll, EngineError> {
+        let p = self.partitions[i];
+        let mut records = std::mem::take(&mut self.pending[i]);
+        let last = records.last().map_or(self.offsets[i], |r| r.offset + 1);
+        if let Some(stop) = self.stop_at[i] {
+            records.retain(|r| r.offset < stop);
+        }
+        let (values, rejected) = self
+            .value_decoder
+            .decode(records.iter().map(|r| r.value.as_slice()))?;
+        let mut keep = vec![true; records.len()];
+        for Rejected { index, reason } in rejected {
+            keep[index] = false;
+            self.dead_letter(p, records[index].offset, reason, &records[index].value);
+        }
+        let mut kept: Vec<&Fetched> = records
+            .iter()
+            .zip(&keep)
+            .filter_map(|(r, k)| k.then_some(r))
+            .collect();
+        let mut values = values;
+        let decoded_keys = match &mut self.key_decoder {
+            None => None,
+            Some((decoder, _)) => {
+                Some(decoder.decode(kept.iter().map(|r| r.key.as_deref().unwrap_or_default()))?)
+            }
+        };
+        let keys = match decoded_keys {
+            None => None,
+            Some((keys, rejected)) if rejected.is_empty() => Some(keys),
+            Some((keys, rejected)) => {
+                let mut mask = vec![true; kept.len()];
+                for Rejected { index, reason } in rejected {
+                    mask[index] = false;
+                    let r = kept[index];
+                    let key = r.key.as_deref().unwrap_or_default();
+                    self.dead_letter(p, r.offset, format!("key: {reason}"), key);
+                }
+                values = arrow::compute::filter_record_batch(
+                    &values,
+                    &BooleanArray::from(mask.clone()),
+                )?;
+                let mut m = mask.iter();
+                kept.retain(|_| *m.next().expect("a mask per record"));
+                Some(keys)
+            }
+        };
+        let batch = self.assemble(&values, keys.as_ref(), &kept, p)?;
+        self.offsets[i] = last;
+        if self.stop_at[i].is_some_and(|s| last >= s) {
+            self.finished[i] = true;
+        }
+        Ok(SourcePoll::Batch {
+            partition: i,
+            batch,
+        })
+    }
+
+    /// The output rows: each column from the value, the key or the records' metadata.
+    fn assemble(
+        &self,
+        values: &RecordBatch,
+        keys: Option<&RecordBatch>,
+        records: &[&Fetched],
+        p: i32,
+    ) -> Result<RecordBatch, EngineError> {
+        let schema = &self.config.schema;
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let name = field.name();
+            let column: ArrayRef = if let Some(c) = values.column_by_name(name) {
+                Arc::clone(c)
+            } else if let Some(c) = keys.and_then(|k| k.column_by_name(name)) {
+                Arc::clone(c)
+            } else {
+                let key = self
+                    .config
+                    .metadata
+                    .iter()
+                    .find(|(column, _)| column == name)
+                    .map(|(_, key)| *key)
+                    .ok_or_else(|| self.err(format!("no value for column {name}")))?;
+                let n = records.len();
+                let raw: ArrayRef = match key {
+                    MetadataKey::Topic => {
+                        Arc::new(StringArray::from(vec![self.config.topic.as_str(); n]))
+                    }
+                    MetadataKey::Partition => Arc::new(Int32Array::from(vec![p; n])),
+                    MetadataKey::Offset => Arc::new(Int64Array::from_iter_values(
+                        records.iter().map(|r| r.offset),
+                    )),
+                    MetadataKey::Timestamp => Arc::new(TimestampMillisecondArray::from(
+                        records.iter().map(|r| r.timestamp).collect::<Vec<_>>(),
+                    )),
+                };
+                arrow::compute::cast(&raw, field.data_type())?
+            };
+            columns.push(column);
+        }
+        Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+    }
+
+    /// Marks partitions finished whose read position reached the stop offset; the client's
+    /// position counts transaction markers that are never handed over.
+    fn check_finished(&mut self) -> Result<Option<usize>, EngineError> {
+        if self.stop_at.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let positions = self.offsets_of(
+            &self
+                .consumer
+                .position()
+                .map_err(|e| self.err(describe("reading positions", e)))?,
+        );
+        for (i, position) in positions.into_iter().enumerate() {
+            let Some(stop) = self.stop_at[i] else {
+                continue;
+            };
+            let at = self.offsets[i].max(position.unwrap_or(0));
+            if !self.finished[i] && self.pending[i].is_empty() && at >= stop {
+                self.finished[i] = true;
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Source for KafkaSource {
+    fn schema(&self) -> SchemaRef {
+        self.config.schema.clone()
+    }
+
+    fn partitions(&self) -> Vec<String> {
+        self.partitions
+            .iter()
+            .map(|p| format!("{}/{p}", self.config.topic))
+            .collect()
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll, EngineError> {
+        if self.finished.iter().all(|f| *f) && self.pending.iter().all(Vec::is_empty) {
+            return Ok(SourcePoll::Finished);
+        }
+        if self.pending.iter().all(Vec::is_empty) {
+            self.fetch()?;
+        }
+        let n = self.partitions.len();
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            if !self.pending[i].is_empty() {
+                self.next = i + 1;
+                return self.emit(i);
+            }
+        }
+        match self.check_finished()? {
+            Some(i) => Ok(SourcePoll::PartitionFinished(i)),
+            None => Ok(SourcePoll::Idle),
+        }
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>, EngineError> {
+        self.snapshot_offsets = self.offsets.clone();
+        let pairs: Vec<(i32, i64)> = self
+            .partitions
+            .iter()
+            .copied()
+            .zip(self.offsets.iter().copied())
+            .collect();
+        Ok(serde_json::to_vec(&pairs).expect("offsets serialize"))
+    }
+
+    fn restore(&mut self, state: Option<&[u8]>) -> Result<(), EngineError> {
+        match state {
+            Some(bytes) => {
+                let pairs: Vec<(i32, i64)> =
+                    serde_json::from_slice(bytes).map_err(|e| EngineError::CorruptState {
+                        task: self.task.name.clone(),
+                        reason: format!("kafka source offsets: {e}"),
+                    })?;
+                for (p, offset) in pairs {
+                    let i = self
+                        .partitions
+                        .iter()
+                        .position(|q| *q == p)
+                        .ok_or_else(|| EngineError::CorruptState {
+                            task: self.task.name.clone(),
+                            reason: format!(
+                                "the checkpoint has partition {p} of {}, which this instance \
+                                 does not read",
+                                self.config.topic
+                            ),
+                        })?;
+                    self.offsets[i] = offset;
+                }
+            }
+            None => self.offsets = self.startup_offsets()?,
+        }
+        if self.config.bound == BoundedMode::LatestOffset {
+            for i in 0..self.partitions.len() {
+                let (_, high) = self.watermarks(self.partitions[i])?;
+                self.stop_at[i] = Some(high);
+                self.finished[i] = self.offsets[i] >= high;
+            }
+        }
+        self.pending.iter_mut().for_each(Vec::clear);
+        let list = self.partition_list(|i| Offset::Offset(self.offsets[i]));
+        self.consumer
+            .assign(&list)
+            .map_err(|e| self.err(describe("assigning partitions", e)))
+    }
+
+    fn checkpoint_complete(&mut self, _checkpoint: u64) -> Result<(), EngineError> {
+        if !self.config.commit_offsets || self.snapshot_offsets.is_empty() {
+            return Ok(());
+        }
+        let offsets = self.snapshot_offsets.clone();
+        let list = self.partition_list(|i| Offset::Offset(offsets[i]));
+        self.consumer
+            .commit(&list, CommitMode::Sync)
+            .map_err(|e| self.err(describe("committing offsets to the group", e)))
+    }
+}
+
+/// Parses `scan.startup.specific-offsets`: `partition:0,offset:42;partition:1,offset:300`.
+pub fn parse_specific_offsets(text: &str) -> Result<BTreeMap<i32, i64>, String> {
+    let mut offsets = BTreeMap::new();
+    for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut partition = None;
+        let mut offset = None;
+        for part in entry.split(',') {
+            match part.trim().split_once(':') {
+                Some(("partition", v)) => partition = v.trim().parse::<i32>().ok(),
+                Some(("offset", v)) => offset = v.trim().parse::<i64>().ok(),
+                _ => return Err(format!("'{entry}' is not 'partition:N,offset:M'")),
+            }
+        }
+        match (partition, offset) {
+            (Some(p), Some(o)) if p >= 0 && o >= 0 => {
+                offsets.insert(p, o);
+            }
+            _ => return Err(format!("'{entry}' is not 'partition:N,offset:M'")),
+        }
+    }
+    Ok(offsets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specific_offsets_parse_as_flink_writes_them() {
+        assert_eq!(
+            parse_specific_offsets("partition:0,offset:42;partition:1,offset:300").unwrap(),
+            BTreeMap::from([(0, 42), (1, 300)])
+        );
+        assert!(parse_specific_offsets("partition:0").is_err());
+        assert!(parse_specific_offsets("p:0,offset:1").is_err());
+        assert!(parse_specific_offsets("partition:0,offset:-1").is_err());
+    }
+}

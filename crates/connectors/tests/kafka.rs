@@ -1,0 +1,394 @@
+//! The Kafka source and sink against a real Kafka-protocol broker at `SPATE_TEST_KAFKA`
+//! (`host:port`); skipped, loudly, without it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use spate_connectors::format::record::RecordFormat;
+use spate_connectors::kafka::sink::{KafkaSink, KafkaSinkConfig};
+use spate_connectors::kafka::source::{BoundedMode, KafkaSource, KafkaSourceConfig, StartupMode};
+use spate_connectors::kafka::{MetadataKey, Properties};
+use spate_connectors::log_sink::Partitioner;
+use spate_engine::operator::TaskInfo;
+use spate_engine::side_output::{SideOutputSink, SideOutputs, SideRecord};
+use spate_engine::sink::Sink;
+use spate_engine::source::{Source, SourcePoll};
+
+/// The broker's address, or `None` (with a notice) when the tests should skip.
+fn broker(test: &str) -> Option<String> {
+    match std::env::var("SPATE_TEST_KAFKA") {
+        Ok(b) if !b.is_empty() => Some(b),
+        _ => {
+            eprintln!("SKIPPED: {test}: set SPATE_TEST_KAFKA=host:port of a Kafka broker");
+            None
+        }
+    }
+}
+
+/// A topic name no other run has used.
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+fn create_topic(broker: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .create()
+        .unwrap();
+    let results = futures::executor::block_on(admin.create_topics(
+        &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+    ))
+    .unwrap();
+    for r in results {
+        r.unwrap();
+    }
+}
+
+fn properties(broker: &str, group: Option<&str>) -> Properties {
+    let mut p = Properties::from([("bootstrap.servers".to_string(), broker.to_string())]);
+    if let Some(g) = group {
+        p.insert("group.id".into(), g.into());
+    }
+    p
+}
+
+/// Keeps the side records sent to it.
+#[derive(Debug, Default)]
+struct Collected(Mutex<Vec<SideRecord>>);
+
+impl SideOutputSink for Collected {
+    fn send(&self, record: SideRecord) {
+        self.0.lock().unwrap().push(record);
+    }
+}
+
+fn task(instance: usize, parallelism: usize, side: &Arc<Collected>) -> TaskInfo {
+    TaskInfo {
+        name: format!("kafka-test[{instance}]"),
+        instance,
+        parallelism,
+        side_outputs: SideOutputs::new(side.clone()),
+        metrics: Default::default(),
+    }
+}
+
+fn rows_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]))
+}
+
+fn rows(ids: std::ops::Range<i64>) -> RecordBatch {
+    let names: Vec<String> = ids.clone().map(|i| format!("n{i}")).collect();
+    RecordBatch::try_new(
+        rows_schema(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(ids)),
+            Arc::new(StringArray::from(names)),
+        ],
+    )
+    .unwrap()
+}
+
+fn sink_config(broker: &str, topic: &str) -> KafkaSinkConfig {
+    KafkaSinkConfig {
+        properties: properties(broker, None),
+        topic: topic.into(),
+        schema: rows_schema(),
+        value_format: RecordFormat::Json,
+        value_fields: vec!["id".into(), "name".into()],
+        key: Some((RecordFormat::Json, vec!["id".into()])),
+        timestamp_column: None,
+        partitioner: Partitioner::Default,
+    }
+}
+
+/// A source reading `id`, `name` and the metadata columns `part`, `off` and `ts`.
+fn source_config(broker: &str, topic: &str, group: Option<&str>) -> KafkaSourceConfig {
+    KafkaSourceConfig {
+        properties: properties(broker, group),
+        topic: topic.into(),
+        schema: Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("part", DataType::Int32, true),
+            Field::new("off", DataType::Int64, true),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                true,
+            ),
+        ])),
+        value_format: RecordFormat::Json,
+        value_fields: vec!["id".into(), "name".into()],
+        key: None,
+        metadata: vec![
+            ("part".into(), MetadataKey::Partition),
+            ("off".into(), MetadataKey::Offset),
+            ("ts".into(), MetadataKey::Timestamp),
+        ],
+        startup: StartupMode::Earliest,
+        bound: BoundedMode::LatestOffset,
+        commit_offsets: group.is_some(),
+        poll_records: 64,
+    }
+}
+
+/// Polls `source` until it finishes (bounded) or `limit` rows were read; the batches, each
+/// with the index of its partition.
+fn read(source: &mut KafkaSource, limit: usize) -> Vec<(usize, RecordBatch)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut out = Vec::new();
+    let mut total = 0;
+    while total < limit {
+        assert!(Instant::now() < deadline, "the source did not finish");
+        match source.poll().unwrap() {
+            SourcePoll::Batch { partition, batch } => {
+                total += batch.num_rows();
+                out.push((partition, batch));
+            }
+            SourcePoll::Idle => std::thread::sleep(Duration::from_millis(5)),
+            SourcePoll::PartitionFinished(_) => {}
+            SourcePoll::Finished => break,
+        }
+    }
+    out
+}
+
+/// Every id read from `topic` from the start, sorted, with a bounded source.
+fn ids_in(broker: &str, topic: &str) -> Vec<i64> {
+    let side = Arc::new(Collected::default());
+    let mut source =
+        KafkaSource::new(source_config(broker, topic, None), &task(0, 1, &side)).unwrap();
+    source.restore(None).unwrap();
+    let mut ids: Vec<i64> = read(&mut source, usize::MAX)
+        .iter()
+        .flat_map(|(_, b)| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn the_sink_flushes_on_checkpoints_and_keys_pick_partitions_with_murmur2() {
+    let Some(broker) =
+        broker("the_sink_flushes_on_checkpoints_and_keys_pick_partitions_with_murmur2")
+    else {
+        return;
+    };
+    let topic = unique("keyed");
+    create_topic(&broker, &topic, 3);
+    let mut sink = KafkaSink::new(sink_config(&broker, &topic), 0).unwrap();
+    sink.restore(None).unwrap();
+    sink.write(&rows(0..100)).unwrap();
+    sink.write(&rows(100..150)).unwrap();
+    // After the barrier every row is in Kafka.
+    sink.prepare_commit(1).unwrap();
+    sink.commit(1).unwrap();
+    assert_eq!(ids_in(&broker, &topic), (0..150).collect::<Vec<_>>());
+    // Keys pick partitions with Kafka's murmur2; the source's metadata columns tell them.
+    let side = Arc::new(Collected::default());
+    let mut source =
+        KafkaSource::new(source_config(&broker, &topic, None), &task(0, 1, &side)).unwrap();
+    source.restore(None).unwrap();
+    let batches = read(&mut source, usize::MAX);
+    let mut per_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for (index, batch) in &batches {
+        let ids = batch.column(0).as_primitive::<Int64Type>();
+        let parts = batch.column(2).as_primitive::<Int32Type>();
+        let offsets = batch.column(3).as_primitive::<Int64Type>();
+        assert_eq!(batch.column(4).null_count(), 0, "records have timestamps");
+        for row in 0..batch.num_rows() {
+            let p = parts.value(row);
+            assert_eq!(*index as i32, p, "a batch holds one partition");
+            let key = format!("{{\"id\":{}}}", ids.value(row));
+            assert_eq!(p as u32, spate_log::partition_for_key(key.as_bytes(), 3));
+            let seen = per_partition.entry(p).or_default();
+            // Offsets count up within a partition.
+            assert_eq!(offsets.value(row), seen.len() as i64);
+            seen.push(offsets.value(row));
+        }
+    }
+    assert_eq!(per_partition.values().map(Vec::len).sum::<usize>(), 150);
+    assert_eq!(per_partition.len(), 3, "keys spread over the partitions");
+    assert!(side.0.lock().unwrap().is_empty());
+}
+
+#[test]
+fn source_resumes_from_checkpointed_offsets_and_commits_them_to_the_group() {
+    let Some(broker) =
+        broker("source_resumes_from_checkpointed_offsets_and_commits_them_to_the_group")
+    else {
+        return;
+    };
+    let topic = unique("resume");
+    create_topic(&broker, &topic, 2);
+    let mut sink = KafkaSink::new(sink_config(&broker, &topic), 0).unwrap();
+    sink.restore(None).unwrap();
+    sink.write(&rows(0..1000)).unwrap();
+    sink.prepare_commit(1).unwrap();
+
+    let group = unique("group");
+    let side = Arc::new(Collected::default());
+    let mut config = source_config(&broker, &topic, Some(&group));
+    config.bound = BoundedMode::Unbounded;
+    let mut first = KafkaSource::new(config.clone(), &task(0, 1, &side)).unwrap();
+    first.restore(None).unwrap();
+    let before: Vec<i64> = read(&mut first, 300)
+        .iter()
+        .flat_map(|(_, b)| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    let state = first.snapshot().unwrap();
+    first.checkpoint_complete(1).unwrap();
+    // Rows read after the checkpoint are read again after a restore.
+    read(&mut first, 100);
+    drop(first);
+
+    let offsets: Vec<(i32, i64)> = serde_json::from_slice(&state).unwrap();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker)
+        .set("group.id", &group)
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..2 {
+        list.add_partition(&topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(30))
+        .unwrap();
+    for (p, offset) in &offsets {
+        let got = committed.find_partition(&topic, *p).unwrap().offset();
+        assert_eq!(got, Offset::Offset(*offset), "partition {p}");
+    }
+
+    let mut second = KafkaSource::new(config.clone(), &task(0, 1, &side)).unwrap();
+    second.restore(Some(&state)).unwrap();
+    let after: Vec<i64> = read(&mut second, 1000 - before.len())
+        .iter()
+        .flat_map(|(_, b)| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    let mut all: Vec<i64> = before.iter().chain(&after).copied().collect();
+    all.sort();
+    assert_eq!(
+        all,
+        (0..1000).collect::<Vec<_>>(),
+        "no row lost or repeated"
+    );
+
+    // A fresh start from the group's offsets begins where the checkpoint was.
+    config.startup = StartupMode::GroupOffsets {
+        reset_to_latest: false,
+    };
+    config.bound = BoundedMode::LatestOffset;
+    let mut from_group = KafkaSource::new(config.clone(), &task(0, 1, &side)).unwrap();
+    from_group.restore(None).unwrap();
+    let from_group_rows: usize = read(&mut from_group, usize::MAX)
+        .iter()
+        .map(|(_, b)| b.num_rows())
+        .sum();
+    assert_eq!(from_group_rows, after.len());
+
+    // Latest starts at the end; specific offsets where told.
+    config.startup = StartupMode::Latest;
+    let mut latest = KafkaSource::new(config.clone(), &task(0, 1, &side)).unwrap();
+    latest.restore(None).unwrap();
+    assert!(read(&mut latest, usize::MAX).is_empty());
+    config.startup = StartupMode::SpecificOffsets(BTreeMap::from([(0, 10)]));
+    let mut specific = KafkaSource::new(config, &task(0, 1, &side)).unwrap();
+    specific.restore(None).unwrap();
+    let n: usize = read(&mut specific, usize::MAX)
+        .iter()
+        .map(|(_, b)| b.num_rows())
+        .sum();
+    assert_eq!(n, 1000 - 10);
+}
+
+#[test]
+fn instances_share_partitions_and_malformed_records_are_dead_lettered() {
+    let Some(broker) = broker("instances_share_partitions_and_malformed_records_are_dead_lettered")
+    else {
+        return;
+    };
+    let topic = unique("raw");
+    create_topic(&broker, &topic, 4);
+    let line = Arc::new(Schema::new(vec![Field::new("line", DataType::Utf8, true)]));
+    let mut sink = KafkaSink::new(
+        KafkaSinkConfig {
+            schema: line.clone(),
+            value_format: RecordFormat::Raw,
+            value_fields: vec!["line".into()],
+            key: None,
+            partitioner: Partitioner::RoundRobin,
+            ..sink_config(&broker, &topic)
+        },
+        0,
+    )
+    .unwrap();
+    sink.restore(None).unwrap();
+    let lines: Vec<String> = (0..40)
+        .map(|i| match i % 10 {
+            3 => format!("{{\"id\":{i},\"name\":"),
+            7 => format!("{{\"id\":\"x{i}\"}}"),
+            _ => format!("{{\"id\":{i},\"name\":\"n{i}\"}}"),
+        })
+        .collect();
+    let batch =
+        RecordBatch::try_new(line, vec![Arc::new(StringArray::from(lines.clone()))]).unwrap();
+    sink.write(&batch).unwrap();
+    sink.prepare_commit(1).unwrap();
+
+    let side = Arc::new(Collected::default());
+    let mut ids = Vec::new();
+    for instance in 0..2 {
+        let mut source = KafkaSource::new(
+            source_config(&broker, &topic, None),
+            &task(instance, 2, &side),
+        )
+        .unwrap();
+        assert_eq!(
+            source.partitions(),
+            vec![
+                format!("{topic}/{instance}"),
+                format!("{topic}/{}", instance + 2)
+            ]
+        );
+        source.restore(None).unwrap();
+        for (_, b) in read(&mut source, usize::MAX) {
+            ids.extend(
+                b.column(0)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .iter()
+                    .copied(),
+            );
+        }
+    }
+    ids.sort();
+    let good: Vec<i64> = (0..40).filter(|i| i % 10 != 3 && i % 10 != 7).collect();
+    assert_eq!(ids, good);
+    let dead = side.0.lock().unwrap();
+    assert_eq!(dead.len(), 8);
+    for d in dead.iter() {
+        assert!(
+            d.origin.starts_with(&format!("topic {topic} partition ")),
+            "{}",
+            d.origin
+        );
+        assert!(lines.contains(&String::from_utf8(d.payload.clone()).unwrap()));
+        assert!(!d.reason.is_empty());
+    }
+}

