@@ -28,18 +28,23 @@ use spate_connectors::blackhole::BlackholeSink;
 use spate_connectors::datagen::{DatagenConfig, DatagenError, DatagenSource};
 use spate_connectors::file_sink::{FileFormat, FileSink};
 use spate_connectors::file_source::FileSource;
+use spate_connectors::jdbc::lookup::JdbcLookup;
+use spate_connectors::jdbc::sink::JdbcSink;
+use spate_connectors::jdbc::source::JdbcSource;
 use spate_connectors::kafka::sink::KafkaSink;
 use spate_connectors::kafka::source::KafkaSource;
 use spate_connectors::log_sink::{LogSink, LogSinkConfig, Partitioner};
 use spate_connectors::log_source::{Bound, LogSource, LogSourceConfig, StartupMode};
 use spate_connectors::nexmark::{NexmarkConfig, NexmarkError, NexmarkSource};
 use spate_connectors::print::{PrintSink, PrintTarget};
+use spate_engine::lookup::KeyLookupFactory;
 use spate_engine::sink::SinkFactory;
 use spate_engine::source::SourceFactory;
 use spate_log::Log;
 use spate_sql::{Connector, ConnectorRegistry, SqlError, TableDef};
 
 mod filesystem;
+mod jdbc;
 mod kafka;
 
 /// What each connector reads and writes, for hints.
@@ -295,6 +300,29 @@ impl Registry {
 impl ConnectorRegistry for Registry {
     fn accepts_changes(&self, table: &TableDef) -> bool {
         matches!(table.connector, Connector::Print | Connector::Blackhole)
+            || (table.connector == Connector::Jdbc && table.primary_key.is_some())
+    }
+
+    fn lookup(
+        &self,
+        table: &TableDef,
+        schema: SchemaRef,
+        keys: &[String],
+    ) -> spate_sql::Result<Option<KeyLookupFactory>> {
+        if table.connector != Connector::Jdbc {
+            return Ok(None);
+        }
+        let config = jdbc::config(table)?;
+        let retries = jdbc::lookup_retries(table)?;
+        let keys = keys.to_vec();
+        Ok(Some(Arc::new(move |_| {
+            Ok(Box::new(JdbcLookup::new(
+                config.clone(),
+                schema.clone(),
+                keys.clone(),
+                retries,
+            )?) as Box<_>)
+        })))
     }
 
     fn source(&self, table: &TableDef, schema: SchemaRef) -> spate_sql::Result<SourceFactory> {
@@ -352,6 +380,12 @@ impl ConnectorRegistry for Registry {
             }
             Connector::Blackhole => Err(unsupported(table, "reading from a blackhole table")),
             Connector::Print => Err(unsupported(table, "reading from a print table")),
+            Connector::Jdbc => {
+                let config = jdbc::config(table)?;
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(JdbcSource::new(config.clone(), schema.clone(), task)?) as Box<_>)
+                }))
+            }
         }
     }
 
@@ -392,6 +426,12 @@ impl ConnectorRegistry for Registry {
             }
             Connector::Datagen => Err(unsupported(table, "writing to a datagen table")),
             Connector::Nexmark => Err(unsupported(table, "writing to a nexmark table")),
+            Connector::Jdbc => {
+                let config = jdbc::sink_config(table)?;
+                Ok(Arc::new(move |_| {
+                    Ok(Box::new(JdbcSink::new(config.clone())?) as Box<_>)
+                }))
+            }
         }
     }
 }

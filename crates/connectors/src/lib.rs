@@ -13,6 +13,8 @@
 //!   with checkpoints.
 //! - [`kafka`]: Kafka topics as a source (checkpointed offsets, committed to the group) and an
 //!   at-least-once sink, through librdkafka.
+//! - [`jdbc`]: MySQL/MariaDB and PostgreSQL tables: a batched insert/upsert sink and a
+//!   bounded scan (a lookup join's `FULL` cache).
 //! - [`side_output`]: dead letters and late events kept in log topics.
 //! - [`ingest`]: loading an NDJSON file into a log topic, resumably.
 
@@ -24,6 +26,7 @@ pub mod file_sink;
 pub mod file_source;
 pub mod format;
 pub mod ingest;
+pub mod jdbc;
 pub mod kafka;
 pub mod log_sink;
 pub mod log_source;

@@ -4,6 +4,10 @@
 //! The dimension table comes from a bounded source that the operator reads to its end into
 //! memory (Flink's `FULL` lookup cache), and reads again every reload interval if one is set.
 //! Rows whose key has a NULL never match, as in SQL.
+//!
+//! A connector that can query by key (JDBC) may instead be given a [`KeyedLookup`]: the
+//! distinct keys of each batch are fetched with one [`KeyLookup::lookup`] call, and kept in a
+//! [`PartialCache`] (Flink's `PARTIAL`) or not at all (`NONE`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +23,38 @@ use crate::changelog;
 use crate::error::{EngineError, Result};
 use crate::operator::{Operator, Output, TaskInfo};
 use crate::source::{SourceFactory, SourcePoll};
+
+/// Dimension rows fetched by key, for lookup joins that do not hold the whole table.
+pub trait KeyLookup: Send {
+    /// The dimension rows (of [`LookupJoinSpec::dimension_schema`]) whose lookup keys equal one
+    /// of `keys`: one array per key of [`LookupJoinSpec::dimension_keys`], one row per
+    /// distinct key, none NULL.
+    fn lookup(&mut self, keys: &[ArrayRef]) -> Result<RecordBatch>;
+}
+
+/// Builds a [`KeyLookup`] per task of the lookup join.
+pub type KeyLookupFactory = Arc<dyn Fn(&TaskInfo) -> Result<Box<dyn KeyLookup>> + Send + Sync>;
+
+/// Flink's `PARTIAL` lookup cache: keys looked up recently, with their rows (none for a key
+/// the table does not have).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialCache {
+    /// Keys kept at most (`lookup.partial-cache.max-rows`); the least recently used go first.
+    pub max_rows: usize,
+    /// A key is fetched again this long after it was fetched.
+    pub expire_after_write: Option<Duration>,
+    /// A key is fetched again this long after it was last used.
+    pub expire_after_access: Option<Duration>,
+}
+
+/// Lookups by key in place of the `FULL` cache.
+#[derive(Clone)]
+pub struct KeyedLookup {
+    /// Fetches rows by key.
+    pub lookup: KeyLookupFactory,
+    /// The cache; `None` fetches every batch's keys (Flink's `NONE`).
+    pub cache: Option<PartialCache>,
+}
 
 /// How a lookup join is made.
 #[derive(Clone)]
@@ -41,6 +77,8 @@ pub struct LookupJoinSpec {
     pub reload_every: Option<Duration>,
     /// The joined rows' schema (without a row kind).
     pub output_schema: SchemaRef,
+    /// Fetch rows per key instead of reading `source` whole.
+    pub keyed: Option<KeyedLookup>,
 }
 
 impl std::fmt::Debug for LookupJoinSpec {
@@ -60,12 +98,74 @@ struct Dimension {
     loaded_at: Instant,
 }
 
+/// A cached key's rows.
+struct Cached {
+    rows: RecordBatch,
+    written: Instant,
+    accessed: Instant,
+}
+
+/// The state of a join by key.
+struct Keyed {
+    lookup: Box<dyn KeyLookup>,
+    cache: Option<PartialCache>,
+    entries: HashMap<OwnedRow, Cached>,
+}
+
+impl Keyed {
+    /// Whether `entry` may still be used.
+    fn fresh(&self, entry: &Cached, now: Instant) -> bool {
+        let Some(cache) = self.cache else {
+            return false;
+        };
+        cache
+            .expire_after_write
+            .is_none_or(|d| now.duration_since(entry.written) < d)
+            && cache
+                .expire_after_access
+                .is_none_or(|d| now.duration_since(entry.accessed) < d)
+    }
+
+    /// Drops expired entries, then the least recently used, down to the maximum.
+    fn evict(&mut self, now: Instant) {
+        let Some(cache) = self.cache else {
+            self.entries.clear();
+            return;
+        };
+        if self.entries.len() <= cache.max_rows {
+            return;
+        }
+        let expired: Vec<OwnedRow> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !self.fresh(e, now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            self.entries.remove(&key);
+        }
+        if self.entries.len() > cache.max_rows {
+            let mut by_age: Vec<(Instant, OwnedRow)> = self
+                .entries
+                .iter()
+                .map(|(k, e)| (e.accessed, k.clone()))
+                .collect();
+            by_age.sort_by_key(|(t, _)| *t);
+            let excess = self.entries.len() - cache.max_rows;
+            for (_, key) in by_age.into_iter().take(excess) {
+                self.entries.remove(&key);
+            }
+        }
+    }
+}
+
 /// The lookup join operator.
 pub struct LookupJoin {
     spec: LookupJoinSpec,
     task: TaskInfo,
     converter: RowConverter,
     dimension: Option<Dimension>,
+    keyed: Option<Keyed>,
     /// The output schema, with the row kind when the stream is a changelog.
     output: Option<SchemaRef>,
 }
@@ -92,7 +192,16 @@ impl LookupJoin {
             .iter()
             .map(|k| Ok(SortField::new(k.data_type(&spec.dimension_schema)?)))
             .collect::<Result<Vec<_>>>()?;
+        let keyed = match &spec.keyed {
+            Some(k) => Some(Keyed {
+                lookup: (k.lookup)(task)?,
+                cache: k.cache,
+                entries: HashMap::new(),
+            }),
+            None => None,
+        };
         Ok(LookupJoin {
+            keyed,
             converter: RowConverter::new(fields)?,
             task: task.clone(),
             spec,
@@ -103,7 +212,13 @@ impl LookupJoin {
 
     /// Reads the dimension table to its end.
     fn load(&self) -> Result<Dimension> {
-        let mut source = (self.spec.source)(&self.task)?;
+        // Every instance joins against the whole table: read it as its only reader.
+        let whole = TaskInfo {
+            instance: 0,
+            parallelism: 1,
+            ..self.task.clone()
+        };
+        let mut source = (self.spec.source)(&whole)?;
         source.restore(None)?;
         let mut batches = Vec::new();
         loop {
@@ -132,6 +247,77 @@ impl LookupJoin {
             rows,
             by_key,
             loaded_at: Instant::now(),
+        })
+    }
+
+    /// The dimension rows of the distinct non-NULL keys `keys` of a batch (`probe` converted),
+    /// from the cache or fetched.
+    fn fetch(&mut self, keys: &[ArrayRef], probe: &arrow::row::Rows) -> Result<Dimension> {
+        let keyed = self.keyed.as_mut().expect("a keyed lookup join");
+        let now = Instant::now();
+        let mut distinct: HashMap<OwnedRow, usize> = HashMap::new();
+        for i in 0..probe.num_rows() {
+            if keys.iter().any(|k| k.is_null(i)) {
+                continue;
+            }
+            distinct.entry(probe.row(i).owned()).or_insert(i);
+        }
+        let mut missing: Vec<u32> = distinct
+            .iter()
+            .filter(|(k, _)| !keyed.entries.get(*k).is_some_and(|e| keyed.fresh(e, now)))
+            .map(|(_, &i)| i as u32)
+            .collect();
+        missing.sort_unstable();
+        if !missing.is_empty() {
+            let indices = UInt32Array::from(missing.clone());
+            let wanted = keys
+                .iter()
+                .map(|k| take(k.as_ref(), &indices, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rows = keyed.lookup.lookup(&wanted)?;
+            let found_keys = evaluate(&self.spec.dimension_keys, &rows)?;
+            let found = self.converter.convert_columns(&found_keys)?;
+            let mut by_key: HashMap<OwnedRow, Vec<u32>> = HashMap::new();
+            for j in 0..rows.num_rows() {
+                by_key
+                    .entry(found.row(j).owned())
+                    .or_default()
+                    .push(j as u32);
+            }
+            for &i in &missing {
+                let key = probe.row(i as usize).owned();
+                let matches = UInt32Array::from(by_key.remove(&key).unwrap_or_default());
+                let columns = rows
+                    .columns()
+                    .iter()
+                    .map(|c| take(c.as_ref(), &matches, None))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let cached = Cached {
+                    rows: RecordBatch::try_new(rows.schema(), columns)?,
+                    written: now,
+                    accessed: now,
+                };
+                keyed.entries.insert(key, cached);
+            }
+        }
+        let mut batches = Vec::with_capacity(distinct.len());
+        let mut by_key: HashMap<OwnedRow, Vec<u32>> = HashMap::new();
+        let mut offset = 0u32;
+        for key in distinct.into_keys() {
+            let entry = keyed.entries.get_mut(&key).expect("fetched above");
+            entry.accessed = now;
+            let n = entry.rows.num_rows() as u32;
+            if n > 0 {
+                by_key.insert(key, (offset..offset + n).collect());
+                batches.push(entry.rows.clone());
+                offset += n;
+            }
+        }
+        keyed.evict(now);
+        Ok(Dimension {
+            rows: concat_batches(&self.spec.dimension_schema, &batches)?,
+            by_key,
+            loaded_at: now,
         })
     }
 
@@ -172,11 +358,17 @@ impl Operator for LookupJoin {
         } else {
             Arc::clone(&self.spec.output_schema)
         };
-        self.refresh()?;
-        let dimension = self.dimension.as_ref().expect("refreshed above");
         let stream = changelog::without_row_kind(&batch);
         let keys = evaluate(&self.spec.stream_keys, &stream)?;
         let probe = self.converter.convert_columns(&keys)?;
+        let fetched;
+        let dimension = if self.keyed.is_some() {
+            fetched = self.fetch(&keys, &probe)?;
+            &fetched
+        } else {
+            self.refresh()?;
+            self.dimension.as_ref().expect("refreshed above")
+        };
         // Candidate pairs: (stream row, dimension row).
         let mut left = Vec::new();
         let mut right = Vec::new();
@@ -242,5 +434,155 @@ impl Operator for LookupJoin {
         }
         out.data(RecordBatch::try_new(schema, columns)?);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use arrow::array::{AsArray, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use datafusion::physical_expr::expressions::Column;
+
+    use super::*;
+    use crate::metrics::TaskMetrics;
+    use crate::operator::Emitted;
+
+    /// Dimension rows id → "n<id>" for ids 1..=3, recording the keys asked for.
+    struct Fake {
+        asked: Arc<Mutex<Vec<Vec<i64>>>>,
+        schema: SchemaRef,
+    }
+
+    impl KeyLookup for Fake {
+        fn lookup(&mut self, keys: &[ArrayRef]) -> Result<RecordBatch> {
+            let mut ids: Vec<i64> = keys[0].as_primitive::<Int64Type>().values().to_vec();
+            ids.sort();
+            self.asked.lock().unwrap().push(ids.clone());
+            let found: Vec<i64> = ids.into_iter().filter(|id| (1..=3).contains(id)).collect();
+            let names: Vec<String> = found.iter().map(|id| format!("n{id}")).collect();
+            Ok(RecordBatch::try_new(
+                Arc::clone(&self.schema),
+                vec![
+                    Arc::new(Int64Array::from(found)),
+                    Arc::new(StringArray::from(names)),
+                ],
+            )?)
+        }
+    }
+
+    fn join(cache: Option<PartialCache>) -> (LookupJoin, Arc<Mutex<Vec<Vec<i64>>>>) {
+        let dimension = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, false),
+        ]));
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let (schema, calls) = (Arc::clone(&dimension), Arc::clone(&asked));
+        let spec = LookupJoinSpec {
+            table: "dim".into(),
+            source: Arc::new(|_| Err(EngineError::plan("read by key only"))),
+            dimension_schema: Arc::clone(&dimension),
+            stream_keys: vec![Arc::new(Column::new("k", 0))],
+            dimension_keys: vec![Arc::new(Column::new("id", 0))],
+            filter: None,
+            keep_unmatched: true,
+            reload_every: None,
+            output_schema: Arc::new(Schema::new(vec![
+                Field::new("k", DataType::Int64, true),
+                Field::new("id", DataType::Int64, true),
+                Field::new("name", DataType::Utf8, true),
+            ])),
+            keyed: Some(KeyedLookup {
+                lookup: Arc::new(move |_| {
+                    Ok(Box::new(Fake {
+                        asked: Arc::clone(&calls),
+                        schema: Arc::clone(&schema),
+                    }) as Box<_>)
+                }),
+                cache,
+            }),
+        };
+        let task = TaskInfo {
+            name: "lookup[0]".into(),
+            instance: 0,
+            parallelism: 1,
+            side_outputs: Default::default(),
+            metrics: Arc::new(TaskMetrics::new()),
+        };
+        (LookupJoin::new(spec, &task).unwrap(), asked)
+    }
+
+    /// Joins `keys` and returns (k, name) of the output, "" for no match.
+    fn run(join: &mut LookupJoin, keys: &[Option<i64>]) -> Vec<(Option<i64>, String)> {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true)]));
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(keys.to_vec()))]).unwrap();
+        let mut out = Output::default();
+        join.process_batch(batch, &mut out).unwrap();
+        let mut rows = Vec::new();
+        for item in out.take() {
+            let Emitted::Data(b) = item else { continue };
+            let (k, name) = (
+                b.column(0).as_primitive::<Int64Type>(),
+                b.column(2).as_string::<i32>(),
+            );
+            for i in 0..b.num_rows() {
+                rows.push((
+                    k.is_valid(i).then(|| k.value(i)),
+                    if name.is_valid(i) {
+                        name.value(i).to_string()
+                    } else {
+                        String::new()
+                    },
+                ));
+            }
+        }
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn keyed_lookups_fetch_distinct_keys_once_and_cache_them() {
+        let cache = PartialCache {
+            max_rows: 3,
+            expire_after_write: None,
+            expire_after_access: None,
+        };
+        let (mut join, asked) = join(Some(cache));
+        let got = run(&mut join, &[Some(1), Some(2), Some(1), Some(9), None]);
+        assert_eq!(
+            got,
+            vec![
+                (None, String::new()),
+                (Some(1), "n1".into()),
+                (Some(1), "n1".into()),
+                (Some(2), "n2".into()),
+                (Some(9), String::new()),
+            ]
+        );
+        // Cached keys, found or missing, are not asked again; new ones are.
+        run(&mut join, &[Some(1), Some(9), Some(3)]);
+        assert_eq!(*asked.lock().unwrap(), vec![vec![1, 2, 9], vec![3]]);
+        // Four keys were used and three are kept: the least recently used (2) went.
+        run(&mut join, &[Some(2), Some(3)]);
+        assert_eq!(asked.lock().unwrap().last(), Some(&vec![2]));
+    }
+
+    #[test]
+    fn keyed_lookups_refetch_after_expiry_or_without_cache() {
+        let cache = PartialCache {
+            max_rows: 100,
+            expire_after_write: Some(Duration::ZERO),
+            expire_after_access: None,
+        };
+        let (mut join, asked) = join(Some(cache));
+        run(&mut join, &[Some(1)]);
+        run(&mut join, &[Some(1)]);
+        assert_eq!(*asked.lock().unwrap(), vec![vec![1], vec![1]]);
+        let (mut join, asked) = self::join(None);
+        assert_eq!(run(&mut join, &[Some(3)]), vec![(Some(3), "n3".into())]);
+        run(&mut join, &[Some(3)]);
+        assert_eq!(*asked.lock().unwrap(), vec![vec![3], vec![3]]);
     }
 }

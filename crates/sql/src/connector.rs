@@ -23,6 +23,9 @@ pub enum Connector {
     /// `nexmark`: the events of the Nexmark benchmark (people, auctions and bids), as Flink's
     /// nexmark connector generates them.
     Nexmark,
+    /// `jdbc`: a table of a MySQL/MariaDB or PostgreSQL database, written by batched inserts
+    /// or upserts and read by lookup joins.
+    Jdbc,
 }
 
 /// What a connector accepts.
@@ -194,6 +197,27 @@ const SPECS: &[Spec] = &[
         name: "print",
         required: &[],
         optional: &["print-identifier", "standard-error"],
+        prefixes: &[],
+        format_keys: &[],
+        column_options: &[],
+    },
+    Spec {
+        connector: Connector::Jdbc,
+        name: "jdbc",
+        required: &["url", "table-name"],
+        optional: &[
+            "username",
+            "password",
+            "driver",
+            "sink.buffer-flush.max-rows",
+            "sink.buffer-flush.interval",
+            "sink.max-retries",
+            "lookup.cache",
+            "lookup.partial-cache.max-rows",
+            "lookup.partial-cache.expire-after-write",
+            "lookup.partial-cache.expire-after-access",
+            "lookup.max-retries",
+        ],
         prefixes: &[],
         format_keys: &[],
         column_options: &[],
@@ -581,5 +605,39 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, SqlError::MissingOption { ref text, .. } if text == "topic"));
         assert_eq!(Connector::Kafka.required_options(), ["topic"]);
+    }
+
+    #[test]
+    fn jdbc_takes_flinks_options() {
+        let options = [
+            entry("connector", "jdbc"),
+            entry("url", "jdbc:mysql://127.0.0.1:3306/db"),
+            entry("table-name", "t"),
+            entry("driver", "com.mysql.cj.jdbc.Driver"),
+            entry("sink.buffer-flush.max-rows", "10"),
+            entry("lookup.cache", "PARTIAL"),
+            entry("lookup.partial-cache.max-rows", "100"),
+        ];
+        assert_eq!(validate(Position::new(1, 1), &options), Ok(Connector::Jdbc));
+        let err = validate(
+            Position::new(1, 1),
+            &[
+                entry("connector", "jdbc"),
+                entry("url", "jdbc:mysql://h/db"),
+            ],
+        )
+        .unwrap_err();
+        assert!(matches!(err, SqlError::MissingOption { ref text, .. } if text == "table-name"));
+        let err = validate(
+            Position::new(1, 1),
+            &[
+                entry("connector", "jdbc"),
+                entry("url", "jdbc:mysql://h/db"),
+                entry("table-name", "t"),
+                entry("sink.buffer-flush.max-row", "1"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.hint(), "did you mean 'sink.buffer-flush.max-rows'?");
     }
 }

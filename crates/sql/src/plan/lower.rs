@@ -30,7 +30,7 @@ use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 use spate_engine::aggregate::GroupAggregate;
 use spate_engine::changelog;
 use spate_engine::exchange::Partitioning;
-use spate_engine::lookup::{LookupJoin, LookupJoinSpec};
+use spate_engine::lookup::{KeyedLookup, LookupJoin, LookupJoinSpec, PartialCache};
 use spate_engine::operator::{OperatorFactory, Projection};
 use spate_engine::rank::{RankSpec, TopN, WindowTopN};
 use spate_engine::source::{ProjectedSource, SourceFactory};
@@ -277,24 +277,48 @@ impl Planner<'_> {
                 "join ON d.key = s.key",
             ));
         }
-        let (table, _, dimension_schema) = relations.table(&dimension).ok_or_else(|| {
+        let (table, computed, dimension_schema) = relations.table(&dimension).ok_or_else(|| {
             self.unsupported("a lookup join on a view", &dimension, "join a table")
         })?;
-        match table
-            .option("lookup.cache")
-            .map(str::to_ascii_uppercase)
-            .as_deref()
-        {
-            None | Some("FULL") => {}
+        let cache = table.option("lookup.cache").map(str::to_ascii_uppercase);
+        let (stream_keys, dimension_keys): (Vec<Expr>, Vec<Expr>) = on.into_iter().unzip();
+        let keyed = match cache.as_deref() {
+            None | Some("FULL") => None,
             Some(other) => {
-                return Err(SqlError::Unsupported {
+                let refuse = || {
+                    SqlError::Unsupported {
                     at: table.at,
                     construct: format!("'lookup.cache' = '{other}' on the {} connector", table.connector.name()),
                     text: table.name.clone(),
-                    hint: "a bounded table is read whole into memory: use 'FULL' (or leave the option out)".into(),
-                });
+                    hint: "a bounded table is read whole into memory: use 'FULL' (or leave the option out); \
+                           jdbc tables without computed columns take 'PARTIAL' and 'NONE'".into(),
+                }
+                };
+                let names: Option<Vec<String>> = dimension_keys
+                    .iter()
+                    .map(|k| match k {
+                        Expr::Column(c) => Some(c.name.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let (Some(names), None, Some("PARTIAL" | "NONE")) =
+                    (names, computed, cache.as_deref())
+                else {
+                    return Err(refuse());
+                };
+                let lookup = self
+                    .connectors
+                    .lookup(table, Arc::new(table.source_schema()), &names)?
+                    .ok_or_else(refuse)?;
+                Some(KeyedLookup {
+                    lookup,
+                    cache: match other {
+                        "PARTIAL" => Some(partial_cache(table)?),
+                        _ => None,
+                    },
+                })
             }
-        }
+        };
         let reload_every = match table.option("lookup.full-cache.periodic-reload.interval") {
             None => None,
             Some(text) => Some(
@@ -309,7 +333,6 @@ impl Planner<'_> {
             ),
         };
         let mut pipeline = self.lower(&join.left, relations)?;
-        let (stream_keys, dimension_keys): (Vec<Expr>, Vec<Expr>) = on.into_iter().unzip();
         let spec = LookupJoinSpec {
             table: table.name.clone(),
             source: self.source(&dimension, relations)?,
@@ -323,6 +346,7 @@ impl Planner<'_> {
             keep_unmatched,
             reload_every,
             output_schema: Arc::new(join.schema.as_arrow().clone()),
+            keyed,
         };
         pipeline.push(Arc::new(move |task| {
             Ok(Box::new(LookupJoin::new(spec.clone(), task)?) as Box<_>)
@@ -825,4 +849,50 @@ fn strip_cast(expr: &Expr) -> &Expr {
         Expr::TryCast(c) => strip_cast(&c.expr),
         other => other,
     }
+}
+
+/// The `PARTIAL` cache options of a lookup table (Flink's, `max-rows` required).
+fn partial_cache(table: &crate::catalog::TableDef) -> Result<PartialCache> {
+    let invalid = |key: &str, text: &str, hint: &str| SqlError::Invalid {
+        at: table.at,
+        message: format!(
+            "table {}: option '{key}' = '{text}' is not valid",
+            table.name
+        ),
+        text: text.into(),
+        hint: hint.into(),
+    };
+    let key = "lookup.partial-cache.max-rows";
+    let max_rows = match table.option(key) {
+        Some(text) => text
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| invalid(key, text, "write a number of rows, e.g. '10000'"))?,
+        None => {
+            return Err(SqlError::Invalid {
+                at: table.at,
+                message: format!(
+                    "table {}: 'lookup.cache' = 'PARTIAL' needs '{key}'",
+                    table.name
+                ),
+                text: table.name.clone(),
+                hint: format!("add '{key}' = '10000'"),
+            });
+        }
+    };
+    let duration = |key: &str| -> Result<Option<std::time::Duration>> {
+        match table.option(key) {
+            None => Ok(None),
+            Some(text) => super::parse_duration(text)
+                .map(Some)
+                .ok_or_else(|| invalid(key, text, "write a duration such as '10 min'")),
+        }
+    };
+    Ok(PartialCache {
+        max_rows,
+        expire_after_write: duration("lookup.partial-cache.expire-after-write")?,
+        expire_after_access: duration("lookup.partial-cache.expire-after-access")?,
+    })
 }

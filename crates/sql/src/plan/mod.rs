@@ -26,6 +26,7 @@ use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{Statement, TableFactor, VisitMut, VisitorMut};
 use spate_engine::exchange::Partitioning;
+use spate_engine::lookup::KeyLookupFactory;
 use spate_engine::operator::{Filter, OperatorFactory, Projection};
 use spate_engine::sink::SinkFactory;
 use spate_engine::source::SourceFactory;
@@ -54,6 +55,18 @@ pub trait ConnectorRegistry {
     /// upsert sinks do; append-only sinks refuse it.
     fn accepts_changes(&self, _table: &TableDef) -> bool {
         false
+    }
+
+    /// Rows of `table` fetched by key for a lookup join with `'lookup.cache'` `PARTIAL` or
+    /// `NONE`, or `None` when the connector can only read the table whole. `schema` is the
+    /// table's physical schema; `keys` name the lookup key columns.
+    fn lookup(
+        &self,
+        _table: &TableDef,
+        _schema: SchemaRef,
+        _keys: &[String],
+    ) -> Result<Option<KeyLookupFactory>> {
+        Ok(None)
     }
 }
 
