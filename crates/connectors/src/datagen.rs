@@ -696,13 +696,48 @@ impl Rng {
     }
 }
 
-/// What a checkpoint keeps of a datagen instance.
+/// What a checkpoint keeps of a generator instance (datagen, nexmark): how far it got.
 #[derive(Debug, Serialize, Deserialize)]
-struct Position {
-    instance: usize,
-    parallelism: usize,
+pub(crate) struct Position {
+    pub instance: usize,
+    pub parallelism: usize,
     /// Rows this instance has emitted.
-    emitted: u64,
+    pub emitted: u64,
+    /// The base time of generated timestamps (nexmark's), if the generator has one.
+    #[serde(default)]
+    pub base_time_ms: i64,
+}
+
+impl Position {
+    /// The position in `bytes`, checked against `task` (same instance layout) and the
+    /// instance's `limit` of rows, if any; errors name `generator`.
+    pub fn decode(
+        bytes: &[u8],
+        task: &TaskInfo,
+        generator: &str,
+        limit: Option<u64>,
+    ) -> Result<Position, EngineError> {
+        let corrupt = |reason: String| EngineError::CorruptState {
+            task: task.name.clone(),
+            reason,
+        };
+        let position: Position = serde_json::from_slice(bytes)
+            .map_err(|e| corrupt(format!("{generator} position: {e}")))?;
+        if (position.instance, position.parallelism) != (task.instance, task.parallelism) {
+            return Err(corrupt(format!(
+                "the checkpoint is of {generator} instance {} of {}, this is instance {} of {}; \
+                 restore with the same parallelism",
+                position.instance, position.parallelism, task.instance, task.parallelism
+            )));
+        }
+        if let Some(limit) = limit.filter(|limit| position.emitted > *limit) {
+            return Err(corrupt(format!(
+                "the checkpoint has {} rows emitted, more than this instance's {limit}",
+                position.emitted
+            )));
+        }
+        Ok(position)
+    }
 }
 
 /// One instance of the datagen source.
@@ -794,6 +829,7 @@ impl Source for DatagenSource {
             instance: self.task.instance,
             parallelism: self.task.parallelism,
             emitted: self.emitted,
+            base_time_ms: 0,
         };
         Ok(serde_json::to_vec(&position).expect("position serializes"))
     }
@@ -802,27 +838,7 @@ impl Source for DatagenSource {
         let Some(bytes) = state else {
             return Ok(());
         };
-        let corrupt = |reason: String| EngineError::CorruptState {
-            task: self.task.name.clone(),
-            reason,
-        };
-        let position: Position =
-            serde_json::from_slice(bytes).map_err(|e| corrupt(format!("datagen position: {e}")))?;
-        if (position.instance, position.parallelism) != (self.task.instance, self.task.parallelism)
-        {
-            return Err(corrupt(format!(
-                "the checkpoint is of datagen instance {} of {}, this is instance {} of {}; \
-                 restore with the same parallelism",
-                position.instance, position.parallelism, self.task.instance, self.task.parallelism
-            )));
-        }
-        if self.rows.is_some_and(|rows| position.emitted > rows) {
-            return Err(corrupt(format!(
-                "the checkpoint has {} rows emitted, more than this instance's {}",
-                position.emitted,
-                self.rows.unwrap_or_default()
-            )));
-        }
+        let position = Position::decode(bytes, &self.task, "datagen", self.rows)?;
         self.emitted = position.emitted;
         self.paced_from = None;
         self.partition_finished = false;

@@ -58,10 +58,11 @@ use arrow::array::{
 };
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, FieldRef, Fields, SchemaRef, TimeUnit};
-use serde::{Deserialize, Serialize};
 use spate_engine::EngineError;
 use spate_engine::operator::TaskInfo;
 use spate_engine::source::{Source, SourcePoll};
+
+use crate::datagen::Position;
 
 /// The largest batch one poll emits.
 const BATCH_EVENTS: u64 = 4096;
@@ -1035,17 +1036,6 @@ impl Generator<'_> {
     }
 }
 
-/// What a checkpoint keeps of a nexmark instance.
-#[derive(Debug, Serialize, Deserialize)]
-struct Position {
-    instance: usize,
-    parallelism: usize,
-    /// Events this instance has emitted.
-    emitted: u64,
-    /// The base time of the events' timestamps.
-    base_time_ms: i64,
-}
-
 /// One instance of the nexmark source.
 pub struct NexmarkSource {
     config: NexmarkConfig,
@@ -1160,26 +1150,7 @@ impl Source for NexmarkSource {
         let Some(bytes) = state else {
             return Ok(());
         };
-        let corrupt = |reason: String| EngineError::CorruptState {
-            task: self.task.name.clone(),
-            reason,
-        };
-        let position: Position =
-            serde_json::from_slice(bytes).map_err(|e| corrupt(format!("nexmark position: {e}")))?;
-        if (position.instance, position.parallelism) != (self.task.instance, self.task.parallelism)
-        {
-            return Err(corrupt(format!(
-                "the checkpoint is of nexmark instance {} of {}, this is instance {} of {}; \
-                 restore with the same parallelism",
-                position.instance, position.parallelism, self.task.instance, self.task.parallelism
-            )));
-        }
-        if let Some(events) = self.events.filter(|events| position.emitted > *events) {
-            return Err(corrupt(format!(
-                "the checkpoint has {} events emitted, more than this instance's {events}",
-                position.emitted
-            )));
-        }
+        let position = Position::decode(bytes, &self.task, "nexmark", self.events)?;
         self.emitted = position.emitted;
         self.base_time_ms = position.base_time_ms;
         self.paced_from = None;
