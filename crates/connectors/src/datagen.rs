@@ -852,6 +852,7 @@ mod tests {
     use arrow::datatypes::{Field, Int32Type, Int64Type, Schema};
 
     use super::*;
+    use crate::testing::drain;
     use crate::testing::task;
 
     fn schema() -> SchemaRef {
@@ -907,23 +908,6 @@ mod tests {
             7,
         )
         .unwrap()
-    }
-
-    /// Everything a source emits until it finishes.
-    fn drain(source: &mut DatagenSource) -> Vec<RecordBatch> {
-        let mut batches = Vec::new();
-        let mut partition_finished = false;
-        loop {
-            match source.poll().unwrap() {
-                SourcePoll::Batch { batch, .. } => batches.push(batch),
-                SourcePoll::Idle => std::thread::sleep(std::time::Duration::from_millis(1)),
-                SourcePoll::PartitionFinished(0) => partition_finished = true,
-                SourcePoll::PartitionFinished(p) => panic!("no partition {p}"),
-                SourcePoll::Finished => break,
-            }
-        }
-        assert!(partition_finished);
-        batches
     }
 
     /// The rows, sorted by id, without the clock-dependent columns.

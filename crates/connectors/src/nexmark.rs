@@ -1165,6 +1165,7 @@ mod tests {
     use arrow::datatypes::{Int32Type, Int64Type, Schema, TimestampMillisecondType};
 
     use super::*;
+    use crate::testing::drain;
     use crate::testing::task;
 
     const BASE: i64 = 1_700_000_000_000;
@@ -1208,22 +1209,6 @@ mod tests {
             BASE,
         )
         .unwrap()
-    }
-
-    fn drain(source: &mut NexmarkSource) -> Vec<RecordBatch> {
-        let mut batches = Vec::new();
-        let mut partition_finished = false;
-        loop {
-            match source.poll().unwrap() {
-                SourcePoll::Batch { batch, .. } => batches.push(batch),
-                SourcePoll::Idle => std::thread::sleep(std::time::Duration::from_millis(1)),
-                SourcePoll::PartitionFinished(0) => partition_finished = true,
-                SourcePoll::PartitionFinished(p) => panic!("no partition {p}"),
-                SourcePoll::Finished => break,
-            }
-        }
-        assert!(partition_finished);
-        batches
     }
 
     fn all(batches: &[RecordBatch]) -> RecordBatch {
