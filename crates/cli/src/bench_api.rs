@@ -1,19 +1,12 @@
 //! `spate bench api`: the privacy API over HTTP on loopback with 1280×720 JPEG photos, with
 //! the detectors on, against a baseline in the same run that decodes and re-encodes only.
 
-use std::io::Cursor;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use image::ImageFormat;
-use spate_privacy::api::keys::{KeyEntry, KeyTable};
-use spate_privacy::api::proxy::TrustedProxies;
-use spate_privacy::api::{self, AppState, Limits};
-use spate_privacy::models::CITY_JPG;
-use spate_privacy::{Detection, Detector, ModelDetector, PrivacyError};
+use spate_privacy::api::Limits;
+use spate_privacy::bench::BenchConfig;
 
 use crate::api_cmd::ModelsDir;
 
@@ -42,204 +35,19 @@ pub struct ApiArgs {
     max_side: u32,
 }
 
-/// Finds nothing: the baseline server decodes, redacts nothing and re-encodes.
-struct DecodeEncodeOnly;
-
-impl Detector for DecodeEncodeOnly {
-    fn detect(&self, _image: &image::RgbImage) -> Result<Vec<Detection>, PrivacyError> {
-        Ok(Vec::new())
-    }
-}
-
-const KEY: &str = "bench-key";
-
-/// Figures of one phase.
-#[derive(serde::Serialize)]
-struct Phase {
-    images: usize,
-    seconds: f64,
-    images_per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
-    failed: usize,
-}
-
 /// Runs `spate bench api` and prints one JSON line.
-pub fn run(args: ApiArgs, data_dir: &std::path::Path) -> anyhow::Result<()> {
+pub fn run(args: ApiArgs, data_dir: &Path) -> anyhow::Result<()> {
     let models_dir = args.dir.resolve(data_dir);
-    let photo_path = args
-        .photo
-        .clone()
-        .unwrap_or_else(|| CITY_JPG.path_in(&models_dir));
-    let photo = image::open(&photo_path)
-        .with_context(|| {
-            format!(
-                "reading {} (run `spate models fetch`)",
-                photo_path.display()
-            )
-        })?
-        .resize_exact(1280, 720, image::imageops::FilterType::Triangle)
-        .to_rgb8();
-    let mut jpeg = Cursor::new(Vec::new());
-    photo.write_to(&mut jpeg, ImageFormat::Jpeg)?;
-    let jpeg = Arc::new(jpeg.into_inner());
-    let detector = ModelDetector::load(&models_dir, args.max_side).with_context(|| {
-        format!(
-            "loading models from {} (run `spate models fetch`)",
-            models_dir.display()
-        )
-    })?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let limits = Limits {
+    let figures = spate_privacy::bench::run(&BenchConfig {
+        models_dir: models_dir.clone(),
+        photo: args.photo,
+        images: args.images,
+        clients: args.clients,
+        rate: args.rate,
         max_concurrent: args.max_concurrent,
-        ..Limits::default()
-    };
-    let baseline = serve(&runtime, Arc::new(DecodeEncodeOnly), limits)?;
-    let base = closed_loop(&baseline.0, &jpeg, args.images, args.clients);
-    baseline.1.stop(&runtime);
-    let detecting = serve(&runtime, Arc::new(detector), limits)?;
-    // One request first, so tract's plans for this input size are ready.
-    send(&detecting.0, &jpeg).context("warm-up request")?;
-    let full = closed_loop(&detecting.0, &jpeg, args.images, args.clients);
-    let paced = open_loop(&detecting.0, &jpeg, args.images, args.rate);
-    detecting.1.stop(&runtime);
-    let figures = serde_json::json!({
-        "photo": photo_path.display().to_string(),
-        "width": 1280,
-        "height": 720,
-        "jpeg_bytes": jpeg.len(),
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "max_concurrent": args.max_concurrent,
-        "max_side": args.max_side,
-        "baseline_decode_encode": base,
-        "detectors_throughput": full,
-        "detectors_at_rate": { "offered_per_sec": args.rate, "figures": paced },
-        "throughput_ratio_to_baseline": full.images_per_sec / base.images_per_sec,
-    });
+        max_side: args.max_side,
+    })
+    .with_context(|| format!("benchmarking with the models in {}", models_dir.display()))?;
     println!("{figures}");
     Ok(())
-}
-
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    handle: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    fn stop(self, runtime: &tokio::runtime::Runtime) {
-        let _ = self.stop.send(());
-        let _ = runtime.block_on(self.handle);
-    }
-}
-
-fn serve(
-    runtime: &tokio::runtime::Runtime,
-    detector: Arc<dyn Detector>,
-    limits: Limits,
-) -> anyhow::Result<(String, Running)> {
-    let keys = KeyTable::new(vec![KeyEntry {
-        key: KEY.into(),
-        id: "bench".into(),
-        customer: "bench".into(),
-        plan: "custom".into(),
-        rate_per_second: 1e9,
-        burst: 1e9,
-    }]);
-    let state = AppState::new(
-        Some(detector),
-        keys,
-        None,
-        limits,
-        TrustedProxies::default(),
-    );
-    let listener = runtime.block_on(api::bind("127.0.0.1:0".parse()?))?;
-    let url = format!("http://{}/v1/privacy/blur", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = runtime.spawn(api::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    Ok((url, Running { stop, handle }))
-}
-
-fn send(url: &str, body: &[u8]) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    let mut resp = ureq::post(url)
-        .header("X-API-Key", KEY)
-        .header("Content-Type", "image/jpeg")
-        .send(body)?;
-    resp.body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_vec()?;
-    Ok(started.elapsed())
-}
-
-fn figures(mut latencies: Vec<Duration>, failed: usize, seconds: f64) -> Phase {
-    latencies.sort();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1))
-            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
-    };
-    Phase {
-        images: latencies.len(),
-        seconds,
-        images_per_sec: latencies.len() as f64 / seconds,
-        p50_ms: at(0.50),
-        p99_ms: at(0.99),
-        max_ms: at(1.0),
-        failed,
-    }
-}
-
-/// `clients` threads send back to back until `images` have been sent.
-fn closed_loop(url: &str, body: &Arc<Vec<u8>>, images: usize, clients: usize) -> Phase {
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
-    let threads: Vec<_> = (0..clients.max(1))
-        .map(|_| {
-            let (url, body, next) = (url.to_string(), body.clone(), next.clone());
-            std::thread::spawn(move || {
-                let mut out = (Vec::new(), 0usize);
-                while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < images {
-                    match send(&url, &body) {
-                        Ok(d) => out.0.push(d),
-                        Err(_) => out.1 += 1,
-                    }
-                }
-                out
-            })
-        })
-        .collect();
-    let (mut latencies, mut failed) = (Vec::new(), 0);
-    for t in threads {
-        let (l, f) = t.join().expect("client thread");
-        latencies.extend(l);
-        failed += f;
-    }
-    figures(latencies, failed, started.elapsed().as_secs_f64())
-}
-
-/// One request every 1/`rate` seconds, each on its own thread, whatever the answers' pace.
-fn open_loop(url: &str, body: &Arc<Vec<u8>>, images: usize, rate: f64) -> Phase {
-    let started = Instant::now();
-    let threads: Vec<_> = (0..images)
-        .map(|i| {
-            let due = started + Duration::from_secs_f64(i as f64 / rate.max(1e-3));
-            std::thread::sleep(due.saturating_duration_since(Instant::now()));
-            let (url, body) = (url.to_string(), body.clone());
-            std::thread::spawn(move || send(&url, &body).ok())
-        })
-        .collect();
-    let (mut latencies, mut failed) = (Vec::new(), 0);
-    for t in threads {
-        match t.join().expect("client thread") {
-            Some(d) => latencies.push(d),
-            None => failed += 1,
-        }
-    }
-    figures(latencies, failed, started.elapsed().as_secs_f64())
 }

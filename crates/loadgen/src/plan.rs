@@ -209,7 +209,7 @@ pub fn plan(settings: Settings) -> Result<Plan, LoadgenError> {
                         agent: SCANNER_AGENTS.choose(&mut rng).expect("agents"),
                         key: None,
                     }];
-                    ((rate * 0.5).max(5.0), clients)
+                    ((rate * 1.0).max(10.0), clients)
                 }
                 AttackKind::Scraping => {
                     let country = any_country(&mut rng);

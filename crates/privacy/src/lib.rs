@@ -6,6 +6,7 @@
 //! fetch` caches them.
 
 pub mod api;
+pub mod bench;
 pub mod detect;
 pub mod error;
 pub mod face;
