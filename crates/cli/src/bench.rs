@@ -30,6 +30,9 @@ pub enum BenchCommand {
     Window(WindowArgs),
     /// A Nexmark query of jobs/nexmark (Flink's, over the `nexmark` source) into its sink.
     Nexmark(NexmarkArgs),
+    /// The privacy API over loopback HTTP with 1280x720 photos: images/s and latency with the
+    /// detectors on, against a decode-and-encode-only baseline in the same run.
+    Api(crate::bench_api::ApiArgs),
 }
 
 /// Options of `spate bench window`.
@@ -72,6 +75,9 @@ pub fn run(cmd: BenchCommand, data_dir: Option<&Path>, started: Instant) -> anyh
     match cmd {
         BenchCommand::Window(args) => window(args, data_dir, started),
         BenchCommand::Nexmark(args) => nexmark(args, data_dir),
+        BenchCommand::Api(args) => {
+            crate::bench_api::run(args, data_dir.unwrap_or(Path::new("spate-data")))
+        }
     }
 }
 

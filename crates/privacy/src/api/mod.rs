@@ -4,6 +4,7 @@ pub mod access_log;
 pub mod complete;
 pub mod keys;
 pub mod page;
+pub mod proxy;
 
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -25,9 +26,10 @@ use tokio::sync::Semaphore;
 
 use crate::detect::Detector;
 use crate::geometry::Detection;
-use crate::redact::{Mode, redact};
+use crate::redact::{Mode, blur_background, redact};
 use access_log::{AccessLog, AccessRecord};
 use keys::KeyTable;
+use proxy::TrustedProxies;
 
 /// Limits of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,27 +55,32 @@ impl Default for Limits {
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    detector: Arc<dyn Detector>,
+    detector: Option<Arc<dyn Detector>>,
     keys: Arc<KeyTable>,
     access_log: Option<Arc<AccessLog>>,
     limits: Limits,
+    trusted: Arc<TrustedProxies>,
     permits: Arc<Semaphore>,
     metrics: PrometheusHandle,
 }
 
 impl AppState {
-    /// State for a server using `detector`, `keys`, an optional access log and `limits`.
+    /// State for a server using `detector` (none: uploads are checked, then refused with 503),
+    /// `keys`, an optional access log, `limits`, and the proxies whose `X-Forwarded-For` is
+    /// believed.
     pub fn new(
-        detector: Arc<dyn Detector>,
+        detector: Option<Arc<dyn Detector>>,
         keys: KeyTable,
         access_log: Option<AccessLog>,
         limits: Limits,
+        trusted: TrustedProxies,
     ) -> Self {
         AppState {
             detector,
             keys: Arc::new(keys),
             access_log: access_log.map(Arc::new),
             limits,
+            trusted: Arc::new(trusted),
             permits: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
             metrics: prometheus(),
         }
@@ -102,6 +109,8 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(|| async { Html(page::INDEX_HTML) }))
         .route("/metrics", get(metrics_text))
         .route("/v1/privacy/blur", post(blur))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
@@ -144,6 +153,31 @@ pub async fn shutdown_signal() {
     }
 }
 
+fn request_id_of(req: &Request) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+async fn not_found(req: Request) -> Response {
+    let id = request_id_of(&req);
+    fail(
+        StatusCode::NOT_FOUND,
+        format!("no such resource: {} {}", req.method(), req.uri().path()),
+    )
+    .into_response(&id, Usage::default())
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let id = request_id_of(&req);
+    fail(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+    .into_response(&id, Usage::default())
+}
+
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     state.metrics.run_upkeep();
     (
@@ -155,8 +189,9 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
 /// Facts a handler reports to the access log through response extensions.
 #[derive(Clone, Default)]
 struct Usage {
-    key_name: Option<String>,
+    key_id: Option<String>,
     bytes_in: Option<u64>,
+    detections: Option<usize>,
 }
 
 fn request_id(headers: &HeaderMap) -> String {
@@ -186,11 +221,17 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
             .map(String::from)
     };
     let user_agent = header_str(&req, header::USER_AGENT);
+    let referer = header_str(&req, header::REFERER);
     let content_length = header_str(&req, header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
-    let client_ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+    let protocol = format!("{:?}", req.version());
+    let client_ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        state.trusted.client_ip(c.0.ip(), forwarded).to_string()
+    });
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut resp = next.run(req).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -216,14 +257,17 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
             ts,
             request_id: id,
             client_ip,
-            api_key: usage.key_name,
+            api_key: usage.key_id,
             method,
             path,
+            protocol,
             status,
             latency_ms: (latency.as_secs_f64() * 1e6).round() / 1e3,
             bytes_in: usage.bytes_in.or(content_length).unwrap_or(0),
             bytes_out: resp.body().size_hint().exact().unwrap_or(0),
             user_agent,
+            referer,
+            detections: usage.detections,
         };
         if let Err(e) = log.write(&record) {
             tracing::error!("access log: {e}");
@@ -293,11 +337,7 @@ impl ApiError {
 }
 
 async fn blur(State(state): State<AppState>, req: Request) -> Response {
-    let id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
+    let id = request_id_of(&req);
     let mut usage = Usage::default();
     match blur_inner(&state, req, &mut usage).await {
         Ok(mut resp) => {
@@ -323,19 +363,19 @@ async fn blur_inner(
         .and_then(|k| state.keys.lookup(k))
         .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "unknown API key"))?
         .clone();
-    usage.key_name = Some(entry.name.clone());
+    usage.key_id = Some(entry.id.clone());
     if let Err(wait) = state.keys.take(&entry, Instant::now()) {
         return Err(ApiError {
             status: StatusCode::TOO_MANY_REQUESTS,
             message: format!(
                 "rate limit of key {:?} exceeded; retry in {:.1} s",
-                entry.name,
+                entry.id,
                 wait.as_secs_f64()
             ),
             retry_after: Some(wait),
         });
     }
-    metrics::counter!("privacy_requests_by_key_total", "key" => entry.name.clone()).increment(1);
+    metrics::counter!("privacy_requests_by_key_total", "key" => entry.id.clone()).increment(1);
     let query: Query<BlurQuery> = Query::try_from_uri(req.uri())
         .map_err(|e| fail(StatusCode::BAD_REQUEST, format!("query string: {e}")))?;
     let as_json = match query.boxes.as_deref() {
@@ -348,22 +388,17 @@ async fn blur_inner(
             ));
         }
     };
-    match query.background.as_deref() {
-        None | Some("keep") => {}
-        Some("blur") => {
-            return Err(fail(
-                StatusCode::NOT_IMPLEMENTED,
-                "background=blur needs a vehicle region, and this server has no vehicle detector",
-            ));
-        }
+    let blur_background = match query.background.as_deref() {
+        None | Some("keep") => false,
+        Some("blur") => true,
         Some(other) => {
             return Err(fail(
                 StatusCode::BAD_REQUEST,
                 format!("background={other}: expected blur or keep"),
             ));
         }
-    }
-    let bytes = read_image_body(req, state.limits.max_body_bytes).await?;
+    };
+    let (bytes, declared) = read_image_body(req, state.limits.max_body_bytes).await?;
     usage.bytes_in = Some(bytes.len() as u64);
 
     let reader = ImageReader::new(Cursor::new(bytes.clone()))
@@ -384,6 +419,14 @@ async fn blur_inner(
             ));
         }
     };
+    if let Some(declared) = declared.filter(|t| t.starts_with("image/"))
+        && declared != format.to_mime_type()
+    {
+        return Err(fail(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type says {declared}, but the body is a {format:?} image"),
+        ));
+    }
     let (w, h) = reader.into_dimensions().map_err(|e| {
         fail(
             StatusCode::BAD_REQUEST,
@@ -413,7 +456,12 @@ async fn blur_inner(
     let detector = state.detector.clone();
     let mode = query.mode;
     let work = tokio::task::spawn_blocking(move || {
-        process(&bytes, format, detector.as_ref(), mode, as_json)
+        let wanted = Wanted {
+            mode,
+            as_json,
+            blur_background,
+        };
+        process(&bytes, format, detector.as_deref(), wanted)
     });
     let out = work.await.map_err(|e| {
         fail(
@@ -421,27 +469,71 @@ async fn blur_inner(
             format!("worker failed: {e}"),
         )
     })??;
+    usage.detections = Some(out.detections.len());
     metrics::histogram!("privacy_inference_seconds").record(out.inference.as_secs_f64());
     for d in &out.detections {
         metrics::counter!("privacy_detections_total", "kind" => d.kind.as_str()).increment(1);
     }
     let count = HeaderValue::from(out.detections.len());
     let mut resp = if as_json {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "width": w,
             "height": h,
             "inference_ms": out.inference.as_secs_f64() * 1e3,
             "detections": out.detections,
         });
+        if let Some(vehicles) = &out.vehicles {
+            body["vehicles"] = serde_json::json!(vehicles);
+        }
         axum::Json(body).into_response()
     } else {
         ([(header::CONTENT_TYPE, format.to_mime_type())], out.image).into_response()
     };
     resp.headers_mut().insert("x-detections", count);
+    if let Some(vehicles) = &out.vehicles {
+        resp.headers_mut()
+            .insert("x-vehicles", HeaderValue::from(vehicles.len()));
+    }
     Ok(resp)
 }
 
-async fn read_image_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+/// The media types an upload may declare (`image/jpg` is read as `image/jpeg`).
+const ACCEPTED_TYPES: [&str; 4] = [
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "application/octet-stream",
+];
+
+/// The media type of a `Content-Type` value, lower-case and without parameters; refused with
+/// 415 unless it is one of [`ACCEPTED_TYPES`].
+fn declared_type(value: &str) -> Result<String, ApiError> {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let essence = if essence == "image/jpg" {
+        "image/jpeg".to_string()
+    } else {
+        essence
+    };
+    if ACCEPTED_TYPES.contains(&essence.as_str()) {
+        Ok(essence)
+    } else {
+        Err(fail(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type {value} is not accepted; send image/jpeg, image/png, image/webp or application/octet-stream, or a multipart/form-data upload"
+            ),
+        ))
+    }
+}
+
+/// The uploaded image's bytes and the media type declared for them, from a raw body or the
+/// first file (or `image` field) of a multipart form.
+async fn read_image_body(req: Request, limit: usize) -> Result<(Bytes, Option<String>), ApiError> {
     let too_big = || {
         fail(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -456,15 +548,22 @@ async fn read_image_body(req: Request, limit: usize) -> Result<Bytes, ApiError> 
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_big());
     }
-    let is_multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let content_type = match req.headers().get(header::CONTENT_TYPE) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| {
+            fail(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type is not readable text",
+            )
+        })?),
+    };
+    let is_multipart = content_type.is_some_and(|v| v.starts_with("multipart/form-data"));
     if !is_multipart {
-        return axum::body::to_bytes(req.into_body(), limit)
+        let declared = content_type.map(declared_type).transpose()?;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
-            .map_err(|_| too_big());
+            .map_err(|_| too_big())?;
+        return Ok((bytes, declared));
     }
     let mut form = Multipart::from_request(req, &())
         .await
@@ -475,10 +574,12 @@ async fn read_image_body(req: Request, limit: usize) -> Result<Bytes, ApiError> 
         .map_err(|e| fail(e.status(), format!("multipart body: {}", e.body_text())))?
     {
         if field.name() == Some("image") || field.file_name().is_some() {
-            return field
+            let declared = field.content_type().map(declared_type).transpose()?;
+            let bytes = field
                 .bytes()
                 .await
-                .map_err(|e| fail(e.status(), format!("multipart field: {}", e.body_text())));
+                .map_err(|e| fail(e.status(), format!("multipart field: {}", e.body_text())))?;
+            return Ok((bytes, declared));
         }
     }
     Err(fail(
@@ -490,15 +591,24 @@ async fn read_image_body(req: Request, limit: usize) -> Result<Bytes, ApiError> 
 struct Processed {
     image: Vec<u8>,
     detections: Vec<Detection>,
+    /// The vehicles kept sharp, when the background was blurred.
+    vehicles: Option<Vec<Detection>>,
     inference: Duration,
+}
+
+/// What the client asked for.
+#[derive(Clone, Copy)]
+struct Wanted {
+    mode: Mode,
+    as_json: bool,
+    blur_background: bool,
 }
 
 fn process(
     bytes: &[u8],
     format: ImageFormat,
-    detector: &dyn Detector,
-    mode: Mode,
-    as_json: bool,
+    detector: Option<&dyn Detector>,
+    wanted: Wanted,
 ) -> Result<Processed, ApiError> {
     let mut image = ImageReader::with_format(Cursor::new(bytes), format)
         .decode()
@@ -512,22 +622,44 @@ fn process(
             )
         })?
         .to_rgb8();
-    let started = Instant::now();
-    let detections = detector.detect(&image).map_err(|e| {
+    let detector = detector.ok_or_else(|| {
+        fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server runs without detectors (--without-models): the upload is valid, but it cannot be anonymised here",
+        )
+    })?;
+    let failed = |e: crate::PrivacyError| {
         fail(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("detection failed: {e}"),
         )
-    })?;
+    };
+    let started = Instant::now();
+    let vehicles = if wanted.blur_background {
+        let found = detector.vehicles(&image).map_err(failed)?.ok_or_else(|| {
+            fail(
+                StatusCode::NOT_IMPLEMENTED,
+                "background=blur needs the vehicle model (nanodet.json), which this server has not loaded; run `spate models fetch`",
+            )
+        })?;
+        Some(found)
+    } else {
+        None
+    };
+    let detections = detector.detect(&image).map_err(failed)?;
     let inference = started.elapsed();
-    if as_json {
+    if wanted.as_json {
         return Ok(Processed {
             image: Vec::new(),
             detections,
+            vehicles,
             inference,
         });
     }
-    redact(&mut image, &detections, mode);
+    if let Some(vehicles) = &vehicles {
+        blur_background(&mut image, vehicles);
+    }
+    redact(&mut image, &detections, wanted.mode);
     let mut out = Cursor::new(Vec::new());
     let encoded = match format {
         ImageFormat::Jpeg => {
@@ -544,6 +676,7 @@ fn process(
     Ok(Processed {
         image: out.into_inner(),
         detections,
+        vehicles,
         inference,
     })
 }

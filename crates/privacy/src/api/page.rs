@@ -22,6 +22,7 @@ pub const INDEX_HTML: &str = r#"<!doctype html>
  <label>API key <input id="key" type="password" required></label>
  <label>Photo <input id="file" type="file" accept="image/jpeg,image/png,image/webp" required></label>
  <label>Style <select id="mode"><option value="pixelate">pixelate</option><option value="fill">solid fill</option></select></label>
+ <label><input id="background" type="checkbox"> Blur the background</label>
  <button type="submit">Anonymise</button>
 </form>
 <p id="status"></p>
@@ -39,7 +40,8 @@ $("f").addEventListener("submit", async (ev) => {
   $("status").className = "";
   $("status").textContent = "Working…";
   const started = performance.now();
-  const resp = await fetch("/v1/privacy/blur?mode=" + $("mode").value, {
+  const background = $("background").checked ? "&background=blur" : "";
+  const resp = await fetch("/v1/privacy/blur?mode=" + $("mode").value + background, {
     method: "POST",
     headers: { "X-API-Key": $("key").value, "Content-Type": file.type || "application/octet-stream" },
     body: file,
