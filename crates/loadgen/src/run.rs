@@ -72,11 +72,14 @@ pub struct Report {
     pub labels: Vec<Label>,
 }
 
+/// First send, last send and requests sent, of one attacking client.
+type Activity = (DateTime<Utc>, DateTime<Utc>, u64);
+
 #[derive(Default)]
 struct Tally {
     report: Report,
     /// First and last send time per attacking client.
-    seen: HashMap<(AttackKind, Ipv4Addr), (DateTime<Utc>, DateTime<Utc>, u64)>,
+    seen: HashMap<(AttackKind, Ipv4Addr), Activity>,
 }
 
 /// A request to send.

@@ -113,7 +113,7 @@ pub fn decode(outputs: &[crate::onnx::Output], side: usize) -> Result<Vec<Detect
             ));
         };
         let n = (cells as f64).sqrt() as usize;
-        if n * n != cells || side % n != 0 {
+        if n * n != cells || !side.is_multiple_of(n) {
             return Err(format!(
                 "{cells} cells do not make a square grid over {side} pixels"
             ));
@@ -163,7 +163,7 @@ mod tests {
         // A 2x2 grid over 32 pixels (stride 16); cell 3 (row 1, col 1) scores a truck.
         let mut cls = vec![0.0; 4 * CLASSES];
         cls[3 * CLASSES + 7] = 0.9;
-        cls[2 * CLASSES + 0] = 0.99; // a person: not a vehicle
+        cls[2 * CLASSES] = 0.99; // a person: not a vehicle
         let mut reg = vec![-100.0; 4 * 4 * BINS];
         // Left: all mass on bin 1 (16 px); top: bin 0; right: bins 1 and 2 evenly (24 px);
         // bottom: bin 2 (32 px).
