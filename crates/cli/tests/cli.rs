@@ -34,6 +34,12 @@ fn every_subcommand_has_help() {
         vec!["sql", "explain", "--help"],
         vec!["sql", "validate", "--help"],
         vec!["demo", "--help"],
+        vec!["collect", "--help"],
+        vec!["collect", "parse", "--help"],
+        vec!["geoip", "--help"],
+        vec!["geoip", "fetch", "--help"],
+        vec!["geoip", "lookup", "--help"],
+        vec!["bench", "collect", "--help"],
     ] {
         let out = Command::new(SPATE).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?} failed");
