@@ -33,6 +33,9 @@ pub enum BenchCommand {
     /// The privacy API over loopback HTTP with 1280x720 photos: images/s and latency with the
     /// detectors on, against a decode-and-encode-only baseline in the same run.
     Api(crate::bench_api::ApiArgs),
+    /// The log collector on generated nginx lines (Zipf addresses): read, parsed and
+    /// GeoIP-enriched, against plain line splitting of the same file.
+    Collect(crate::bench_collect::CollectBenchArgs),
 }
 
 /// Options of `spate bench window`.
@@ -78,6 +81,7 @@ pub fn run(cmd: BenchCommand, data_dir: Option<&Path>, started: Instant) -> anyh
         BenchCommand::Api(args) => {
             crate::bench_api::run(args, data_dir.unwrap_or(Path::new("spate-data")))
         }
+        BenchCommand::Collect(args) => crate::bench_collect::run(args, data_dir),
     }
 }
 
@@ -309,7 +313,7 @@ fn nexmark(args: NexmarkArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
 
 /// CPU time (user and system) the process has used, in seconds, from /proc/self/stat (in
 /// USER_HZ ticks, 100 a second on Linux).
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at the state, field 3;
     // utime and stime are fields 14 and 15.
@@ -323,7 +327,7 @@ fn cpu_seconds() -> f64 {
     ticks as f64 / 100.0
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 

@@ -3,12 +3,15 @@
 mod api_cmd;
 mod bench;
 mod bench_api;
+mod bench_collect;
+mod collect_cmd;
 mod demo;
 mod job_text;
 mod loadgen_cmd;
 mod log_cmd;
 mod reference_job;
 mod registry;
+mod signals;
 mod simulate;
 mod sql_cmd;
 
@@ -55,6 +58,12 @@ enum Command {
     /// Load generators: normal and attacking traffic against the privacy API, with labels.
     #[command(subcommand)]
     Loadgen(loadgen_cmd::LoadgenCommand),
+    /// The log collector: tails files, parses and enriches lines (GeoIP, user agents), ships
+    /// them to the log or Kafka.
+    Collect(collect_cmd::CollectArgs),
+    /// The GeoIP database for the collector: fetch DB-IP City Lite, look addresses up.
+    #[command(subcommand)]
+    Geoip(collect_cmd::GeoIpCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,5 +89,7 @@ fn main() -> anyhow::Result<()> {
         Command::Api(cmd) => api_cmd::run_api(&data_dir, cmd),
         Command::Models(cmd) => api_cmd::run_models(&data_dir, cmd),
         Command::Loadgen(cmd) => loadgen_cmd::run(cmd),
+        Command::Collect(args) => collect_cmd::run_collect(&data_dir, args),
+        Command::Geoip(cmd) => collect_cmd::run_geoip(&data_dir, cmd),
     }
 }

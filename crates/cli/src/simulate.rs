@@ -3,8 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -139,7 +138,7 @@ fn fleet(data_dir: &Path, args: FleetArgs) -> Result<()> {
     let mut fleet = Fleet::new(config)?;
     let mut sink = uri.open(&data_dir.join("log"))?;
     let stop = Arc::new(AtomicBool::new(false));
-    stop_on_ctrl_c(&stop);
+    crate::signals::stop_on_signal(&stop, "simulation");
     let options = RunOptions {
         batch_interval: args.batch_interval,
         duration: args.duration,
@@ -181,32 +180,6 @@ fn fleet(data_dir: &Path, args: FleetArgs) -> Result<()> {
     });
     println!("{summary}");
     Ok(())
-}
-
-/// Sets `stop` on Ctrl-C, so that the run ends after delivering what it has; a second
-/// Ctrl-C exits at once.
-fn stop_on_ctrl_c(stop: &Arc<AtomicBool>) {
-    let stop = Arc::clone(stop);
-    let spawned = thread::Builder::new().name("ctrl-c".into()).spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        runtime.block_on(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::Relaxed);
-                // A second Ctrl-C does not wait for the delivery.
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
-    });
-    if let Err(e) = spawned {
-        tracing::warn!("Ctrl-C will not stop the simulation cleanly: {e}");
-    }
 }
 
 /// A progress bar on stderr (hidden under `--quiet` or when stderr is not a terminal), over

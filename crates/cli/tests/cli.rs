@@ -41,6 +41,12 @@ fn every_subcommand_has_help() {
         vec!["models", "fetch", "--help"],
         vec!["loadgen", "--help"],
         vec!["loadgen", "api", "--help"],
+        vec!["collect", "--help"],
+        vec!["collect", "parse", "--help"],
+        vec!["geoip", "--help"],
+        vec!["geoip", "fetch", "--help"],
+        vec!["geoip", "lookup", "--help"],
+        vec!["bench", "collect", "--help"],
     ] {
         let out = Command::new(SPATE).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?} failed");
