@@ -24,8 +24,9 @@ struct FlatRecord<'a> {
     country_code: Option<&'a str>,
     state1: Option<&'a str>,
     city: Option<&'a str>,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
+    /// Single-precision, as `@ip-location-db` writes them.
+    latitude: Option<f32>,
+    longitude: Option<f32>,
 }
 
 #[derive(Serialize)]
@@ -74,8 +75,8 @@ pub fn write(layout: Layout, entries: &[(IpNet, Location)]) -> Result<Vec<u8>> {
                     country_code: loc.country.as_deref(),
                     state1: loc.region.as_deref(),
                     city: loc.city.as_deref(),
-                    latitude: loc.latitude,
-                    longitude: loc.longitude,
+                    latitude: loc.latitude.map(|d| d as f32),
+                    longitude: loc.longitude.map(|d| d as f32),
                 },
             ),
             Layout::GeoIp2 => writer.insert(

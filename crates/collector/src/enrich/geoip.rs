@@ -203,9 +203,9 @@ struct AnyRecord<'a> {
     #[serde(borrow, default)]
     state1: Option<&'a str>,
     #[serde(default)]
-    latitude: Option<f64>,
+    latitude: Option<Degrees>,
     #[serde(default)]
-    longitude: Option<f64>,
+    longitude: Option<Degrees>,
     // GeoIP2 layout.
     #[serde(borrow, default)]
     country: Option<Country<'a>>,
@@ -227,11 +227,35 @@ struct Country<'a> {
 #[derive(Deserialize)]
 struct GeoLocation {
     #[serde(default)]
-    latitude: Option<f64>,
+    latitude: Option<Degrees>,
     #[serde(default)]
-    longitude: Option<f64>,
+    longitude: Option<Degrees>,
     #[serde(default)]
     accuracy_radius: Option<u32>,
+}
+
+/// A latitude or longitude: a double in GeoIP2 databases, a single-precision float in the
+/// `@ip-location-db` ones (widened through its shortest decimal form, so 52.52 stays 52.52).
+#[derive(Clone, Copy)]
+struct Degrees(f64);
+
+impl<'de> Deserialize<'de> for Degrees {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Degrees;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a coordinate in degrees")
+            }
+            fn visit_f32<E: de::Error>(self, v: f32) -> Result<Degrees, E> {
+                Ok(Degrees(v.to_string().parse().unwrap_or(f64::from(v))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Degrees, E> {
+                Ok(Degrees(v))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }
 
 /// A name: a plain string, or a GeoIP2 `{names: {lang: name}}` record (English preferred).
@@ -365,8 +389,14 @@ impl AnyRecord<'_> {
                 .and_then(non_empty)
                 .or(self.subdivisions.and_then(|s| s.0)),
             city: self.city.and_then(|c| c.0).filter(|c| !c.is_empty()),
-            latitude: self.latitude.or(location.and_then(|l| l.latitude)),
-            longitude: self.longitude.or(location.and_then(|l| l.longitude)),
+            latitude: self
+                .latitude
+                .or(location.and_then(|l| l.latitude))
+                .map(|d| d.0),
+            longitude: self
+                .longitude
+                .or(location.and_then(|l| l.longitude))
+                .map(|d| d.0),
             accuracy_radius_km: location.and_then(|l| l.accuracy_radius),
         }
     }
