@@ -231,7 +231,8 @@ pub fn plan(settings: Settings) -> Result<Plan, LoadgenError> {
                             }
                         })
                         .collect();
-                    ((rate * 5.0).max(40.0), clients)
+                    // A flood: every bot at 4 requests/s or more, far above any user's rate.
+                    ((rate * 5.0).max(BOTNET_SIZE as f64 * 4.0), clients)
                 }
             };
             Attack {

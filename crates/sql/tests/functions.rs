@@ -737,3 +737,18 @@ fn wrong_arguments_are_planning_errors_naming_the_function() {
     error("HEX(1.5)", &["HEX", "argument 1"]);
     error("YEAR(s)", &["YEAR", "DATE, TIME or TIMESTAMP"]);
 }
+
+#[test]
+fn percentile_is_exact_and_interpolates() {
+    // Flink's documented examples: PERCENTILE(col, 0.3) over 0, 10, 10 is 6.0.
+    let over = |values: &str, p: &str| {
+        run(&format!(
+            "SELECT PERCENTILE(col, {p}) FROM (VALUES {values}) AS v(col)"
+        ))
+        .unwrap()
+    };
+    assert_eq!(over("(0), (10), (10)", "0.3"), ["6.0"]);
+    assert_eq!(over("(1), (2), (3), (4)", "0.5"), ["2.5"]);
+    assert_eq!(over("(7), (NULL), (3)", "1.0"), ["7.0"]);
+    assert_eq!(over("(CAST(NULL AS INT))", "0.5"), ["NULL"]);
+}

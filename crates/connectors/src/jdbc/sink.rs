@@ -10,7 +10,8 @@
 //! checkpoint are written again after a recovery (at least once).
 //!
 //! The buffer is flushed at every checkpoint, when it holds `sink.buffer-flush.max-rows` rows,
-//! and on a write once `sink.buffer-flush.interval` has passed since the last flush.
+//! and on a write or a watermark once `sink.buffer-flush.interval` has passed since the last
+//! flush.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use arrow::datatypes::{Int8Type, SchemaRef};
 use arrow::row::{OwnedRow, RowConverter, SortField};
 use spate_engine::changelog::{self, RowKind};
 use spate_engine::error::{EngineError, Result};
+use spate_engine::message::EventTime;
 use spate_engine::sink::Sink;
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
 
@@ -244,6 +246,13 @@ impl JdbcSink {
         }
     }
 
+    /// Whether `sink.buffer-flush.interval` has passed since the last flush.
+    fn flush_due(&self) -> bool {
+        self.config
+            .interval
+            .is_some_and(|every| self.last_flush.elapsed() >= every)
+    }
+
     /// Writes the buffer in one transaction, reconnecting and retrying on failure.
     fn flush(&mut self) -> Result<()> {
         self.last_flush = Instant::now();
@@ -398,11 +407,16 @@ impl Sink for JdbcSink {
                 None => self.changes.push(change),
             }
         }
-        let due = self
-            .config
-            .interval
-            .is_some_and(|every| self.last_flush.elapsed() >= every);
-        if self.changes.len() >= self.config.max_rows.max(1) || due {
+        if self.changes.len() >= self.config.max_rows.max(1) || self.flush_due() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes rows that have waited `sink.buffer-flush.interval`: watermarks keep arriving
+    /// while no rows do, so the last rows of a window's firing do not wait for the next one.
+    fn watermark(&mut self, _watermark: EventTime) -> Result<()> {
+        if !self.changes.is_empty() && self.flush_due() {
             self.flush()?;
         }
         Ok(())

@@ -10,6 +10,7 @@ use arrow::array::{ArrayRef, BooleanArray};
 use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::functions_aggregate::average::avg_udaf;
+use datafusion::functions_aggregate::percentile_cont::percentile_cont_udaf;
 use datafusion::functions_aggregate::sum::sum_udaf;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::type_coercion::functions::fields_with_udf;
@@ -19,11 +20,15 @@ use datafusion::logical_expr::{
     Signature, Volatility,
 };
 
-/// Flink's `SUM` and `AVG`.
+/// Flink's `SUM` and `AVG`, and `PERCENTILE(expr, percentage)`: the exact percentile of a
+/// numeric expression as a `DOUBLE`, interpolating linearly between the two nearest values,
+/// NULLs ignored — DataFusion's `percentile_cont` computes exactly that. (Flink's array of
+/// percentages and frequency argument are not taken: the call is refused with the arity.)
 pub(super) fn functions() -> Vec<AggregateUDF> {
     vec![
         AggregateUDF::new_from_impl(IntegerTyped::new(sum_udaf())),
         AggregateUDF::new_from_impl(IntegerTyped::new(avg_udaf())),
+        percentile_cont_udaf().as_ref().clone().with_aliases(["percentile"]),
     ]
 }
 
