@@ -96,7 +96,7 @@ impl LogSource {
     pub fn new(config: LogSourceConfig, task: &TaskInfo) -> Result<Self, EngineError> {
         let topic = config
             .log
-            .topic(&config.topic)
+            .topic_reader(&config.topic)
             .map_err(|e| source_err(&config.topic, e))?;
         let partitions: Vec<u32> = (0..topic.partitions())
             .filter(|p| *p as usize % task.parallelism == task.instance)

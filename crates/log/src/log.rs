@@ -41,6 +41,7 @@ struct Inner {
     root: PathBuf,
     options: LogOptions,
     topics: Mutex<HashMap<String, Arc<Topic>>>,
+    readers: Mutex<HashMap<String, Arc<Topic>>>,
     groups: GroupStore,
 }
 
@@ -60,6 +61,7 @@ impl Log {
                 root,
                 options,
                 topics: Mutex::new(HashMap::new()),
+                readers: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -130,6 +132,31 @@ impl Log {
         };
         let topic = Arc::new(Topic::open(&dir, name, lock)?);
         topics.insert(name.to_string(), topic.clone());
+        Ok(topic)
+    }
+
+    /// Opens a topic to read it, never taking its writer lock: the topic this handle already
+    /// writes, or else a reader that follows the files as whichever process writes them (a
+    /// collector, say) appends. Later calls return the same `Arc`.
+    pub fn topic_reader(&self, name: &str) -> Result<Arc<Topic>> {
+        validate_name("topic", name)?;
+        if let Some(topic) = self.cache().get(name) {
+            return Ok(topic.clone());
+        }
+        let mut readers = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(topic) = readers.get(name) {
+            return Ok(topic.clone());
+        }
+        let dir = self.root().join(name);
+        if !topic::exists(&dir)? {
+            return Err(LogError::UnknownTopic(name.to_string()));
+        }
+        let topic = Arc::new(Topic::open(&dir, name, None)?);
+        readers.insert(name.to_string(), topic.clone());
         Ok(topic)
     }
 

@@ -73,6 +73,36 @@ fn a_second_writer_is_refused() {
 }
 
 #[test]
+fn a_writable_handle_reads_a_topic_another_writer_holds_without_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = writer(dir.path());
+    collector.create_topic("t", TopicConfig::new(1)).unwrap();
+    let job = writer(dir.path());
+    let topic = job.topic_reader("t").unwrap();
+    assert!(Arc::ptr_eq(&topic, &job.topic_reader("t").unwrap()));
+    let appending = thread::spawn(move || {
+        let topic = collector.topic("t").unwrap();
+        for _ in 0..50 {
+            append_sequence(&topic, 20);
+        }
+    });
+    follow_to(&topic, 1000);
+    appending.join().unwrap();
+    // The job's handle never took the lock: once the collector is gone, another writer can.
+    append_sequence(&writer(dir.path()).topic("t").unwrap(), 1);
+    // A topic the handle writes itself is read through the same `Arc`.
+    job.create_topic("own", TopicConfig::new(1)).unwrap();
+    assert!(Arc::ptr_eq(
+        &job.topic("own").unwrap(),
+        &job.topic_reader("own").unwrap()
+    ));
+    assert!(matches!(
+        job.topic_reader("missing"),
+        Err(LogError::UnknownTopic(_))
+    ));
+}
+
+#[test]
 fn concurrent_readers_see_a_gap_free_growing_sequence() {
     let dir = tempfile::tempdir().unwrap();
     let log = writer(dir.path());
