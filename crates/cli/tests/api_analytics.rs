@@ -88,7 +88,11 @@ fn rows(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
             .iter()
-            .map(|r| (0..r.len()).map(|i| r.get::<Option<String>, _>(i)).collect())
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.get::<Option<String>, _>(i))
+                    .collect()
+            })
             .collect()
     })
 }
@@ -106,7 +110,10 @@ fn test_mmdb(dir: &Path) -> PathBuf {
     let bytes = city_db::write(
         Layout::Flat,
         &[
-            ("0.0.0.0/1".parse().unwrap(), place("DE", "Berlin", 52.52, 13.405)),
+            (
+                "0.0.0.0/1".parse().unwrap(),
+                place("DE", "Berlin", 52.52, 13.405),
+            ),
             (
                 "128.0.0.0/1".parse().unwrap(),
                 place("AU", "Sydney", -33.8688, 151.209),
@@ -187,7 +194,13 @@ fn api_traffic_becomes_metrics_and_attack_alerts() {
     let log = dir.path().join("access.log");
 
     let mut api = Command::new(SPATE)
-        .args(["api", "serve", "--listen", "127.0.0.1:0", "--without-models"])
+        .args([
+            "api",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--without-models",
+        ])
         .args(["--trusted-proxy", "127.0.0.1/32"])
         .arg("--keys")
         .arg(&keys)
@@ -249,7 +262,10 @@ fn api_traffic_becomes_metrics_and_attack_alerts() {
     let requests = ndjson(&log);
     let deadline = Instant::now() + Duration::from_secs(60);
     while records_in(&data, "api-access") < requests.len() as u64 {
-        assert!(Instant::now() < deadline, "the collector did not ship every line");
+        assert!(
+            Instant::now() < deadline,
+            "the collector did not ship every line"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(collector);
@@ -324,8 +340,14 @@ fn api_traffic_becomes_metrics_and_attack_alerts() {
         ),
     );
     assert_eq!(places.len(), 2, "{places:?}");
-    assert_eq!(places[0][..3], [Some("AU".into()), Some("Sydney".into()), Some("-34".into())]);
-    assert_eq!(places[1][..3], [Some("DE".into()), Some("Berlin".into()), Some("53".into())]);
+    assert_eq!(
+        places[0][..3],
+        [Some("AU".into()), Some("Sydney".into()), Some("-34".into())]
+    );
+    assert_eq!(
+        places[1][..3],
+        [Some("DE".into()), Some("Berlin".into()), Some("53".into())]
+    );
 
     // Keys are named by id and joined with their customer.
     let customers: BTreeSet<String> = rows(
@@ -357,19 +379,29 @@ fn api_traffic_becomes_metrics_and_attack_alerts() {
             .insert(r[1].clone().unwrap());
     }
     let hits = alerted.keys().filter(|ip| truth.contains_key(*ip)).count() as f64;
-    let false_alarms: Vec<_> = alerted.keys().filter(|ip| !truth.contains_key(*ip)).collect();
+    let false_alarms: Vec<_> = alerted
+        .keys()
+        .filter(|ip| !truth.contains_key(*ip))
+        .collect();
     let (precision, recall) = (hits / alerted.len() as f64, hits / truth.len() as f64);
-    assert!(precision >= 0.95, "precision {precision}: false alarms {false_alarms:?}");
-    assert!(recall >= 0.95, "recall {recall} of {} attackers", truth.len());
+    assert!(
+        precision >= 0.95,
+        "precision {precision}: false alarms {false_alarms:?}"
+    );
+    assert!(
+        recall >= 0.95,
+        "recall {recall} of {} attackers",
+        truth.len()
+    );
     for attack in ["credential_stuffing", "scanning", "scraping", "dos"] {
         let reason = if attack == "dos" { "flood" } else { attack };
-        let (clients, named) = truth
-            .iter()
-            .filter(|(_, a)| a.as_str() == attack)
-            .fold((0, 0), |(n, named), (ip, _)| {
+        let (clients, named) = truth.iter().filter(|(_, a)| a.as_str() == attack).fold(
+            (0, 0),
+            |(n, named), (ip, _)| {
                 let right = alerted.get(ip).is_some_and(|r| r.contains(reason));
                 (n + 1, named + usize::from(right))
-            });
+            },
+        );
         assert!(clients > 0, "the loadgen ran no {attack}");
         assert!(
             named * 100 >= clients * 95,

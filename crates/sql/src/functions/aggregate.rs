@@ -28,7 +28,10 @@ pub(super) fn functions() -> Vec<AggregateUDF> {
     vec![
         AggregateUDF::new_from_impl(IntegerTyped::new(sum_udaf())),
         AggregateUDF::new_from_impl(IntegerTyped::new(avg_udaf())),
-        percentile_cont_udaf().as_ref().clone().with_aliases(["percentile"]),
+        percentile_cont_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["percentile"]),
     ]
 }
 
