@@ -305,10 +305,18 @@ impl Builder {
         });
     }
 
-    /// The ONNX tensor name of a node input, adding constants as initializers when used.
+    /// The ONNX tensor name of a node input, adding constants as initializers when used:
+    /// the graph's own (`node:0`) and those a conversion derives (`node/pads`, named as is).
     fn input(&mut self, input: &str) -> String {
-        let name = tensor_name(input);
-        if let Some(c) = self.consts.get(&name)
+        let graph_name = tensor_name(input);
+        let (name, constant) = match self.consts.get(&graph_name) {
+            Some(c) => (graph_name, Some(c)),
+            None => match self.consts.get(input) {
+                Some(c) => (input.to_string(), Some(c)),
+                None => (graph_name, None),
+            },
+        };
+        if let Some(c) = constant
             && self.emitted_consts.insert(name.clone())
         {
             self.graph.initializer.push(c.to_proto(&name));
