@@ -821,3 +821,65 @@ pub fn convert(
         outputs,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TF.js graph of one `Pad` over the input, its paddings a weight.
+    fn padded_graph() -> (Vec<u8>, Vec<u8>) {
+        let json = serde_json::json!({
+            "format": "graph-model",
+            "modelTopology": { "node": [
+                { "name": "input_1", "op": "Placeholder", "attr": { "shape": { "shape": {
+                    "dim": [{"size": "1"}, {"size": "2"}, {"size": "2"}, {"size": "1"}] } } } },
+                { "name": "paddings", "op": "Const", "attr": {} },
+                { "name": "Identity", "op": "Pad", "input": ["input_1", "paddings"] }
+            ] },
+            "weightsManifest": [{ "paths": ["w.bin"], "weights": [
+                { "name": "paddings", "shape": [4, 2], "dtype": "int32" }
+            ] }],
+            "signature": { "outputs": { "Identity:0": { "name": "Identity:0" } } }
+        });
+        let pads: Vec<u8> = [0i32, 0, 1, 1, 1, 1, 0, 0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        (serde_json::to_vec(&json).unwrap(), pads)
+    }
+
+    #[test]
+    fn derived_constants_become_initializers() {
+        let (json, pads) = padded_graph();
+        let converted = convert(&json, &|path| (path == "w.bin").then(|| pads.clone())).unwrap();
+        let graph = converted.model.graph.unwrap();
+        let defined: HashSet<&str> = graph
+            .input
+            .iter()
+            .map(|i| i.name.as_str())
+            .chain(graph.initializer.iter().map(|t| t.name.as_str()))
+            .chain(
+                graph
+                    .node
+                    .iter()
+                    .flat_map(|n| n.output.iter().map(String::as_str)),
+            )
+            .collect();
+        for node in &graph.node {
+            for input in node.input.iter().filter(|i| !i.is_empty()) {
+                assert!(
+                    defined.contains(input.as_str()),
+                    "{input} of {} is undefined",
+                    node.name
+                );
+            }
+        }
+        // ONNX's pads: every axis's begin, then every axis's end.
+        let pads = graph
+            .initializer
+            .iter()
+            .find(|t| t.name.ends_with("/pads"))
+            .expect("the Pad's pads");
+        assert_eq!(pads.int64_data, [0, 1, 1, 0, 0, 1, 1, 0]);
+    }
+}
