@@ -6,16 +6,18 @@
 //! labels, the metrics against the access log.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use spate_collector::enrich::city_db::{self, Layout};
 use spate_collector::enrich::geoip::Location;
 use spate_log::{Log, LogOptions};
 use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
+
+mod api_server;
+
+use api_server::{Running, ndjson};
 
 const SPATE: &str = env!("CARGO_BIN_EXE_spate");
 /// The shipped job files.
@@ -28,16 +30,6 @@ const TABLES: [&str; 5] = [
     "client_scores",
     "attack_alerts",
 ];
-
-/// Stops a child process with SIGTERM (a graceful shutdown) when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -126,14 +118,6 @@ fn test_mmdb(dir: &Path) -> PathBuf {
     path
 }
 
-fn ndjson(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
 /// The shipped job file `name`, its tables renamed with `prefix` and its PostgreSQL URL
 /// pointed at `url`; the source bounded at the log's end as the job starts.
 fn job_file(name: &str, prefix: &str, url: &str) -> String {
@@ -193,31 +177,7 @@ fn api_traffic_becomes_metrics_and_attack_alerts() {
     .unwrap();
     let log = dir.path().join("access.log");
 
-    let mut api = Command::new(SPATE)
-        .args([
-            "api",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--without-models",
-        ])
-        .args(["--trusted-proxy", "127.0.0.1/32"])
-        .arg("--keys")
-        .arg(&keys)
-        .arg("--access-log")
-        .arg(&log)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(api.stderr.take().unwrap());
-    let api = Running(api);
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let target = line
-        .trim()
-        .strip_prefix("spate api: serving on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
+    let (api, target) = api_server::serve(&keys, &log);
 
     let config = dir.path().join("collect.toml");
     std::fs::write(

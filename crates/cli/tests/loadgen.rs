@@ -3,31 +3,16 @@
 //! get 503), checked through the server's access log and the labels file.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
+mod api_server;
+
+use api_server::ndjson;
+
 const SPATE: &str = env!("CARGO_BIN_EXE_spate");
-
-/// Stops the server with SIGTERM (graceful shutdown) when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
-fn ndjson(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
 
 #[test]
 fn loadgen_traffic_and_labels_match_the_access_log() {
@@ -43,31 +28,7 @@ fn loadgen_traffic_and_labels_match_the_access_log() {
     )
     .unwrap();
     let log = dir.path().join("access.log");
-    let mut child = Command::new(SPATE)
-        .args([
-            "api",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--without-models",
-        ])
-        .args(["--trusted-proxy", "127.0.0.1/32"])
-        .arg("--keys")
-        .arg(&keys)
-        .arg("--access-log")
-        .arg(&log)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let server = Server(child);
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let target = line
-        .trim()
-        .strip_prefix("spate api: serving on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
+    let (server, target) = api_server::serve(&keys, &log);
 
     let labels = dir.path().join("labels.ndjson");
     let out = Command::new(SPATE)
