@@ -1,40 +1,29 @@
--- The speed layer of the fleet's predictive maintenance: telemetry from the embedded log
--- (`spate simulate fleet --sink log://telemetry`), every raw reading archived to Parquet
--- partitioned by day and hour (a partition gets its _SUCCESS file once the watermark has
--- passed its hour), and per-vehicle features over 5-minute windows for the anomaly model.
---   spate sql run jobs/fleet/pipeline.sql --checkpoint-dir spate-data/checkpoints/fleet
+-- The speed layer of the fleet's predictive maintenance: every raw reading archived, and every
+-- vehicle's 5-minute feature window scored by the live engine anomaly model. Read with the
+-- telemetry source, the feature views and a set of sinks first:
+--   spate sql run --init jobs/fleet/source.sql --init jobs/fleet/features.sql \
+--     --init jobs/fleet/sinks-log.sql jobs/fleet/pipeline.sql --checkpoint-dir …
+-- (sinks-mysql.sql instead of sinks-log.sql writes the health table to MySQL/MariaDB).
+--
+-- The model is the live version of the registry that `spate model train` and `promote` keep;
+-- a newly promoted version is picked up within a second, without stopping the job. Its output:
+-- the probability that the window is anomalous (`score`), the verdict at the model's own
+-- threshold (`anomalous`), the three signals that pushed the score most (`top_signals`) and
+-- the version that scored it (`model_version`).
 
-CREATE TABLE telemetry (
-  vin                      STRING,
-  ts                       BIGINT,
-  model                    STRING,
-  engine_l                 FLOAT,
-  region                   STRING,
-  engine_rpm               FLOAT,
-  vehicle_speed_kmh        INT,
-  engine_load_pct          FLOAT,
-  coolant_temp_c           INT,
-  intake_air_temp_c        INT,
-  maf_g_s                  FLOAT,
-  throttle_pct             FLOAT,
-  short_term_fuel_trim_pct FLOAT,
-  long_term_fuel_trim_pct  FLOAT,
-  o2_sensor_v              FLOAT,
-  timing_advance_deg       FLOAT,
-  control_module_voltage_v FLOAT,
-  oil_temp_c               INT,
-  ambient_air_temp_c       INT,
-  odometer_km              DOUBLE,
-  dtcs                     ARRAY<STRING>,
-  event_time AS TO_TIMESTAMP_LTZ(ts, 3),
-  WATERMARK FOR event_time AS event_time - INTERVAL '10' SECOND
-) WITH (
-  'connector' = 'spate-log',
-  'topic' = 'telemetry',
-  'format' = 'json',
-  'scan.startup.mode' = 'earliest-offset'
+CREATE MODEL engine_anomaly
+INPUT (running BIGINT, coolant_mean DOUBLE, coolant_max INT, coolant_slope DOUBLE,
+       trim_idle DOUBLE, trim_load DOUBLE, maf_ratio DOUBLE, rpm_idle_stddev DOUBLE,
+       o2_stddev DOUBLE, voltage_min FLOAT, voltage_mean DOUBLE, dtc_count INT,
+       ambient_mean DOUBLE, load_mean DOUBLE)
+OUTPUT (score DOUBLE, anomalous BOOLEAN, top_signals STRING, model_version STRING)
+WITH (
+  'provider' = 'spate',
+  'registry' = 'spate-data/models/engine-anomaly'
 );
 
+-- Every raw reading, as Parquet files partitioned by day and hour; a partition gets its
+-- _SUCCESS file once the watermark has passed its hour.
 CREATE TABLE telemetry_archive (
   vin                      STRING,
   ts                       BIGINT,
@@ -73,33 +62,6 @@ CREATE TABLE telemetry_archive (
 -- Idle is 500–1100 rpm at standstill; load is above 1800 rpm. The coolant slope (°C per minute
 -- while running) is a least-squares fit over the minutes of the day (a 5-minute window never
 -- spans midnight).
-CREATE TABLE vehicle_features (
-  vin              STRING,
-  model            STRING,
-  region           STRING,
-  window_start     TIMESTAMP(3),
-  window_end       TIMESTAMP(3),
-  readings         BIGINT,
-  running          BIGINT,
-  coolant_mean     DOUBLE,
-  coolant_max      INT,
-  coolant_slope    DOUBLE,
-  trim_idle        DOUBLE,
-  trim_load        DOUBLE,
-  maf_ratio        DOUBLE,
-  rpm_idle_stddev  DOUBLE,
-  o2_stddev        DOUBLE,
-  voltage_min      FLOAT,
-  voltage_mean     DOUBLE,
-  dtc_count        INT
-) WITH (
-  'connector' = 'spate-log',
-  'topic' = 'vehicle-features',
-  'format' = 'json',
-  'key.format' = 'json',
-  'key.fields' = 'vin'
-);
-
 INSERT INTO telemetry_archive
 SELECT vin, ts, model, engine_l, region, engine_rpm, vehicle_speed_kmh, engine_load_pct,
        coolant_temp_c, intake_air_temp_c, maf_g_s, throttle_pct, short_term_fuel_trim_pct,
@@ -108,30 +70,9 @@ SELECT vin, ts, model, engine_l, region, engine_rpm, vehicle_speed_kmh, engine_l
        DATE_FORMAT(event_time, 'yyyy-MM-dd'), DATE_FORMAT(event_time, 'HH')
 FROM telemetry;
 
-INSERT INTO vehicle_features
-SELECT vin, model, region, window_start, window_end,
-       COUNT(*),
-       COUNT(*) FILTER (WHERE engine_rpm > 0),
-       AVG(CAST(coolant_temp_c AS DOUBLE)) FILTER (WHERE engine_rpm > 0),
-       MAX(coolant_temp_c) FILTER (WHERE engine_rpm > 0),
-       (COUNT(*) FILTER (WHERE engine_rpm > 0)
-          * SUM(MOD(ts, 86400000) / 60000.0 * coolant_temp_c) FILTER (WHERE engine_rpm > 0)
-        - SUM(MOD(ts, 86400000) / 60000.0) FILTER (WHERE engine_rpm > 0)
-          * SUM(CAST(coolant_temp_c AS DOUBLE)) FILTER (WHERE engine_rpm > 0))
-       / NULLIF(COUNT(*) FILTER (WHERE engine_rpm > 0)
-          * SUM(POWER(MOD(ts, 86400000) / 60000.0, 2)) FILTER (WHERE engine_rpm > 0)
-        - POWER(SUM(MOD(ts, 86400000) / 60000.0) FILTER (WHERE engine_rpm > 0), 2), 0),
-       AVG(CAST(short_term_fuel_trim_pct + long_term_fuel_trim_pct AS DOUBLE))
-         FILTER (WHERE engine_rpm BETWEEN 500 AND 1100 AND vehicle_speed_kmh = 0),
-       AVG(CAST(short_term_fuel_trim_pct + long_term_fuel_trim_pct AS DOUBLE))
-         FILTER (WHERE engine_rpm > 1800),
-       AVG(maf_g_s / (engine_l * engine_rpm * engine_load_pct) * 100000.0)
-         FILTER (WHERE engine_rpm > 0 AND engine_load_pct > 10),
-       STDDEV_SAMP(CAST(engine_rpm AS DOUBLE))
-         FILTER (WHERE engine_rpm BETWEEN 500 AND 1100 AND vehicle_speed_kmh = 0),
-       STDDEV_SAMP(CAST(o2_sensor_v AS DOUBLE)) FILTER (WHERE engine_rpm > 0 AND coolant_temp_c > 70),
-       MIN(control_module_voltage_v) FILTER (WHERE engine_rpm > 0),
-       AVG(CAST(control_module_voltage_v AS DOUBLE)) FILTER (WHERE engine_rpm > 0),
-       CAST(MAX(CARDINALITY(dtcs)) AS INT)
-FROM TABLE(TUMBLE(TABLE telemetry, DESCRIPTOR(event_time), INTERVAL '5' MINUTE))
-GROUP BY vin, model, region, window_start, window_end;
+INSERT INTO vehicle_health
+SELECT *
+FROM ML_PREDICT(TABLE running_windows, MODEL engine_anomaly,
+                DESCRIPTOR(running, coolant_mean, coolant_max, coolant_slope, trim_idle,
+                           trim_load, maf_ratio, rpm_idle_stddev, o2_stddev, voltage_min,
+                           voltage_mean, dtc_count, ambient_mean, load_mean));

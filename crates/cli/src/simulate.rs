@@ -1,7 +1,7 @@
 //! `spate simulate …`: synthetic data sources. `fleet` simulates vehicles sending OBD-II
 //! telemetry (see the `spate-fleet` crate).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,6 +41,10 @@ pub struct FleetArgs {
     /// (vehicles/{vin}/telemetry and vehicles/{vin}/labels, QoS 1).
     #[arg(long, value_name = "URI")]
     sink: String,
+    /// Write the labels (the ground truth) to this NDJSON file instead of the sink's own label
+    /// stream.
+    #[arg(long, value_name = "PATH")]
+    labels: Option<PathBuf>,
     /// Seed of everything random: the same seed, start and options give the same records.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -136,7 +140,7 @@ fn fleet(data_dir: &Path, args: FleetArgs) -> Result<()> {
         },
     };
     let mut fleet = Fleet::new(config)?;
-    let mut sink = uri.open(&data_dir.join("log"))?;
+    let mut sink = uri.open(&data_dir.join("log"), args.labels.as_deref())?;
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signal(&stop, "simulation");
     let options = RunOptions {
@@ -164,7 +168,7 @@ fn fleet(data_dir: &Path, args: FleetArgs) -> Result<()> {
             done.events,
             args.sink,
             done.labels,
-            uri.labels_destination(),
+            uri.labels_destination(args.labels.as_deref()),
         );
     }
     let summary = serde_json::json!({

@@ -52,7 +52,12 @@ pub fn run(data_dir: &Path, cmd: SqlCommand) -> anyhow::Result<()> {
     match cmd {
         SqlCommand::Run(args) => {
             let (graphs, log) = plan(data_dir, &args)?;
-            run_graphs(graphs, &log, &args)
+            let interval = Duration::from_millis(args.checkpoint_interval_ms);
+            run_graphs(
+                graphs,
+                &log,
+                args.checkpoint_dir.as_deref().map(|dir| (dir, interval)),
+            )
         }
         SqlCommand::Explain(args) => {
             for graph in plan(data_dir, &args)?.0 {
@@ -88,15 +93,21 @@ fn plan(data_dir: &Path, args: &JobArgs) -> anyhow::Result<(Vec<JobGraph>, Log)>
     Ok((graphs, log))
 }
 
-fn run_graphs(graphs: Vec<JobGraph>, log: &Log, args: &JobArgs) -> anyhow::Result<()> {
+/// Runs planned jobs together until they all end (a job whose sources are all bounded ends by
+/// itself), taking checkpoints into `checkpoints`' directory at its interval, if given.
+pub(crate) fn run_graphs(
+    graphs: Vec<JobGraph>,
+    log: &Log,
+    checkpoints: Option<(&Path, Duration)>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let mut jobs = tokio::task::JoinSet::new();
         for (i, graph) in graphs.into_iter().enumerate() {
-            let checkpoints = match &args.checkpoint_dir {
-                Some(dir) => Some((
+            let checkpoints = match checkpoints {
+                Some((dir, interval)) => Some((
                     CheckpointStore::local(&dir.join(format!("insert-{i}")))?,
-                    Duration::from_millis(args.checkpoint_interval_ms),
+                    interval,
                 )),
                 None => None,
             };

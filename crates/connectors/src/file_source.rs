@@ -91,20 +91,33 @@ fn parquet_err(path: &Path, e: impl std::fmt::Display) -> EngineError {
     }
 }
 
-/// The files under `path`: the file itself, or the regular files of a directory (sorted,
-/// hidden files skipped).
+/// The files under `path`: the file itself, or the regular files of a directory tree, sorted
+/// by path. As in Flink and Hadoop, names starting with `.` or `_` are skipped (in-progress
+/// files, `_SUCCESS` markers), and partition directories (`dt=…/hour=…`) are read through.
 pub fn list_files(path: &Path) -> Result<Vec<PathBuf>, EngineError> {
     let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| io_err(path, e))?
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .map(|e| e.path())
-        .collect();
+    let mut files = Vec::new();
+    let mut dirs = vec![path.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .map_err(|e| io_err(&dir, e))?
+            .flatten()
+        {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(entry.path()),
+                Ok(t) if t.is_file() => files.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
     files.sort();
     Ok(files)
 }
@@ -412,6 +425,34 @@ mod tests {
     use super::*;
     use crate::file_sink::FileSink;
     use crate::testing::task;
+
+    #[test]
+    fn list_files_reads_partition_directories_and_skips_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "dt=2026-12-01/hour=23/part-0-1.parquet",
+            "dt=2026-12-01/hour=23/_SUCCESS",
+            "dt=2026-12-02/hour=00/part-0-2.parquet",
+            ".staging/part-0-3.inprogress",
+            "_temporary/part-0-4.parquet",
+        ] {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"x").unwrap();
+        }
+        let files: Vec<String> = list_files(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "dt=2026-12-01/hour=23/part-0-1.parquet",
+                "dt=2026-12-02/hour=00/part-0-2.parquet"
+            ]
+        );
+    }
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![

@@ -24,7 +24,8 @@
 //! ```
 //!
 //! [`run`] drives a fleet into a [`Sink`] in paced batches; [`SinkUri`] opens the sink for a
-//! `log://`, `file://` or `mqtt://` URI.
+//! `log://`, `file://` or `mqtt://` URI. [`GroundTruth`] reads the labels back, for training
+//! and evaluating a model.
 
 #![warn(missing_docs)]
 
@@ -39,6 +40,7 @@ mod record;
 mod rng;
 mod run;
 mod sink;
+mod truth;
 mod vehicle;
 mod vin;
 
@@ -53,7 +55,9 @@ pub use fleet::{
 pub use record::{Label, Telemetry};
 pub use run::{Progress, RunOptions, Speedup, run};
 pub use sink::{
-    DEFAULT_PARTITIONS, Encoded, EncodedRecord, FileSink, LogSink, MqttSink, Sink, SinkUri,
+    DEFAULT_PARTITIONS, Encoded, EncodedRecord, FileSink, LabelFileSink, LogSink, MqttSink, Sink,
+    SinkUri,
 };
+pub use truth::{FAULTY_FROM_SEVERITY, GroundTruth, TruthError, WindowTruth};
 pub use vehicle::{AIR_G_S_PER_L_RPM, Sample, Vehicle};
 pub use vin::{MAX_VEHICLES, Vin};

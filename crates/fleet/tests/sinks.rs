@@ -21,7 +21,7 @@ fn file_sink_writes_telemetry_and_labels_apart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fleet.ndjson");
     let uri: SinkUri = format!("file://{}", path.display()).parse().unwrap();
-    let mut sink = uri.open(dir.path()).unwrap();
+    let mut sink = uri.open(dir.path(), None).unwrap();
     let mut options = RunOptions::new(Speedup::Max);
     options.max_events = Some(1234);
     let mut batches = 0;
@@ -50,7 +50,7 @@ fn file_sink_writes_telemetry_and_labels_apart() {
 fn log_sink_keys_by_vin_and_keeps_each_vehicle_in_one_partition() {
     let dir = tempfile::tempdir().unwrap();
     let uri: SinkUri = "log://fleet?partitions=3".parse().unwrap();
-    let mut sink = uri.open(dir.path()).unwrap();
+    let mut sink = uri.open(dir.path(), None).unwrap();
     let mut options = RunOptions::new(Speedup::Max);
     options.duration = Some(Duration::from_secs(20));
     let done = run(&mut fleet(25), sink.as_mut(), &options, |_| {}).unwrap();
@@ -95,7 +95,7 @@ fn paced_runs_deliver_one_batch_per_interval() {
     let uri: SinkUri = format!("file://{}/paced.ndjson", dir.path().display())
         .parse()
         .unwrap();
-    let mut sink = uri.open(dir.path()).unwrap();
+    let mut sink = uri.open(dir.path(), None).unwrap();
     let mut options = RunOptions::new(Speedup::Factor(10.0));
     options.batch_interval = Duration::from_millis(200);
     options.duration = Some(Duration::from_secs(10));

@@ -19,6 +19,8 @@ pub struct Catalog {
     pub views: Vec<ViewDef>,
     /// `CREATE [TEMPORARY [SYSTEM]] FUNCTION`s.
     pub functions: Vec<FunctionDef>,
+    /// `CREATE [TEMPORARY] MODEL`s.
+    pub models: Vec<ModelDef>,
 }
 
 impl Catalog {
@@ -37,6 +39,11 @@ impl Catalog {
         self.functions.iter().find(|f| f.name == name)
     }
 
+    /// The model named `name`.
+    pub fn model(&self, name: &str) -> Option<&ModelDef> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
     /// Whether a table or view is named `name`.
     pub fn has_relation(&self, name: &str) -> bool {
         self.table(name).is_some() || self.view(name).is_some()
@@ -48,7 +55,8 @@ impl Catalog {
 pub struct TableDef {
     /// The name, parts of a qualified name joined with `.`.
     pub name: String,
-    /// The columns in declaration order.
+    /// The columns in declaration order; none for `CREATE TABLE … AS SELECT`, whose columns
+    /// are the query's.
     pub columns: Vec<Column>,
     /// `PRIMARY KEY (…) NOT ENFORCED`; its columns are non-nullable.
     pub primary_key: Option<PrimaryKey>,
@@ -233,4 +241,42 @@ pub struct FunctionDef {
     pub if_not_exists: bool,
     /// Where the statement starts.
     pub at: Position,
+}
+
+/// A `CREATE [TEMPORARY] MODEL [IF NOT EXISTS] name INPUT (…) OUTPUT (…) [COMMENT '…']
+/// WITH (…)`: a model `ML_PREDICT` calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelDef {
+    /// The name.
+    pub name: String,
+    /// The input columns: names and types, in order.
+    pub inputs: Vec<ModelColumn>,
+    /// The output columns: names and types, in order.
+    pub outputs: Vec<ModelColumn>,
+    /// `COMMENT '…'`.
+    pub comment: Option<String>,
+    /// The `WITH` options; `provider` names who serves the model.
+    pub options: BTreeMap<String, String>,
+    /// `TEMPORARY`.
+    pub temporary: bool,
+    /// Where the statement starts.
+    pub at: Position,
+}
+
+/// An input or output column of a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelColumn {
+    /// The name.
+    pub name: String,
+    /// The type.
+    pub data_type: DataType,
+    /// Where it is declared.
+    pub at: Position,
+}
+
+impl ModelDef {
+    /// The option `key`.
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options.get(key).map(String::as_str)
+    }
 }

@@ -12,7 +12,9 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan};
 
-use crate::catalog::{Column, ColumnKind, FunctionDef, PrimaryKey, TableDef, Watermark};
+use crate::catalog::{
+    Column, ColumnKind, FunctionDef, ModelColumn, ModelDef, PrimaryKey, TableDef, Watermark,
+};
 use crate::connector::{self, OptionEntry};
 use crate::error::{Position, Result, SqlError};
 use crate::interval::expr_millis;
@@ -24,8 +26,13 @@ use crate::types::{self, LTZ_TIME_ZONE};
 const COLUMN_HINT: &str = "separate columns with commas and close the list with )";
 
 /// Reads `CREATE [TEMPORARY] TABLE [IF NOT EXISTS] name (…) [COMMENT '…']
-/// [PARTITIONED BY (…)] WITH (…)`.
-pub(crate) fn create_table(statement: &RawStatement, tokens: &[TokenWithSpan]) -> Result<TableDef> {
+/// [PARTITIONED BY (…)] WITH (…)`, or `CREATE TABLE name WITH (…) AS query` (Flink's CTAS),
+/// which declares no columns (the planner takes them from the query) and returns the query's
+/// text as a statement of its own.
+pub(crate) fn create_table(
+    statement: &RawStatement,
+    tokens: &[TokenWithSpan],
+) -> Result<(TableDef, Option<RawStatement>)> {
     let tokens = split_shift_right(tokens);
     let mut c = Cursor::new(statement, &tokens);
     let at = c.position();
@@ -34,17 +41,38 @@ pub(crate) fn create_table(statement: &RawStatement, tokens: &[TokenWithSpan]) -
     c.expect_words(&["TABLE"], "a table is declared with CREATE TABLE")?;
     let if_not_exists = c.eat_words(&["IF", "NOT", "EXISTS"]);
     let name = c.name("a table name")?;
-    for (word, construct) in [
-        ("AS", "CREATE TABLE … AS SELECT"),
-        ("LIKE", "CREATE TABLE … LIKE"),
-    ] {
-        if c.is_word(word) {
-            return Err(unsupported(
-                &c,
-                construct,
-                "declare the columns and WITH options",
-            ));
-        }
+    if c.is_word("LIKE") {
+        return Err(unsupported(
+            &c,
+            "CREATE TABLE … LIKE",
+            "declare the columns and WITH options",
+        ));
+    }
+    if c.is_word("WITH") || c.is_word("AS") {
+        let options = if c.eat_word("WITH") {
+            with_options(&mut c)?
+        } else {
+            Vec::new()
+        };
+        c.expect_words(
+            &["AS"],
+            "CREATE TABLE name WITH (…) AS SELECT … takes its columns from the query",
+        )?;
+        let query = c.rest_as_statement();
+        let table = TableDef {
+            name,
+            columns: Vec::new(),
+            primary_key: None,
+            watermark: None,
+            partitioned_by: Vec::new(),
+            comment: None,
+            connector: connector::validate(at, &options)?,
+            options: option_map(&options)?,
+            temporary,
+            if_not_exists,
+            at,
+        };
+        return Ok((table, Some(query)));
     }
     c.expect(
         &Token::LParen,
@@ -107,7 +135,7 @@ pub(crate) fn create_table(statement: &RawStatement, tokens: &[TokenWithSpan]) -
     if let Some((watermark, watermark_at)) = &watermark {
         check_rowtime(&columns, watermark, *watermark_at)?;
     }
-    Ok(TableDef {
+    let table = TableDef {
         name,
         columns,
         primary_key: primary_key.map(|(key, _)| key),
@@ -119,7 +147,8 @@ pub(crate) fn create_table(statement: &RawStatement, tokens: &[TokenWithSpan]) -
         temporary,
         if_not_exists,
         at,
-    })
+    };
+    Ok((table, None))
 }
 
 /// `>>` closes two nested types (`ARRAY<ARRAY<INT>>`); Flink has no shift operator, so in
@@ -535,4 +564,84 @@ pub(crate) fn create_function(
         if_not_exists,
         at,
     })
+}
+
+/// Reads `CREATE [TEMPORARY] MODEL [IF NOT EXISTS] name INPUT (col type, …) OUTPUT (col type,
+/// …) [COMMENT '…'] WITH ('provider' = …, …)`, as Flink declares a model for `ML_PREDICT`.
+pub(crate) fn create_model(statement: &RawStatement, tokens: &[TokenWithSpan]) -> Result<ModelDef> {
+    let tokens = split_shift_right(tokens);
+    let mut c = Cursor::new(statement, &tokens);
+    let at = c.position();
+    c.expect_words(&["CREATE"], "a model is declared with CREATE MODEL")?;
+    let temporary = c.eat_word("TEMPORARY");
+    c.expect_words(&["MODEL"], "a model is declared with CREATE MODEL")?;
+    c.eat_words(&["IF", "NOT", "EXISTS"]);
+    let name = c.name("a model name")?;
+    c.expect_words(&["INPUT"], "write INPUT (col TYPE, …) OUTPUT (col TYPE, …)")?;
+    let inputs = model_columns(&mut c)?;
+    c.expect_words(
+        &["OUTPUT"],
+        "write INPUT (col TYPE, …) OUTPUT (col TYPE, …)",
+    )?;
+    let outputs = model_columns(&mut c)?;
+    let comment = if c.eat_word("COMMENT") {
+        Some(c.string("a comment")?)
+    } else {
+        None
+    };
+    c.expect_words(
+        &["WITH"],
+        "a model names its provider: WITH ('provider' = …)",
+    )?;
+    let options = option_map(&with_options(&mut c)?)?;
+    c.expect_end("a model ends after its WITH (…) clause")?;
+    if !options.contains_key("provider") {
+        return Err(SqlError::Invalid {
+            at,
+            message: format!("model {name} has no 'provider' option"),
+            text: name,
+            hint: "name who serves it: 'provider' = 'spate' (in process) or 'rest'".into(),
+        });
+    }
+    Ok(ModelDef {
+        name,
+        inputs,
+        outputs,
+        comment,
+        options,
+        temporary,
+        at,
+    })
+}
+
+/// `(name TYPE [COMMENT '…'], …)` of a model.
+fn model_columns(c: &mut Cursor<'_>) -> Result<Vec<ModelColumn>> {
+    c.expect(&Token::LParen, "a model's columns are in parentheses")?;
+    let mut columns: Vec<ModelColumn> = Vec::new();
+    loop {
+        let at = c.position();
+        let name = c.ident("a column name")?;
+        let data_type = types::parse_type(c)?;
+        if c.eat_word("COMMENT") {
+            c.string("a comment")?;
+        }
+        if columns.iter().any(|col| col.name == name) {
+            return Err(SqlError::Invalid {
+                at,
+                message: format!("column {name} is declared twice"),
+                text: name,
+                hint: "give each column its own name".into(),
+            });
+        }
+        columns.push(ModelColumn {
+            name,
+            data_type,
+            at,
+        });
+        if !c.eat(&Token::Comma) {
+            break;
+        }
+    }
+    c.expect(&Token::RParen, "close the column list with )")?;
+    Ok(columns)
 }

@@ -16,10 +16,13 @@
 //!   differently.
 //! - [`window`]: window table-valued functions (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`),
 //!   recognised and rewritten away so `sqlparser`/DataFusion can read the rest.
+//! - [`ml_predict`]: `ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(…))` calls, recognised and
+//!   rewritten away like window TVFs.
 //! - `group_window` (internal): Flink's legacy `GROUP BY TUMBLE(ts, …)` windows, rewritten
 //!   into window TVFs.
 //! - [`query`]: `INSERT INTO … SELECT …` and views into `sqlparser` ASTs.
 //! - [`script`]: [`parse_script`], the whole job file into a [`Script`].
+//! - [`predict`]: [`Predictor`], the models `ML_PREDICT` calls, and how a batch calls one.
 //! - [`plan`]: [`plan_script`], the script's INSERTs into engine job graphs.
 
 #![warn(missing_docs)]
@@ -32,7 +35,9 @@ pub mod error;
 pub mod functions;
 mod group_window;
 pub mod interval;
+pub mod ml_predict;
 pub mod plan;
+pub mod predict;
 pub mod query;
 pub mod script;
 pub mod split;
@@ -41,12 +46,15 @@ pub mod types;
 pub mod window;
 
 pub use catalog::{
-    Catalog, Column, ColumnKind, FunctionDef, PrimaryKey, TableDef, ViewDef, Watermark,
+    Catalog, Column, ColumnKind, FunctionDef, ModelColumn, ModelDef, PrimaryKey, TableDef, ViewDef,
+    Watermark,
 };
 pub use connector::Connector;
 pub use dialect::FlinkDialect;
 pub use error::{Position, Result, SqlError};
+pub use ml_predict::MlPredictCall;
 pub use plan::{ConnectorRegistry, PlanOptions, parse_duration, plan_insert, plan_script};
+pub use predict::Predictor;
 pub use query::{Insert, LookupJoin, ParsedQuery};
 pub use script::{Script, parse_script};
 pub use split::{RawStatement, split_script};

@@ -5,6 +5,7 @@
 //! (`SqlToRel`) takes directly. Flink identifiers are case-sensitive, so the planner should
 //! turn DataFusion's identifier normalisation off.
 
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
@@ -18,8 +19,9 @@ use crate::catalog::ViewDef;
 use crate::dialect::FlinkDialect;
 use crate::error::{Position, Result, SqlError};
 use crate::group_window::rewrite_group_windows;
+use crate::ml_predict::{MlPredictCall, rewrite_ml_predicts};
 use crate::split::RawStatement;
-use crate::tokens::{is_keyword, parser_error};
+use crate::tokens::{is_keyword, parser_error, tokenize};
 use crate::window::{WindowTvf, rewrite_windows};
 
 /// A query, ready for planning.
@@ -32,6 +34,8 @@ pub struct ParsedQuery {
     pub query: Box<Query>,
     /// The window TVF calls, whose placeholders `query` reads from.
     pub windows: Vec<WindowTvf>,
+    /// The `ML_PREDICT` calls, whose placeholders `query` reads from.
+    pub ml_predicts: Vec<MlPredictCall>,
     /// Tables read `FOR SYSTEM_TIME AS OF` (lookup and temporal joins).
     pub lookups: Vec<LookupJoin>,
 }
@@ -65,7 +69,7 @@ pub struct Insert {
 /// Reads an `INSERT INTO` statement.
 pub(crate) fn parse_insert(statement: &RawStatement, tokens: &[TokenWithSpan]) -> Result<Insert> {
     let at = statement.start;
-    let (parsed, sql, windows) = parse_rewritten(statement, tokens)?;
+    let (parsed, sql, rewritten) = parse_rewritten(statement, tokens)?;
     let Statement::Insert(insert) = parsed else {
         return Err(not_a(statement, "an INSERT INTO … SELECT … statement"));
     };
@@ -83,16 +87,35 @@ pub(crate) fn parse_insert(statement: &RawStatement, tokens: &[TokenWithSpan]) -
     Ok(Insert {
         target: object_name(target),
         columns: insert.columns.iter().map(object_name).collect(),
-        query: finish(sql, query, windows),
+        query: finish(sql, query, rewritten),
         statement_set: statement.statement_set,
         at,
+    })
+}
+
+/// Reads the query of `CREATE TABLE … AS query` as an insert into that table.
+pub(crate) fn parse_ctas_query(
+    target: &str,
+    statement: &RawStatement,
+    tokens: &[TokenWithSpan],
+) -> Result<Insert> {
+    let (parsed, sql, rewritten) = parse_rewritten(statement, tokens)?;
+    let Statement::Query(query) = parsed else {
+        return Err(not_a(statement, "CREATE TABLE … AS SELECT …"));
+    };
+    Ok(Insert {
+        target: target.to_string(),
+        columns: Vec::new(),
+        query: finish(sql, query, rewritten),
+        statement_set: statement.statement_set,
+        at: statement.start,
     })
 }
 
 /// Reads a `CREATE [TEMPORARY] VIEW name [(columns)] AS query` statement.
 pub(crate) fn parse_view(statement: &RawStatement, tokens: &[TokenWithSpan]) -> Result<ViewDef> {
     let at = statement.start;
-    let (parsed, sql, windows) = parse_rewritten(statement, tokens)?;
+    let (parsed, sql, rewritten) = parse_rewritten(statement, tokens)?;
     let Statement::CreateView(view) = parsed else {
         return Err(not_a(statement, "a CREATE VIEW name AS SELECT … statement"));
     };
@@ -107,7 +130,7 @@ pub(crate) fn parse_view(statement: &RawStatement, tokens: &[TokenWithSpan]) -> 
     Ok(ViewDef {
         name: object_name(&view.name),
         columns: view.columns.iter().map(|c| c.name.value.clone()).collect(),
-        query: finish(sql, view.query, windows),
+        query: finish(sql, view.query, rewritten),
         temporary: view.temporary,
         at,
     })
@@ -117,7 +140,7 @@ pub(crate) fn parse_view(statement: &RawStatement, tokens: &[TokenWithSpan]) -> 
 fn parse_rewritten(
     statement: &RawStatement,
     tokens: &[TokenWithSpan],
-) -> Result<(Statement, String, Vec<WindowTvf>)> {
+) -> Result<(Statement, String, Rewritten)> {
     if let Some(token) = tokens
         .iter()
         .find(|t| is_keyword(&t.token, "MATCH_RECOGNIZE"))
@@ -129,7 +152,15 @@ fn parse_rewritten(
             hint: "pattern recognition has no Spate operator; use window aggregations".into(),
         });
     }
-    let (sql, mut windows) = rewrite_windows(statement, tokens)?;
+    let (statement, tokens, ml_predicts) = match rewrite_ml_predicts(statement, tokens)? {
+        Some((rewritten, calls)) => {
+            let tokens = tokenize(&rewritten)?;
+            (Cow::Owned(rewritten), Cow::Owned(tokens), calls)
+        }
+        None => (Cow::Borrowed(statement), Cow::Borrowed(tokens), Vec::new()),
+    };
+    let statement: &RawStatement = &statement;
+    let (sql, mut windows) = rewrite_windows(statement, &tokens)?;
     let hint = "check the statement near here against Flink SQL";
     let mut parser = Parser::new(&FlinkDialect)
         .try_with_sql(&sql)
@@ -148,18 +179,32 @@ fn parse_rewritten(
     }
     let mut parsed = parsed;
     rewrite_group_windows(statement, &mut parsed, &mut windows)?;
-    Ok((parsed, sql, windows))
+    Ok((
+        parsed,
+        sql,
+        Rewritten {
+            windows,
+            ml_predicts,
+        },
+    ))
 }
 
 /// The parts of a query, with its lookups found.
-fn finish(sql: String, query: Box<Query>, windows: Vec<WindowTvf>) -> ParsedQuery {
+/// The calls a statement's text was rewritten around.
+struct Rewritten {
+    windows: Vec<WindowTvf>,
+    ml_predicts: Vec<MlPredictCall>,
+}
+
+fn finish(sql: String, query: Box<Query>, rewritten: Rewritten) -> ParsedQuery {
     let mut lookups = Lookups(Vec::new());
     // The visitor never breaks.
     let _ = query.visit(&mut lookups);
     ParsedQuery {
         sql,
         query,
-        windows,
+        windows: rewritten.windows,
+        ml_predicts: rewritten.ml_predicts,
         lookups: lookups.0,
     }
 }

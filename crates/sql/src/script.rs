@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::catalog::Catalog;
-use crate::ddl::{create_function, create_table};
+use crate::ddl::{create_function, create_model, create_table};
 use crate::error::{Position, Result, SqlError};
-use crate::query::{Insert, ParsedQuery, parse_insert, parse_view};
+use crate::query::{Insert, ParsedQuery, parse_ctas_query, parse_insert, parse_view};
 use crate::split::{RawStatement, split_script};
 use crate::tokens::{Cursor, tokenize};
 
@@ -29,6 +29,7 @@ enum Kind {
     Table,
     View,
     Function,
+    Model,
     Insert,
 }
 
@@ -53,9 +54,20 @@ pub fn parse_script(sql: &str) -> Result<Script> {
                 script.settings.insert(key, value);
             }
             Kind::Table => {
-                let table = create_table(&statement, &tokens)?;
+                let (table, query) = create_table(&statement, &tokens)?;
                 unique_name(&script.catalog, &table.name, table.at)?;
+                let insert = match query {
+                    Some(query) => {
+                        let tokens = tokenize(&query)?;
+                        Some(parse_ctas_query(&table.name, &query, &tokens)?)
+                    }
+                    None => None,
+                };
                 script.catalog.tables.push(table);
+                if let Some(insert) = insert {
+                    check_windows(&script.catalog, &insert.query)?;
+                    script.inserts.push(insert);
+                }
             }
             Kind::View => {
                 let view = parse_view(&statement, &tokens)?;
@@ -69,6 +81,13 @@ pub fn parse_script(sql: &str) -> Result<Script> {
                     return Err(duplicate(&function.name, function.at));
                 }
                 script.catalog.functions.push(function);
+            }
+            Kind::Model => {
+                let model = create_model(&statement, &tokens)?;
+                if script.catalog.model(&model.name).is_some() {
+                    return Err(duplicate(&model.name, model.at));
+                }
+                script.catalog.models.push(model);
             }
             Kind::Insert => {
                 let insert = parse_insert(&statement, &tokens)?;
@@ -100,6 +119,7 @@ fn kind(cursor: &Cursor<'_>) -> Result<Kind> {
                 "TABLE" => return Ok(Kind::Table),
                 "VIEW" | "MATERIALIZED" => return Ok(Kind::View),
                 "FUNCTION" => return Ok(Kind::Function),
+                "MODEL" => return Ok(Kind::Model),
                 _ => {}
             }
         }
@@ -112,11 +132,11 @@ fn kind(cursor: &Cursor<'_>) -> Result<Kind> {
         ),
         "" => (
             format!("a statement starting with {}", cursor.found()),
-            "a job script holds SET, CREATE TABLE/VIEW/FUNCTION and INSERT INTO statements",
+            "a job script holds SET, CREATE TABLE/VIEW/FUNCTION/MODEL and INSERT INTO statements",
         ),
         _ => (
             format!("the {first} statement"),
-            "a job script holds SET, CREATE TABLE/VIEW/FUNCTION and INSERT INTO statements",
+            "a job script holds SET, CREATE TABLE/VIEW/FUNCTION/MODEL and INSERT INTO statements",
         ),
     };
     Err(SqlError::Unsupported {

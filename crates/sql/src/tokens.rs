@@ -160,6 +160,22 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// The rest of the statement from the current token, as a statement of its own (the query
+    /// of `CREATE TABLE … AS SELECT`), keeping its place in the script.
+    pub(crate) fn rest_as_statement(&self) -> RawStatement {
+        let offset = self
+            .tokens
+            .get(self.index)
+            .map_or(self.statement.text.len(), |t| {
+                byte_offset(&self.statement.text, t.span.start)
+            });
+        RawStatement {
+            text: self.statement.text[offset..].to_string(),
+            start: self.position(),
+            statement_set: self.statement.statement_set,
+        }
+    }
+
     /// Moves past the current token.
     pub(crate) fn advance(&mut self) -> Option<&'a TokenWithSpan> {
         let token = self.tokens.get(self.index)?;

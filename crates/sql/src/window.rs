@@ -119,7 +119,7 @@ pub(crate) fn rewrite_windows(
 
 /// `original` with every character but line breaks blanked and `placeholder` written at
 /// the start of the first line piece long enough to hold it without touching what follows.
-fn blank(original: &str, placeholder: &str) -> Option<String> {
+pub(crate) fn blank(original: &str, placeholder: &str) -> Option<String> {
     let pieces: Vec<&str> = original.split('\n').collect();
     let fits = |k: usize, len: usize| {
         len > placeholder.len() || (len == placeholder.len() && k + 1 < pieces.len())
@@ -141,7 +141,7 @@ fn blank(original: &str, placeholder: &str) -> Option<String> {
 }
 
 /// The index of the `)` closing the `(` at `open`.
-fn matching_paren(
+pub(crate) fn matching_paren(
     statement: &RawStatement,
     tokens: &[TokenWithSpan],
     open: usize,
@@ -371,7 +371,7 @@ fn wrong_type(bound: Option<&Bound>, expected: &str, example: &str) -> Option<Sq
 }
 
 /// The call's arguments: the tokens between top-level commas.
-fn split_args(tokens: &[TokenWithSpan]) -> Vec<&[TokenWithSpan]> {
+pub(crate) fn split_args(tokens: &[TokenWithSpan]) -> Vec<&[TokenWithSpan]> {
     let mut args = Vec::new();
     let mut depth = 0usize;
     let mut start = 0;

@@ -11,7 +11,10 @@ use spate_engine::JobConfig;
 use spate_engine::operator::TaskInfo;
 use spate_engine::sink::{Sink, SinkFactory};
 use spate_engine::source::{Source, SourceFactory, SourcePoll};
-use spate_sql::{ConnectorRegistry, PlanOptions, SqlError, TableDef, parse_script, plan_script};
+use spate_sql::{
+    ConnectorRegistry, ModelDef, PlanOptions, Predictor, SqlError, TableDef, parse_script,
+    plan_script,
+};
 
 const EVENTS: &str = "\
 CREATE TABLE events (
@@ -161,6 +164,26 @@ impl Sink for CollectSink {
     }
 }
 
+/// A model of slow requests: the score is the latency over 1250 ms, and a request is slow
+/// above 1000 ms or when it failed (status ≥ 500).
+#[derive(Debug)]
+struct SlowRequests;
+
+impl Predictor for SlowRequests {
+    fn predict(
+        &self,
+        inputs: &[arrow::array::ArrayRef],
+    ) -> Result<Vec<arrow::array::ArrayRef>, String> {
+        let latency = inputs[0].as_primitive::<Float64Type>();
+        let status = inputs[1].as_primitive::<arrow::datatypes::Int32Type>();
+        let score: Float64Array = latency.iter().map(|l| l.map(|l| l / 1250.0)).collect();
+        let slow: arrow::array::BooleanArray = (0..latency.len())
+            .map(|i| Some(latency.value(i) > 1000.0 || status.value(i) >= 500))
+            .collect();
+        Ok(vec![Arc::new(score), Arc::new(slow)])
+    }
+}
+
 /// In-memory events for every source table, collecting sinks.
 struct Registry {
     events: Vec<Vec<Event>>,
@@ -221,6 +244,11 @@ impl ConnectorRegistry for Registry {
 
     fn accepts_changes(&self, table: &TableDef) -> bool {
         table.connector == spate_sql::Connector::Blackhole
+    }
+
+    fn model(&self, model: &ModelDef) -> Result<Arc<dyn Predictor>, SqlError> {
+        assert_eq!(model.option("provider"), Some("test"));
+        Ok(Arc::new(SlowRequests))
     }
 
     fn sink(&self, _table: &TableDef) -> Result<SinkFactory, SqlError> {
@@ -340,6 +368,166 @@ fn reference_job_matches_brute_force() {
     assert_eq!(schema.field(3).name(), "cnt");
     let expected = brute_force(&registry.events, 10_000, 10_000);
     check_windows(&batches, &expected, 10_000);
+}
+
+#[test]
+fn create_table_as_select_takes_its_columns_from_the_query() {
+    let registry = Registry::new();
+    let sql = format!(
+        "{EVENTS}CREATE TABLE per_client WITH ('connector' = 'blackhole') AS
+SELECT window_start, window_end, client_ip AS ip, COUNT(*) AS cnt, AVG(latency_ms) AS avg_latency,
+       SUM(bytes_out) AS sum_bytes, COUNT(*) FILTER (WHERE status >= 400) AS errors
+FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end, client_ip;"
+    );
+    let script = parse_script(&sql).unwrap();
+    assert!(
+        script
+            .catalog
+            .table("per_client")
+            .unwrap()
+            .columns
+            .is_empty()
+    );
+    assert_eq!(script.inserts[0].target, "per_client");
+    let batches = run(&sql, &registry, 2);
+    let schema = batches[0].schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "window_start",
+            "window_end",
+            "ip",
+            "cnt",
+            "avg_latency",
+            "sum_bytes",
+            "errors"
+        ]
+    );
+    let expected = brute_force(&registry.events, 10_000, 10_000);
+    check_windows(&batches, &expected, 10_000);
+}
+
+#[test]
+fn create_table_as_select_errors_point_into_the_query() {
+    let sql = format!(
+        "{EVENTS}CREATE TABLE t WITH ('connector' = 'blackhole') AS
+SELECT client_ip,
+       nope FROM events;"
+    );
+    let err = plan_error(&sql);
+    assert!(err.to_string().contains("nope"), "{err}");
+    let err = parse_script(&format!(
+        "{EVENTS}CREATE TABLE t WITH ('connector' = 'blackhole') AS\nSELECT client_ip FROM events WHERE;"
+    ))
+    .unwrap_err();
+    assert_eq!(err.at().line, 8, "{err}");
+}
+
+const SLOW_MODEL: &str = "\
+CREATE MODEL slow_requests
+INPUT (latency DOUBLE, status INT)
+OUTPUT (score DOUBLE, slow BOOLEAN)
+WITH ('provider' = 'test');
+";
+
+#[test]
+fn ml_predict_adds_the_model_outputs_to_each_row() {
+    let registry = Registry::new();
+    let sql = format!(
+        "{EVENTS}{SLOW_MODEL}CREATE TABLE scored (client_ip STRING, latency_ms DOUBLE, status INT,
+  score DOUBLE, slow BOOLEAN) WITH ('connector' = 'blackhole');
+INSERT INTO scored
+SELECT client_ip, latency_ms, status, score, slow
+FROM ML_PREDICT(TABLE events, MODEL slow_requests, DESCRIPTOR(latency_ms, status));"
+    );
+    let batches = run(&sql, &registry, 2);
+    let mut rows = 0;
+    for b in &batches {
+        let latency = b.column(1).as_primitive::<Float64Type>();
+        let status = b.column(2).as_primitive::<arrow::datatypes::Int32Type>();
+        let score = b.column(3).as_primitive::<Float64Type>();
+        let slow = b.column(4).as_boolean();
+        for i in 0..b.num_rows() {
+            assert!((score.value(i) - latency.value(i) / 1250.0).abs() < 1e-12);
+            assert_eq!(
+                slow.value(i),
+                latency.value(i) > 1000.0 || status.value(i) >= 500
+            );
+        }
+        rows += b.num_rows();
+    }
+    assert_eq!(rows, 6_000);
+}
+
+#[test]
+fn ml_predict_scores_the_windows_of_a_view() {
+    let registry = Registry::new();
+    let sql = format!(
+        "{EVENTS}{SLOW_MODEL}CREATE TEMPORARY VIEW per_client AS
+SELECT window_start, client_ip, AVG(latency_ms) AS avg_latency, MAX(status) AS worst
+FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end, client_ip;
+CREATE TABLE scored (window_start TIMESTAMP(3), client_ip STRING, avg_latency DOUBLE,
+  worst INT, score DOUBLE, slow BOOLEAN) WITH ('connector' = 'blackhole');
+INSERT INTO scored
+SELECT * FROM ML_PREDICT(TABLE per_client, MODEL slow_requests,
+                         DESCRIPTOR(avg_latency, worst));"
+    );
+    let batches = run(&sql, &registry, 2);
+    let expected = brute_force(&registry.events, 10_000, 10_000);
+    let mut rows = 0;
+    for b in &batches {
+        let avg = b.column(2).as_primitive::<Float64Type>();
+        let worst = b.column(3).as_primitive::<arrow::datatypes::Int32Type>();
+        let score = b.column(4).as_primitive::<Float64Type>();
+        let slow = b.column(5).as_boolean();
+        for i in 0..b.num_rows() {
+            assert!((score.value(i) - avg.value(i) / 1250.0).abs() < 1e-12);
+            assert_eq!(
+                slow.value(i),
+                avg.value(i) > 1000.0 || worst.value(i) >= 500
+            );
+        }
+        rows += b.num_rows();
+    }
+    assert_eq!(rows, expected.len());
+}
+
+#[test]
+fn ml_predict_errors_name_the_model_and_columns() {
+    let check = |call: &str, wanted: &str| {
+        let sql = format!(
+            "{EVENTS}{SLOW_MODEL}CREATE TABLE out (ip STRING) WITH ('connector' = 'blackhole');
+INSERT INTO out SELECT client_ip FROM {call};"
+        );
+        let err = match parse_script(&sql) {
+            Err(e) => e,
+            Ok(script) => match plan_script(&script, &Registry::new(), &PlanOptions::default()) {
+                Ok(_) => panic!("planned: {call}"),
+                Err(e) => e,
+            },
+        };
+        assert!(err.to_string().contains(wanted), "{call}: {err}");
+        assert_eq!(err.at().line, 12, "{call}: {err}");
+    };
+    check(
+        "ML_PREDICT(TABLE events, MODEL nope, DESCRIPTOR(latency_ms, status))",
+        "unknown model nope",
+    );
+    check(
+        "ML_PREDICT(TABLE events, MODEL slow_requests, DESCRIPTOR(latency_ms))",
+        "takes 2 input column(s), DESCRIPTOR names 1",
+    );
+    check(
+        "ML_PREDICT(TABLE events, MODEL slow_requests, DESCRIPTOR(latency_ms, nope))",
+        "events has no column nope",
+    );
+    check(
+        "ML_PREDICT(TABLE events, slow_requests, DESCRIPTOR(latency_ms, status))",
+        "MODEL",
+    );
 }
 
 #[test]

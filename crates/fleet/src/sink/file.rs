@@ -1,4 +1,5 @@
-//! The file sink: telemetry and labels as two NDJSON files.
+//! The file sinks: telemetry and labels as two NDJSON files, and labels as an NDJSON file
+//! beside any other sink (`--labels`).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -10,8 +11,9 @@ use crate::error::SinkError;
 /// Buffer of each file, bytes.
 const BUFFER_BYTES: usize = 1 << 20;
 
-/// Writes telemetry to `PATH` and labels to [`labels_path`]`(PATH)`, one JSON record a line.
-/// Both files are created (or truncated) when the sink opens.
+/// Writes telemetry to one file and labels to another (by default [`labels_path`] of the
+/// telemetry file), one JSON record a line. Both files are created (or truncated) when the
+/// sink opens.
 #[derive(Debug)]
 pub struct FileSink {
     telemetry: Output,
@@ -35,12 +37,46 @@ pub fn labels_path(path: &Path) -> PathBuf {
 }
 
 impl FileSink {
-    /// Creates the telemetry file `path` and its labels file.
-    pub fn create(path: &Path) -> Result<FileSink, SinkError> {
+    /// Creates the telemetry file `path` and the labels file `labels`.
+    pub fn create(path: &Path, labels: &Path) -> Result<FileSink, SinkError> {
         Ok(FileSink {
             telemetry: Output::create(path.to_path_buf())?,
-            labels: Output::create(labels_path(path))?,
+            labels: Output::create(labels.to_path_buf())?,
         })
+    }
+}
+
+/// Sends the telemetry through another sink and writes the labels to an NDJSON file, so that
+/// the ground truth of a run into the log or MQTT can be kept apart for training.
+pub struct LabelFileSink {
+    telemetry: Box<dyn Sink>,
+    labels: Output,
+}
+
+impl LabelFileSink {
+    /// Telemetry to `telemetry`, labels to the file `labels` (created or truncated).
+    pub fn create(telemetry: Box<dyn Sink>, labels: &Path) -> Result<LabelFileSink, SinkError> {
+        Ok(LabelFileSink {
+            telemetry,
+            labels: Output::create(labels.to_path_buf())?,
+        })
+    }
+}
+
+impl Sink for LabelFileSink {
+    fn send(&mut self, telemetry: &Encoded, labels: &Encoded) -> Result<(), SinkError> {
+        self.telemetry.send(telemetry, &Encoded::default())?;
+        self.labels.write(labels)
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.telemetry.flush()?;
+        self.labels.flush()
+    }
+
+    fn close(&mut self) -> Result<(), SinkError> {
+        self.telemetry.close()?;
+        self.labels.flush()
     }
 }
 
@@ -103,7 +139,11 @@ mod tests {
 
     #[test]
     fn an_unwritable_path_is_named() {
-        let err = FileSink::create(Path::new("/nonexistent-dir/x.ndjson")).unwrap_err();
+        let err = FileSink::create(
+            Path::new("/nonexistent-dir/x.ndjson"),
+            Path::new("/nonexistent-dir/x.labels.ndjson"),
+        )
+        .unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("writing /nonexistent-dir/x.ndjson:"),

@@ -6,7 +6,8 @@
 //! | `file://PATH.ndjson` | NDJSON file `PATH.ndjson` | `PATH.labels.ndjson` |
 //! | `mqtt://HOST[:PORT]` | `vehicles/{vin}/telemetry`, QoS 1 | `vehicles/{vin}/labels` |
 //!
-//! `kafka://` is recognised and refused: Kafka delivery is not there yet.
+//! `kafka://` is recognised and refused: Kafka delivery is not there yet. With a labels file
+//! (`--labels`), labels go to that NDJSON file instead, whatever the sink.
 
 mod file;
 mod log;
@@ -17,7 +18,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-pub use self::file::FileSink;
+pub use self::file::{FileSink, LabelFileSink};
 pub use self::log::{DEFAULT_PARTITIONS, LogSink};
 pub use self::mqtt::MqttSink;
 use crate::error::SinkError;
@@ -209,19 +210,30 @@ impl FromStr for SinkUri {
 }
 
 impl SinkUri {
-    /// Opens the sink; a log sink opens (or creates) its topics in the log at `log_dir`.
-    pub fn open(&self, log_dir: &Path) -> Result<Box<dyn Sink>, SinkError> {
-        Ok(match self {
+    /// Opens the sink; a log sink opens (or creates) its topics in the log at `log_dir`. With
+    /// `labels`, the labels go to that NDJSON file instead of the sink's own label stream.
+    pub fn open(&self, log_dir: &Path, labels: Option<&Path>) -> Result<Box<dyn Sink>, SinkError> {
+        let sink: Box<dyn Sink> = match self {
+            SinkUri::File { path } => {
+                let labels = labels.map_or_else(|| file::labels_path(path), Path::to_path_buf);
+                return Ok(Box::new(FileSink::create(path, &labels)?));
+            }
             SinkUri::Log { topic, partitions } => {
                 Box::new(LogSink::open(log_dir, topic, *partitions)?)
             }
-            SinkUri::File { path } => Box::new(FileSink::create(path)?),
             SinkUri::Mqtt { host, port } => Box::new(MqttSink::connect(host, *port)?),
+        };
+        Ok(match labels {
+            Some(labels) => Box::new(LabelFileSink::create(sink, labels)?),
+            None => sink,
         })
     }
 
     /// Where the labels go, for messages.
-    pub fn labels_destination(&self) -> String {
+    pub fn labels_destination(&self, labels: Option<&Path>) -> String {
+        if let Some(labels) = labels {
+            return labels.display().to_string();
+        }
         match self {
             SinkUri::Log { topic, .. } => format!("log topic {}", log::labels_topic(topic)),
             SinkUri::File { path } => file::labels_path(path).display().to_string(),

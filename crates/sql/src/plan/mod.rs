@@ -34,8 +34,9 @@ use spate_engine::window::LatePolicy;
 use spate_engine::{JobGraph, Stage};
 use std::ops::ControlFlow;
 
-use crate::catalog::{Catalog, TableDef};
+use crate::catalog::{Catalog, Column, ColumnKind, ModelDef, TableDef};
 use crate::error::{Position, Result, SqlError};
+use crate::predict::Predictor;
 use crate::query::Insert;
 use crate::script::Script;
 
@@ -67,6 +68,19 @@ pub trait ConnectorRegistry {
         _keys: &[String],
     ) -> Result<Option<KeyLookupFactory>> {
         Ok(None)
+    }
+
+    /// The predictor serving `model` (its `'provider'` option says which) for `ML_PREDICT`.
+    fn model(&self, model: &ModelDef) -> Result<Arc<dyn Predictor>> {
+        Err(SqlError::Unsupported {
+            at: model.at,
+            construct: format!(
+                "the model provider '{}'",
+                model.option("provider").unwrap_or_default()
+            ),
+            text: model.name.clone(),
+            hint: "this runner serves no models".into(),
+        })
     }
 }
 
@@ -190,7 +204,7 @@ pub fn plan_insert(
     let query = &insert.query;
     let ctx = session();
     let relations = planner.register(&ctx, catalog, query)?;
-    let sink_table = catalog
+    let declared = catalog
         .table(&insert.target)
         .ok_or_else(|| SqlError::Invalid {
             at: insert.at,
@@ -198,6 +212,8 @@ pub fn plan_insert(
             text: insert.target.clone(),
             hint: "declare it with CREATE TABLE first".into(),
         })?;
+    let plan = planner.logical_plan(&ctx, Statement::Query(query.query.clone()))?;
+    let sink_table = &with_query_columns(declared, &plan);
     let sink_schema = sink_table.sink_schema();
     if !insert.columns.is_empty() {
         let sink_columns: Vec<&String> = sink_schema.fields().iter().map(|f| f.name()).collect();
@@ -209,7 +225,6 @@ pub fn plan_insert(
             ));
         }
     }
-    let plan = planner.logical_plan(&ctx, Statement::Query(query.query.clone()))?;
     let mut pipeline = planner.lower(&plan, &relations)?;
     if pipeline.changelog && !connectors.accepts_changes(sink_table) {
         return Err(SqlError::Unsupported {
@@ -262,6 +277,27 @@ pub fn plan_insert(
         sources: pipeline.sources,
         stages: pipeline.stages,
     })
+}
+
+/// The table of `CREATE TABLE … AS SELECT`, which declares no columns, with the query's
+/// output columns as its physical columns; any other table as declared.
+fn with_query_columns(table: &TableDef, plan: &LogicalPlan) -> TableDef {
+    let mut table = table.clone();
+    if table.columns.is_empty() {
+        table.columns = plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|field| Column {
+                name: field.name().clone(),
+                data_type: Some(field.data_type().clone()),
+                nullable: field.is_nullable(),
+                kind: ColumnKind::Physical,
+                at: table.at,
+            })
+            .collect();
+    }
+    table
 }
 
 /// A DataFusion session with Flink's case-sensitive names, Flink's `DECIMAL` literals

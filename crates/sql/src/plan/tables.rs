@@ -1,6 +1,6 @@
 //! What a query can read, registered with DataFusion before it plans the query: every table
 //! of the catalog (physical and computed columns), every view (planned in script order), and
-//! the placeholder relations of window TVF calls.
+//! the placeholder relations of window TVF and `ML_PREDICT` calls.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use datafusion::common::TableReference;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::view::ViewTable;
 use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
 use datafusion::sql::sqlparser::ast::{Query, Statement, visit_relations_mut};
 use datafusion::sql::sqlparser::parser::Parser;
 use spate_engine::operator::Projection;
@@ -20,6 +20,8 @@ use super::{Planner, quote, session};
 use crate::catalog::{Catalog, ColumnKind, TableDef};
 use crate::dialect::FlinkDialect;
 use crate::error::{Result, SqlError};
+use crate::ml_predict::MlPredictCall;
+use crate::predict::PredictUdf;
 use crate::query::ParsedQuery;
 use crate::window::WindowTvf;
 
@@ -107,6 +109,7 @@ impl Planner<'_> {
             let mut parsed = view.query.clone();
             rename_placeholders(&mut parsed, &prefix);
             self.register_windows(ctx, &parsed.windows, &mut relations)?;
+            self.register_ml_predicts(ctx, catalog, &parsed.ml_predicts, &mut relations)?;
             let plan = self.logical_plan(ctx, Statement::Query(parsed.query.clone()))?;
             let plan = if view.columns.is_empty() {
                 plan
@@ -117,6 +120,7 @@ impl Planner<'_> {
             self.register_provider(ctx, &view.name, Arc::new(ViewTable::new(plan, None)))?;
         }
         self.register_windows(ctx, &query.windows, &mut relations)?;
+        self.register_ml_predicts(ctx, catalog, &query.ml_predicts, &mut relations)?;
         Ok(relations)
     }
 
@@ -185,6 +189,110 @@ impl Planner<'_> {
                     table: table_name,
                 },
             );
+        }
+        Ok(())
+    }
+
+    /// Registers each `ML_PREDICT` placeholder as a view: the scored relation's columns, then
+    /// the model's outputs, from one call of the model's function per batch.
+    fn register_ml_predicts(
+        &self,
+        ctx: &SessionContext,
+        catalog: &Catalog,
+        calls: &[MlPredictCall],
+        relations: &mut Relations,
+    ) -> Result<()> {
+        for call in calls {
+            let invalid = |message: String, hint: &str| SqlError::Invalid {
+                at: call.at,
+                message,
+                text: call.text.clone(),
+                hint: hint.into(),
+            };
+            let model = catalog.model(&call.model).ok_or_else(|| {
+                invalid(
+                    format!("unknown model {}", call.model),
+                    "declare it with CREATE MODEL first",
+                )
+            })?;
+            if call.columns.len() != model.inputs.len() {
+                return Err(invalid(
+                    format!(
+                        "model {} takes {} input column(s), DESCRIPTOR names {}",
+                        model.name,
+                        model.inputs.len(),
+                        call.columns.len()
+                    ),
+                    "name one column for each INPUT column of the model, in its order",
+                ));
+            }
+            let provider = futures::executor::block_on(
+                ctx.table_provider(TableReference::bare(call.table.as_str())),
+            )
+            .map_err(|_| {
+                invalid(
+                    format!("unknown table {}", call.table),
+                    "declare it with CREATE TABLE or CREATE VIEW first",
+                )
+            })?;
+            let schema = provider.schema();
+            for column in &call.columns {
+                if schema.index_of(column).is_err() {
+                    return Err(invalid(
+                        format!("{} has no column {column}", call.table),
+                        "name columns of the scored table in DESCRIPTOR(…)",
+                    ));
+                }
+            }
+            if let Some(clash) = model
+                .outputs
+                .iter()
+                .find(|o| schema.index_of(&o.name).is_ok())
+            {
+                return Err(invalid(
+                    format!(
+                        "the output column {} of model {} is also a column of {}",
+                        clash.name, model.name, call.table
+                    ),
+                    "rename the table's column in a view, or the model's OUTPUT column",
+                ));
+            }
+            let function = format!("{}_predict", call.placeholder);
+            let predictor = self.connectors.model(model)?;
+            ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::new(
+                function.clone(),
+                model,
+                predictor,
+            )));
+            let kept: Vec<String> = schema.fields().iter().map(|f| quote(f.name())).collect();
+            let outputs: Vec<String> = model
+                .outputs
+                .iter()
+                .map(|o| {
+                    format!(
+                        "get_field(__prediction, '{}') AS {}",
+                        o.name.replace('\'', "''"),
+                        quote(&o.name)
+                    )
+                })
+                .collect();
+            let arguments: Vec<String> = call.columns.iter().map(|c| quote(c)).collect();
+            let sql = format!(
+                "SELECT {}, {} FROM (SELECT *, {function}({}) AS __prediction FROM {}) AS __scored",
+                kept.join(", "),
+                outputs.join(", "),
+                arguments.join(", "),
+                quote(&call.table),
+            );
+            let statement = Parser::new(&FlinkDialect)
+                .try_with_sql(&sql)
+                .and_then(|mut p| p.parse_statement())
+                .map_err(|e| invalid(e.to_string(), "check the ML_PREDICT call"))?;
+            let plan = self.logical_plan(ctx, statement)?;
+            relations
+                .views
+                .insert(call.placeholder.clone(), plan.clone());
+            self.register_provider(ctx, &call.placeholder, Arc::new(ViewTable::new(plan, None)))?;
         }
         Ok(())
     }
@@ -262,16 +370,21 @@ fn not_event_time(tvf: &WindowTvf, relation: &str) -> SqlError {
     }
 }
 
-/// Gives a view's window placeholders names that no other statement uses.
+/// Gives a view's window and `ML_PREDICT` placeholders names that no other statement uses.
 fn rename_placeholders(parsed: &mut ParsedQuery, prefix: &str) {
-    let renamed: HashMap<String, String> = parsed
+    let mut renamed: HashMap<String, String> = HashMap::new();
+    let mut rename = |placeholder: &mut String| {
+        let new = format!("{prefix}{placeholder}");
+        renamed.insert(std::mem::replace(placeholder, new.clone()), new);
+    };
+    parsed
         .windows
-        .iter()
-        .map(|w| (w.placeholder.clone(), format!("{prefix}{}", w.placeholder)))
-        .collect();
-    for w in &mut parsed.windows {
-        w.placeholder = renamed[&w.placeholder].clone();
-    }
+        .iter_mut()
+        .for_each(|w| rename(&mut w.placeholder));
+    parsed
+        .ml_predicts
+        .iter_mut()
+        .for_each(|m| rename(&mut m.placeholder));
     let query: &mut Query = &mut parsed.query;
     let _ = visit_relations_mut(query, |name| {
         if let Some(new) = renamed.get(&crate::query::object_name(name)) {

@@ -1,0 +1,582 @@
+//! `spate model …`: the engine anomaly model's lifecycle. `train` builds a model from recorded
+//! telemetry and its labels and registers it as a new version; `evaluate` measures a model on
+//! other data; `list` and `promote` manage the registry; `drift` compares recent data with
+//! what the live model was trained on; `retrain` trains a challenger on recent data and
+//! promotes it only if it beats the live model there; `serve` answers predictions over HTTP
+//! ([`crate::model_serve`]).
+//!
+//! Features come from the fleet job's own SQL ([`crate::fleet_features`]), so a model is
+//! trained on exactly what the streaming job will feed it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use spate_fleet::{GroundTruth, WindowTruth};
+use spate_ml::{
+    Classifier, DataRange, Dataset, DriftReference, Evaluation, LoadedModel, Registry,
+    TrainOptions, TrainingInfo,
+};
+
+use crate::fleet_features::{self, LabelledWindows};
+
+/// `spate model …`.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Trains a model on telemetry and its labels, and registers it as a new version of the
+    /// registry --out; the registry's first version goes live, later ones with --promote.
+    Train(TrainArgs),
+    /// Measures a model on telemetry and its labels; prints one JSON line (f1, precision,
+    /// recall, roc_auc, the confusion matrix, and how long before the trouble code each fault
+    /// was flagged) and writes the ROC curve and feature importances as SVG.
+    Evaluate(EvaluateArgs),
+    /// Lists the registry's versions, with their metrics; the live one is marked.
+    List(RegistryArgs),
+    /// Makes a version the live one (the streaming job picks it up within a second).
+    Promote(PromoteArgs),
+    /// Compares telemetry's feature distributions with the live model's training data
+    /// (PSI and KS per feature); prints one JSON line.
+    Drift(DriftArgs),
+    /// Checks drift, and when it passes the threshold trains a challenger on the data given,
+    /// which is promoted only if it beats the live model on held-out vehicles of that data.
+    /// Every decision is logged in the registry's decisions.ndjson.
+    Retrain(RetrainArgs),
+    /// Serves the registry's live model over HTTP (batch predict, health, live version),
+    /// swapping in promoted versions without dropping a request.
+    Serve(crate::model_serve::ServeArgs),
+}
+
+/// Where the telemetry and its labels are.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Telemetry: an NDJSON file (`spate simulate fleet --sink file://…`), or a Parquet file
+    /// or archive folder as the fleet job writes it.
+    #[arg(long, value_name = "PATH")]
+    from: PathBuf,
+    /// The ground truth: the simulator's labels NDJSON.
+    #[arg(long, value_name = "LABELS.ndjson")]
+    labels: PathBuf,
+}
+
+/// Options of `spate model train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The model registry (created if missing).
+    #[arg(long, value_name = "MODEL_DIR")]
+    out: PathBuf,
+    /// Share of the vehicles held out to choose the threshold and measure the model.
+    #[arg(long, default_value_t = 0.2)]
+    holdout: f64,
+    /// Make the new version live even if another one is.
+    #[arg(long)]
+    promote: bool,
+    /// Seed of the split and of training.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Boosting rounds.
+    #[arg(long, default_value_t = TrainOptions::default().trees)]
+    trees: usize,
+    /// Depth of each tree.
+    #[arg(long, default_value_t = TrainOptions::default().max_depth)]
+    max_depth: u32,
+}
+
+/// Options of `spate model evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// A registry (its live version is evaluated) or one version's directory.
+    #[arg(long, value_name = "MODEL_DIR")]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Where to write roc.svg and importance.svg (default: the model version's directory).
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+}
+
+/// A registry.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// The model registry.
+    #[arg(long, value_name = "MODEL_DIR")]
+    registry: PathBuf,
+}
+
+/// Options of `spate model promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The version: 3 or v3.
+    version: String,
+    /// Why, for the decision log.
+    #[arg(long, default_value = "promoted by hand")]
+    reason: String,
+}
+
+/// Options of `spate model drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Recent telemetry: an NDJSON file, or a Parquet file or archive folder.
+    #[arg(long, value_name = "PATH")]
+    from: PathBuf,
+}
+
+/// Options of `spate model retrain`.
+#[derive(Debug, Args)]
+pub struct RetrainArgs {
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Retrain even without drift.
+    #[arg(long)]
+    force: bool,
+    /// Share of the vehicles held out to compare the challenger with the live model.
+    #[arg(long, default_value_t = 0.3)]
+    holdout: f64,
+    /// Seed of the split and of training.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// Runs a `spate model` command.
+pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
+    match cmd {
+        ModelCommand::Train(args) => train(&args),
+        ModelCommand::Evaluate(args) => evaluate(&args),
+        ModelCommand::List(args) => list(&args),
+        ModelCommand::Promote(args) => promote(&args),
+        ModelCommand::Drift(args) => drift(&args),
+        ModelCommand::Retrain(args) => retrain(&args),
+        ModelCommand::Serve(args) => crate::model_serve::run(&args),
+    }
+}
+
+/// A spinner on stderr for one step of long work.
+fn step(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .expect("a valid progress template"),
+    );
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// The fleet model's features: the input columns of the fleet job's `CREATE MODEL`.
+fn model_features() -> anyhow::Result<Vec<String>> {
+    Ok(fleet_features::model_def()?
+        .inputs
+        .into_iter()
+        .map(|c| c.name)
+        .collect())
+}
+
+/// The labelled feature windows of `data`.
+fn labelled_windows(data: &DataArgs, features: &[String]) -> anyhow::Result<LabelledWindows> {
+    let truth = GroundTruth::read_ndjson(&data.labels)?;
+    let work = tempfile::tempdir()?;
+    let bar = step(&format!(
+        "computing feature windows of {}",
+        data.from.display()
+    ));
+    let batches = fleet_features::compute(&data.from, work.path())?;
+    let windows = LabelledWindows::new(&batches, features, &truth)?;
+    bar.finish_with_message(format!(
+        "{} feature windows of {}",
+        windows.len(),
+        data.from.display()
+    ));
+    anyhow::ensure!(
+        windows.len() > 0,
+        "{}: no window with the engine running (the fleet job scores windows where it ran \
+         for a fifth of the time or more)",
+        data.from.display()
+    );
+    Ok(windows)
+}
+
+/// The windows the labels decide (healthy or faulty, not incipient) as a dataset, with each
+/// one's vehicle.
+fn decided(windows: &LabelledWindows) -> anyhow::Result<(Dataset, Vec<String>, DataRange)> {
+    let rows: Vec<usize> = (0..windows.len())
+        .filter(|&i| !matches!(windows.truth[i], WindowTruth::Incipient { .. }))
+        .collect();
+    let columns = windows
+        .columns
+        .iter()
+        .map(|c| rows.iter().map(|&i| c[i]).collect())
+        .collect();
+    let labels = rows
+        .iter()
+        .map(|&i| matches!(windows.truth[i], WindowTruth::Faulty { .. }))
+        .collect();
+    let vins = rows.iter().map(|&i| windows.vins[i].to_string()).collect();
+    let ends = rows.iter().map(|&i| windows.window_end[i]);
+    let range = DataRange {
+        from_ms: ends.clone().min().unwrap_or(0),
+        to_ms: ends.max().unwrap_or(0),
+        rows: rows.len() as u64,
+        source: String::new(),
+    };
+    Ok((
+        Dataset::new(windows.features.clone(), columns, labels)?,
+        vins,
+        range,
+    ))
+}
+
+/// A model trained on the vehicles of `dataset` not held out, with its threshold chosen on
+/// the held-out ones, and both evaluations.
+fn fit(
+    dataset: &Dataset,
+    vins: &[String],
+    holdout: f64,
+    options: &TrainOptions,
+) -> anyhow::Result<(Classifier, Evaluation, Evaluation, Dataset)> {
+    let groups: Vec<&str> = vins.iter().map(String::as_str).collect();
+    let (train_set, holdout_set) = dataset.split_by_group(&groups, holdout, options.seed)?;
+    let bar = step(&format!(
+        "training on {} windows ({} anomalous), {} trees",
+        train_set.rows(),
+        train_set.labels.iter().filter(|l| **l).count(),
+        options.trees
+    ));
+    let mut model = Classifier::train(&train_set, options)?;
+    bar.finish_with_message(format!("trained on {} windows", train_set.rows()));
+    let holdout_scores = model.predict_proba(&holdout_set.column_slices())?;
+    if let Some(threshold) = spate_ml::best_f1_threshold(&holdout_scores, &holdout_set.labels)? {
+        model.set_threshold(threshold)?;
+    }
+    let training = spate_ml::evaluate(
+        &model.predict_proba(&train_set.column_slices())?,
+        &train_set.labels,
+        model.threshold(),
+    )?;
+    let held_out = spate_ml::evaluate(&holdout_scores, &holdout_set.labels, model.threshold())?;
+    Ok((model, training, held_out, train_set))
+}
+
+fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let features = model_features()?;
+    let windows = labelled_windows(&args.data, &features)?;
+    let (dataset, vins, mut range) = decided(&windows)?;
+    range.source = args.data.from.display().to_string();
+    let options = TrainOptions {
+        trees: args.trees,
+        max_depth: args.max_depth,
+        seed: args.seed,
+        ..TrainOptions::default()
+    };
+    let (model, training, holdout, train_set) = fit(&dataset, &vins, args.holdout, &options)?;
+    let registry = Registry::open(&args.out)?;
+    let version = registry.register(
+        &model,
+        TrainingInfo {
+            data: range,
+            training,
+            holdout: holdout.clone(),
+            reference: DriftReference::from_dataset(&train_set)?,
+        },
+    )?;
+    let live = registry.live_version()?;
+    let promoted = args.promote || live.is_none();
+    if promoted {
+        let reason = match live {
+            None => "the registry's first model".to_string(),
+            Some(v) => format!("trained with --promote, replacing v{v}"),
+        };
+        registry.promote(version.version, &reason)?;
+    }
+    println!(
+        "{}",
+        json!({
+            "version": format!("v{}", version.version),
+            "dir": version.dir,
+            "live": promoted,
+            "windows": dataset.rows(),
+            "holdout": holdout,
+        })
+    );
+    Ok(())
+}
+
+/// The model a `--model` path names: a registry's live version, or a version directory.
+fn load_model(path: &Path) -> anyhow::Result<LoadedModel> {
+    if path.join("meta.json").exists() {
+        return Ok(spate_ml::registry::load_dir(path)?);
+    }
+    Registry::open(path)?.live()?.with_context(|| {
+        format!(
+            "{}: no live model (train one with spate model train --out {0})",
+            path.display()
+        )
+    })
+}
+
+/// How long before its trouble code each faulty vehicle was flagged.
+#[derive(Debug, Default)]
+struct LeadTimes {
+    /// Hours from the first flag after onset to the first trouble code, per vehicle with both.
+    hours: Vec<f64>,
+    /// Flagged, and no trouble code set within the data.
+    flagged_without_dtc: usize,
+    /// Never flagged after onset.
+    missed: usize,
+    /// Faulty vehicles with windows in the data.
+    vehicles: usize,
+}
+
+impl LeadTimes {
+    fn new(windows: &LabelledWindows, scores: &[f64], threshold: f64) -> LeadTimes {
+        use std::collections::BTreeMap;
+        // Per vehicle: (first flag after onset, first trouble code), window ends.
+        let mut per_vin: BTreeMap<String, (Option<i64>, Option<i64>)> = BTreeMap::new();
+        for i in 0..windows.len() {
+            if matches!(windows.truth[i], WindowTruth::Healthy) {
+                continue;
+            }
+            let entry = per_vin.entry(windows.vins[i].to_string()).or_default();
+            let end = windows.window_end[i];
+            if scores[i] >= threshold {
+                entry.0 = Some(entry.0.map_or(end, |t| t.min(end)));
+            }
+            if windows.dtc_count[i] > 0 {
+                entry.1 = Some(entry.1.map_or(end, |t| t.min(end)));
+            }
+        }
+        let mut lead = LeadTimes {
+            vehicles: per_vin.len(),
+            ..LeadTimes::default()
+        };
+        for (flag, dtc) in per_vin.values() {
+            match (flag, dtc) {
+                (None, _) => lead.missed += 1,
+                (Some(_), None) => lead.flagged_without_dtc += 1,
+                (Some(flag), Some(dtc)) => lead.hours.push((dtc - flag) as f64 / 3_600_000.0),
+            }
+        }
+        lead.hours.sort_by(f64::total_cmp);
+        lead
+    }
+
+    fn median(&self) -> Option<f64> {
+        let n = self.hours.len();
+        (n > 0).then(|| {
+            if n % 2 == 1 {
+                self.hours[n / 2]
+            } else {
+                (self.hours[n / 2 - 1] + self.hours[n / 2]) / 2.0
+            }
+        })
+    }
+}
+
+fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
+    let loaded = load_model(&args.model)?;
+    let features = model_features()?;
+    loaded.check_schema(&features)?;
+    let windows = labelled_windows(&args.data, &features)?;
+    let (dataset, _, _) = decided(&windows)?;
+    let model = &loaded.model;
+    let bar = step(&format!("scoring {} windows", windows.len()));
+    let all_columns: Vec<&[f64]> = windows.columns.iter().map(Vec::as_slice).collect();
+    let all_scores = model.predict_proba(&all_columns)?;
+    let scores = model.predict_proba(&dataset.column_slices())?;
+    bar.finish_and_clear();
+    let evaluation = spate_ml::evaluate(&scores, &dataset.labels, model.threshold())?;
+    let lead = LeadTimes::new(&windows, &all_scores, model.threshold());
+    let report = args.report.clone().unwrap_or_else(|| loaded.dir.clone());
+    std::fs::create_dir_all(&report)?;
+    let curve = spate_ml::roc_curve(&scores, &dataset.labels)?;
+    std::fs::write(
+        report.join("roc.svg"),
+        spate_ml::plot::roc_svg(&curve, evaluation.roc_auc.unwrap_or(f64::NAN)),
+    )?;
+    std::fs::write(
+        report.join("importance.svg"),
+        spate_ml::plot::importance_svg(&model.feature_importance()),
+    )?;
+    let incipient = windows
+        .truth
+        .iter()
+        .filter(|t| matches!(t, WindowTruth::Incipient { .. }))
+        .count();
+    let mut line = serde_json::to_value(&evaluation)?;
+    let extra = json!({
+        "model": format!("v{}", loaded.meta.version),
+        "incipient_windows_excluded": incipient,
+        "lead_time_hours": {
+            "median": lead.median(),
+            "vehicles": lead.vehicles,
+            "flagged_before_dtc": lead.hours.iter().filter(|h| **h > 0.0).count(),
+            "flagged_with_dtc_known": lead.hours.len(),
+            "flagged_without_dtc": lead.flagged_without_dtc,
+            "missed": lead.missed,
+        },
+        "report": report,
+    });
+    if let (Some(line), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
+        line.extend(extra.clone());
+    }
+    println!("{line}");
+    Ok(())
+}
+
+fn list(args: &RegistryArgs) -> anyhow::Result<()> {
+    let registry = Registry::open(&args.registry)?;
+    let live = registry.live_version()?;
+    for meta in registry.list()? {
+        println!(
+            "{}",
+            json!({
+                "version": format!("v{}", meta.version),
+                "live": Some(meta.version) == live,
+                "created_at": meta.created_at,
+                "rows": meta.data.rows,
+                "source": meta.data.source,
+                "holdout_f1": meta.holdout.f1,
+                "holdout_roc_auc": meta.holdout.roc_auc,
+                "threshold": meta.threshold,
+            })
+        );
+    }
+    Ok(())
+}
+
+/// `3` or `v3`.
+fn parse_version(text: &str) -> anyhow::Result<u32> {
+    text.strip_prefix('v')
+        .unwrap_or(text)
+        .parse()
+        .with_context(|| format!("{text:?} is not a version (write 3 or v3)"))
+}
+
+fn promote(args: &PromoteArgs) -> anyhow::Result<()> {
+    let registry = Registry::open(&args.registry.registry)?;
+    let version = parse_version(&args.version)?;
+    registry.promote(version, &args.reason)?;
+    println!("v{version} is live");
+    Ok(())
+}
+
+/// The drift of `from`'s windows against the live model's training data, and the model.
+fn drift_report(
+    registry: &Registry,
+    from: &Path,
+) -> anyhow::Result<(spate_ml::DriftReport, LoadedModel)> {
+    let live = registry.live()?.with_context(|| {
+        format!(
+            "{}: no live model to compare with",
+            registry.dir().display()
+        )
+    })?;
+    let features = model_features()?;
+    live.check_schema(&features)?;
+    let work = tempfile::tempdir()?;
+    let bar = step(&format!("computing feature windows of {}", from.display()));
+    let batches = fleet_features::compute(from, work.path())?;
+    let windows = LabelledWindows::new(&batches, &features, &GroundTruth::default())?;
+    bar.finish_and_clear();
+    let columns: Vec<&[f64]> = windows.columns.iter().map(Vec::as_slice).collect();
+    Ok((live.reference.compare_columns(&columns)?, live))
+}
+
+fn drift(args: &DriftArgs) -> anyhow::Result<()> {
+    let registry = Registry::open(&args.registry.registry)?;
+    let (report, live) = drift_report(&registry, &args.from)?;
+    let mut line = serde_json::to_value(&report)?;
+    if let Some(line) = line.as_object_mut() {
+        line.insert("model".into(), json!(format!("v{}", live.meta.version)));
+    }
+    println!("{line}");
+    Ok(())
+}
+
+fn retrain(args: &RetrainArgs) -> anyhow::Result<()> {
+    let registry = Registry::open(&args.registry.registry)?;
+    let (report, live) = drift_report(&registry, &args.data.from)?;
+    let drifted: Vec<&str> = report
+        .features
+        .iter()
+        .filter(|f| f.psi >= spate_ml::drift::PSI_DRIFT)
+        .map(|f| f.name.as_str())
+        .collect();
+    if !report.drifted && !args.force {
+        let reason = format!(
+            "no drift: largest PSI {:.3} below {}",
+            report.max_psi,
+            spate_ml::drift::PSI_DRIFT
+        );
+        registry.log_decision("keep", live.meta.version, &reason)?;
+        println!("{}", json!({"action": "keep", "reason": reason}));
+        return Ok(());
+    }
+    let features = model_features()?;
+    let windows = labelled_windows(&args.data, &features)?;
+    let (dataset, vins, mut range) = decided(&windows)?;
+    range.source = args.data.from.display().to_string();
+    let options = TrainOptions {
+        seed: args.seed,
+        ..TrainOptions::default()
+    };
+    let (challenger, training, holdout, train_set) = fit(&dataset, &vins, args.holdout, &options)?;
+    // The live model on the same held-out vehicles, at its own threshold.
+    let groups: Vec<&str> = vins.iter().map(String::as_str).collect();
+    let (_, holdout_set) = dataset.split_by_group(&groups, args.holdout, args.seed)?;
+    let incumbent = spate_ml::evaluate(
+        &live.model.predict_proba(&holdout_set.column_slices())?,
+        &holdout_set.labels,
+        live.model.threshold(),
+    )?;
+    let version = registry.register(
+        &challenger,
+        TrainingInfo {
+            data: range,
+            training,
+            holdout: holdout.clone(),
+            reference: DriftReference::from_dataset(&train_set)?,
+        },
+    )?;
+    let why = if report.drifted {
+        format!(
+            "drift in {} (largest PSI {:.3})",
+            drifted.join(", "),
+            report.max_psi
+        )
+    } else {
+        "retrain forced".to_string()
+    };
+    let better = holdout.f1 > incumbent.f1;
+    let reason = format!(
+        "{why}; on {} held-out windows the challenger scores F1 {:.4} against v{}'s {:.4}",
+        holdout.n, holdout.f1, live.meta.version, incumbent.f1
+    );
+    let action = if better {
+        registry.promote(version.version, &reason)?;
+        "promote"
+    } else {
+        registry.log_decision("reject", version.version, &reason)?;
+        "reject"
+    };
+    println!(
+        "{}",
+        json!({
+            "action": action,
+            "challenger": format!("v{}", version.version),
+            "live_before": format!("v{}", live.meta.version),
+            "reason": reason,
+            "drift": report,
+        })
+    );
+    Ok(())
+}

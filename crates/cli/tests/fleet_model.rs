@@ -1,0 +1,249 @@
+//! The engine anomaly model's lifecycle through the `spate` binary: simulate a fleet, train,
+//! evaluate on another fleet, score in the streaming job (jobs/fleet/*.sql with
+//! `ML_PREDICT`), then drift, retrain and promote.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const SPATE: &str = env!("CARGO_BIN_EXE_spate");
+
+fn spate(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(SPATE)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn last_json(out: &str) -> Value {
+    serde_json::from_str(out.lines().last().expect("a JSON line")).unwrap()
+}
+
+fn jobs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../jobs/fleet")
+}
+
+/// Simulates 30 vehicles for 12 h from `start` at one reading per 10 s into `sink`, half of
+/// them developing a fault within 4 h that is fully developed 2 h later, labels into
+/// `labels`.
+fn simulate_into(data: &Path, sink: &str, labels: &Path, seed: &str, start: &str, drift: &str) {
+    spate(
+        data,
+        &[
+            "simulate",
+            "fleet",
+            "--vehicles",
+            "30",
+            "--rate",
+            "0.1",
+            "--duration",
+            "12h",
+            "--speedup",
+            "max",
+            "--faulty",
+            "0.5",
+            "--fault-onset-within",
+            "4h",
+            "--fault-progression",
+            "2h",
+            "--seed",
+            seed,
+            "--start",
+            start,
+            "--drift",
+            drift,
+            "--sink",
+            sink,
+            "--labels",
+            labels.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+}
+
+/// [`simulate_into`] an NDJSON file; returns the telemetry and labels files.
+fn simulate(dir: &Path, name: &str, seed: &str, start: &str, drift: &str) -> (String, String) {
+    let telemetry = dir.join(format!("{name}.ndjson"));
+    let labels = dir.join(format!("{name}.labels.ndjson"));
+    simulate_into(
+        &dir.join("sim-data"),
+        &format!("file://{}", telemetry.display()),
+        &labels,
+        seed,
+        start,
+        drift,
+    );
+    (
+        telemetry.display().to_string(),
+        labels.display().to_string(),
+    )
+}
+
+#[test]
+fn train_evaluate_score_then_retrain_on_drift() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let models = tmp.path().join("models");
+    let models = models.to_str().unwrap();
+
+    let (train, train_labels) = simulate(tmp.path(), "train", "1", "2025-06-02T06:00:00Z", "0");
+    let trained = last_json(&spate(
+        &data,
+        &[
+            "model",
+            "train",
+            "--from",
+            &train,
+            "--labels",
+            &train_labels,
+            "--out",
+            models,
+        ],
+    ));
+    assert_eq!(trained["version"], "v1");
+    assert_eq!(trained["live"], true);
+
+    // Another fleet (another seed), the same season.
+    let (eval, eval_labels) = simulate(tmp.path(), "eval", "2", "2025-06-09T06:00:00Z", "0");
+    let report = tmp.path().join("report");
+    let evaluation = last_json(&spate(
+        &data,
+        &[
+            "model",
+            "evaluate",
+            "--model",
+            models,
+            "--from",
+            &eval,
+            "--labels",
+            &eval_labels,
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    ));
+    let f1 = evaluation["f1"].as_f64().unwrap();
+    let auc = evaluation["roc_auc"].as_f64().unwrap();
+    assert!(f1 >= 0.8 && auc >= 0.9, "{evaluation}");
+    assert!(evaluation["lead_time_hours"]["vehicles"].as_u64().unwrap() > 0);
+    let roc = std::fs::read_to_string(report.join("roc.svg")).unwrap();
+    assert!(roc.starts_with("<svg") || roc.starts_with("<?xml"), "{roc}");
+
+    // The streaming job scores the evaluation fleet's telemetry, sent again into the log, with
+    // the live model.
+    simulate_into(
+        &data,
+        "log://telemetry",
+        &tmp.path().join("log.labels.ndjson"),
+        "2",
+        "2025-06-09T06:00:00Z",
+        "0",
+    );
+    let pipeline = std::fs::read_to_string(jobs().join("pipeline.sql"))
+        .unwrap()
+        .replace("spate-data/models/engine-anomaly", models)
+        .replace(
+            "spate-data/archive",
+            &tmp.path().join("archive").display().to_string(),
+        );
+    let source = std::fs::read_to_string(jobs().join("source.sql"))
+        .unwrap()
+        .replace(
+            "'scan.startup.mode' = 'earliest-offset'",
+            "'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'",
+        );
+    let job = tmp.path().join("job");
+    std::fs::create_dir_all(&job).unwrap();
+    std::fs::write(job.join("source.sql"), source).unwrap();
+    std::fs::write(job.join("pipeline.sql"), pipeline).unwrap();
+    spate(
+        &data,
+        &[
+            "sql",
+            "run",
+            "--init",
+            job.join("source.sql").to_str().unwrap(),
+            "--init",
+            jobs().join("features.sql").to_str().unwrap(),
+            "--init",
+            jobs().join("sinks-log.sql").to_str().unwrap(),
+            job.join("pipeline.sql").to_str().unwrap(),
+        ],
+    );
+    let health: Vec<Value> = spate(
+        &data,
+        &["log", "consume", "vehicle-health", "--offset", "0"],
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    assert!(health.len() > 100, "{} health rows", health.len());
+    let flagged = health.iter().filter(|h| h["anomalous"] == true).count();
+    assert!(
+        flagged > 0 && flagged < health.len(),
+        "{flagged} of {}",
+        health.len()
+    );
+    for h in &health {
+        assert_eq!(h["model_version"], "v1", "{h}");
+        let score = h["score"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&score), "{h}");
+        assert_eq!(
+            h["top_signals"].as_str().unwrap().split(", ").count(),
+            3,
+            "{h}"
+        );
+    }
+
+    // Winter, an aged fleet and a new model: the features drift, a challenger is trained on
+    // the new data and promoted when it beats v1 there.
+    let (drifted, drifted_labels) =
+        simulate(tmp.path(), "winter", "3", "2025-12-15T06:00:00Z", "30");
+    let drift = last_json(&spate(
+        &data,
+        &["model", "drift", "--registry", models, "--from", &drifted],
+    ));
+    assert_eq!(drift["drifted"], true, "{drift}");
+    let retrained = last_json(&spate(
+        &data,
+        &[
+            "model",
+            "retrain",
+            "--registry",
+            models,
+            "--from",
+            &drifted,
+            "--labels",
+            &drifted_labels,
+        ],
+    ));
+    assert_eq!(retrained["challenger"], "v2", "{retrained}");
+    assert_eq!(retrained["action"], "promote", "{retrained}");
+    let list: Vec<Value> = spate(&data, &["model", "list", "--registry", models])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[1]["live"], true, "{list:?}");
+    let decisions = std::fs::read_to_string(Path::new(models).join("decisions.ndjson")).unwrap();
+    let decisions: Vec<Value> = decisions
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(decisions.len(), 2, "{decisions:?}");
+    assert!(
+        decisions[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("drift in"),
+        "{decisions:?}"
+    );
+}

@@ -1,0 +1,38 @@
+-- The fleet job's verdicts in MySQL/MariaDB (JDBC upserts on the VIN: the table holds each
+-- vehicle's latest verdict; a replay after recovery rewrites the same rows). Create the table
+-- first with jobs/fleet/mysql-schema.sql.
+--   spate sql run --init jobs/fleet/source.sql --init jobs/fleet/features.sql \
+--     --init jobs/fleet/sinks-mysql.sql jobs/fleet/pipeline.sql --checkpoint-dir …
+
+CREATE TABLE vehicle_health (
+  vin              STRING,
+  model            STRING,
+  region           STRING,
+  window_start     TIMESTAMP(3),
+  window_end       TIMESTAMP(3),
+  readings         BIGINT,
+  running          BIGINT,
+  coolant_mean     DOUBLE,
+  coolant_max      INT,
+  coolant_slope    DOUBLE,
+  trim_idle        DOUBLE,
+  trim_load        DOUBLE,
+  maf_ratio        DOUBLE,
+  rpm_idle_stddev  DOUBLE,
+  o2_stddev        DOUBLE,
+  voltage_min      FLOAT,
+  voltage_mean     DOUBLE,
+  dtc_count        INT,
+  ambient_mean     DOUBLE,
+  load_mean        DOUBLE,
+  score            DOUBLE,
+  anomalous        BOOLEAN,
+  top_signals      STRING,
+  model_version    STRING,
+  PRIMARY KEY (vin) NOT ENFORCED
+) WITH (
+  'connector' = 'jdbc',
+  'url' = 'jdbc:mysql://127.0.0.1:3306/test',
+  'table-name' = 'vehicle_health',
+  'username' = 'root'
+);
