@@ -422,7 +422,7 @@ SELECT client_ip,
         "{EVENTS}CREATE TABLE t WITH ('connector' = 'blackhole') AS\nSELECT client_ip FROM events WHERE;"
     ))
     .unwrap_err();
-    assert_eq!(err.at().line, 8, "{err}");
+    assert_eq!(err.at().line, 7, "{err}");
 }
 
 const SLOW_MODEL: &str = "\
@@ -510,7 +510,7 @@ INSERT INTO out SELECT client_ip FROM {call};"
             },
         };
         assert!(err.to_string().contains(wanted), "{call}: {err}");
-        assert_eq!(err.at().line, 12, "{call}: {err}");
+        assert_eq!(err.at().line, 11, "{call}: {err}");
     };
     check(
         "ML_PREDICT(TABLE events, MODEL nope, DESCRIPTOR(latency_ms, status))",
