@@ -1,6 +1,7 @@
-//! The engine anomaly model's lifecycle through the `spate` binary: simulate a fleet, train,
-//! evaluate on another fleet, score in the streaming job (jobs/fleet/*.sql with
-//! `ML_PREDICT`), then drift, retrain and promote.
+//! The fleet job and the engine anomaly model's lifecycle through the `spate` binary:
+//! simulate a fleet, train, evaluate on another fleet, run the streaming job
+//! (jobs/fleet/*.sql: every reading archived to Parquet under `dt=…/hour=…/` with `_SUCCESS`
+//! files, every running window scored with `ML_PREDICT`), then drift, retrain and promote.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,6 +23,33 @@ fn spate(data: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Parquet rows under `dir`, and the partition directories with a `_SUCCESS` file.
+fn archive(dir: &Path, rows: &mut usize, committed: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() && !name.starts_with('.') {
+            archive(&path, rows, committed);
+        } else if name == "_SUCCESS" {
+            committed.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+        } else if name.ends_with(".parquet") {
+            let file = std::fs::File::open(&path).unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            for batch in reader {
+                let batch = batch.unwrap();
+                // The partition columns are in the path, not in the file.
+                assert!(batch.schema().index_of("dt").is_err());
+                assert_eq!(batch.num_columns(), 21);
+                *rows += batch.num_rows();
+            }
+        }
+    }
 }
 
 fn last_json(out: &str) -> Value {
@@ -178,6 +206,14 @@ fn train_evaluate_score_then_retrain_on_drift() {
             job.join("pipeline.sql").to_str().unwrap(),
         ],
     );
+    let (mut rows, mut committed) = (0, Vec::new());
+    archive(&tmp.path().join("archive"), &mut rows, &mut committed);
+    assert_eq!(rows, 30 * 4_320, "every reading archived once");
+    committed.sort();
+    // 06:00 to 18:00, and the last readings, offset within their 10 s, just past 18:00.
+    let hours: Vec<String> = (6..=18).map(|h| format!("hour={h:02}")).collect();
+    assert_eq!(committed, hours);
+
     let health: Vec<Value> = spate(
         &data,
         &["log", "consume", "vehicle-health", "--offset", "0"],
@@ -192,8 +228,19 @@ fn train_evaluate_score_then_retrain_on_drift() {
         "{flagged} of {}",
         health.len()
     );
+    let mut windows: Vec<(String, String)> = health
+        .iter()
+        .map(|h| (h["vin"].to_string(), h["window_start"].to_string()))
+        .collect();
+    windows.sort();
+    windows.dedup();
+    assert_eq!(windows.len(), health.len(), "one row per vehicle and window");
     for h in &health {
         assert_eq!(h["model_version"], "v1", "{h}");
+        // Scored windows are those where the engine ran a fifth of the time or more.
+        assert!(h["running"].as_u64().unwrap() * 5 >= h["readings"].as_u64().unwrap());
+        let volts = h["voltage_mean"].as_f64().unwrap();
+        assert!((11.0..15.5).contains(&volts), "{h}");
         let score = h["score"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&score), "{h}");
         assert_eq!(
