@@ -10,6 +10,47 @@
 -- O2 sensor activity once warm; charging voltage (min, mean); stored DTCs; and the context
 -- the others depend on, ambient temperature and engine load.
 
+-- Every reading checked against the OBD-II ranges of its PIDs (SAE J1979): a reading that
+-- lacks a PID or holds a value no sensor can report gets a `problem`, is left out of the
+-- features and goes to the rejects table with it; nothing is clamped.
+CREATE TEMPORARY VIEW checked_telemetry AS
+SELECT *,
+       CASE
+         WHEN vin IS NULL OR ts IS NULL OR engine_l IS NULL THEN 'missing vin, ts or engine_l'
+         WHEN engine_rpm IS NULL THEN 'missing engine_rpm'
+         WHEN vehicle_speed_kmh IS NULL THEN 'missing vehicle_speed_kmh'
+         WHEN engine_load_pct IS NULL THEN 'missing engine_load_pct'
+         WHEN coolant_temp_c IS NULL THEN 'missing coolant_temp_c'
+         WHEN intake_air_temp_c IS NULL THEN 'missing intake_air_temp_c'
+         WHEN maf_g_s IS NULL THEN 'missing maf_g_s'
+         WHEN throttle_pct IS NULL THEN 'missing throttle_pct'
+         WHEN short_term_fuel_trim_pct IS NULL THEN 'missing short_term_fuel_trim_pct'
+         WHEN long_term_fuel_trim_pct IS NULL THEN 'missing long_term_fuel_trim_pct'
+         WHEN o2_sensor_v IS NULL THEN 'missing o2_sensor_v'
+         WHEN timing_advance_deg IS NULL THEN 'missing timing_advance_deg'
+         WHEN control_module_voltage_v IS NULL THEN 'missing control_module_voltage_v'
+         WHEN oil_temp_c IS NULL THEN 'missing oil_temp_c'
+         WHEN ambient_air_temp_c IS NULL THEN 'missing ambient_air_temp_c'
+         WHEN engine_rpm NOT BETWEEN 0 AND 16383.75 THEN 'engine_rpm out of range (0 to 16383.75 rpm)'
+         WHEN vehicle_speed_kmh NOT BETWEEN 0 AND 255 THEN 'vehicle_speed_kmh out of range (0 to 255 km/h)'
+         WHEN engine_load_pct NOT BETWEEN 0 AND 100 THEN 'engine_load_pct out of range (0 to 100 %)'
+         WHEN coolant_temp_c NOT BETWEEN -40 AND 215 THEN 'coolant_temp_c out of range (-40 to 215 °C)'
+         WHEN intake_air_temp_c NOT BETWEEN -40 AND 215 THEN 'intake_air_temp_c out of range (-40 to 215 °C)'
+         WHEN maf_g_s NOT BETWEEN 0 AND 655.35 THEN 'maf_g_s out of range (0 to 655.35 g/s)'
+         WHEN throttle_pct NOT BETWEEN 0 AND 100 THEN 'throttle_pct out of range (0 to 100 %)'
+         WHEN short_term_fuel_trim_pct NOT BETWEEN -100 AND 99.2 THEN 'short_term_fuel_trim_pct out of range (-100 to 99.2 %)'
+         WHEN long_term_fuel_trim_pct NOT BETWEEN -100 AND 99.2 THEN 'long_term_fuel_trim_pct out of range (-100 to 99.2 %)'
+         WHEN o2_sensor_v NOT BETWEEN 0 AND 1.275 THEN 'o2_sensor_v out of range (0 to 1.275 V)'
+         WHEN timing_advance_deg NOT BETWEEN -64 AND 63.5 THEN 'timing_advance_deg out of range (-64 to 63.5 °)'
+         WHEN control_module_voltage_v NOT BETWEEN 0 AND 65.535 THEN 'control_module_voltage_v out of range (0 to 65.535 V)'
+         WHEN oil_temp_c NOT BETWEEN -40 AND 210 THEN 'oil_temp_c out of range (-40 to 210 °C)'
+         WHEN ambient_air_temp_c NOT BETWEEN -40 AND 215 THEN 'ambient_air_temp_c out of range (-40 to 215 °C)'
+       END AS problem
+FROM telemetry;
+
+CREATE TEMPORARY VIEW valid_telemetry AS
+SELECT * FROM checked_telemetry WHERE problem IS NULL;
+
 CREATE TEMPORARY VIEW vehicle_windows AS
 SELECT vin, model, region, window_start, window_end,
        COUNT(*) AS readings,
@@ -40,7 +81,7 @@ SELECT vin, model, region, window_start, window_end,
        CAST(MAX(CARDINALITY(dtcs)) AS INT) AS dtc_count,
        AVG(CAST(ambient_air_temp_c AS DOUBLE)) AS ambient_mean,
        AVG(CAST(engine_load_pct AS DOUBLE)) FILTER (WHERE engine_rpm > 0) AS load_mean
-FROM TABLE(TUMBLE(TABLE telemetry, DESCRIPTOR(event_time), INTERVAL '5' MINUTE))
+FROM TABLE(TUMBLE(TABLE valid_telemetry, DESCRIPTOR(event_time), INTERVAL '5' MINUTE))
 GROUP BY vin, model, region, window_start, window_end;
 
 -- The windows the model scores: the engine ran for at least a fifth of the window (a parked

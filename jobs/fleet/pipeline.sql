@@ -70,6 +70,9 @@ SELECT vin, ts, model, engine_l, region, engine_rpm, vehicle_speed_kmh, engine_l
        DATE_FORMAT(event_time, 'yyyy-MM-dd'), DATE_FORMAT(event_time, 'HH')
 FROM telemetry;
 
+INSERT INTO telemetry_rejects
+SELECT vin, ts, problem FROM checked_telemetry WHERE problem IS NOT NULL;
+
 INSERT INTO vehicle_health
 SELECT *
 FROM ML_PREDICT(TABLE running_windows, MODEL engine_anomaly,

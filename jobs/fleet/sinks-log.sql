@@ -33,3 +33,14 @@ CREATE TABLE vehicle_health (
   'key.format' = 'json',
   'key.fields' = 'vin'
 );
+
+-- Readings that fail the checks of jobs/fleet/features.sql, with the reason.
+CREATE TABLE telemetry_rejects (
+  vin     STRING,
+  ts      BIGINT,
+  problem STRING
+) WITH (
+  'connector' = 'spate-log',
+  'topic' = 'telemetry-rejects',
+  'format' = 'json'
+);

@@ -36,3 +36,14 @@ CREATE TABLE vehicle_health (
   'table-name' = 'vehicle_health',
   'username' = 'root'
 );
+
+-- Readings that fail the checks of jobs/fleet/features.sql, with the reason.
+CREATE TABLE telemetry_rejects (
+  vin     STRING,
+  ts      BIGINT,
+  problem STRING
+) WITH (
+  'connector' = 'spate-log',
+  'topic' = 'telemetry-rejects',
+  'format' = 'json'
+);

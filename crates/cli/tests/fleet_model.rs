@@ -175,6 +175,28 @@ fn train_evaluate_score_then_retrain_on_drift() {
         "2025-06-09T06:00:00Z",
         "0",
     );
+    // Two readings no sensor can send: a coolant at 300 °C, and one without its rpm.
+    let first: Value =
+        serde_json::from_str(std::fs::read_to_string(&eval).unwrap().lines().next().unwrap())
+            .unwrap();
+    let mut hot = first.clone();
+    hot["coolant_temp_c"] = 300.into();
+    let mut no_rpm = first.clone();
+    no_rpm.as_object_mut().unwrap().remove("engine_rpm");
+    let mut produce = Command::new(SPATE)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["log", "produce", "telemetry", "--key-field", "vin"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = produce.stdin.take().unwrap();
+        writeln!(stdin, "{hot}\n{no_rpm}").unwrap();
+    }
+    assert!(produce.wait().unwrap().success());
+
     let pipeline = std::fs::read_to_string(jobs().join("pipeline.sql"))
         .unwrap()
         .replace("spate-data/models/engine-anomaly", models)
@@ -206,9 +228,29 @@ fn train_evaluate_score_then_retrain_on_drift() {
             job.join("pipeline.sql").to_str().unwrap(),
         ],
     );
+    let rejects: Vec<Value> = spate(
+        &data,
+        &["log", "consume", "telemetry-rejects", "--offset", "0"],
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    let mut problems: Vec<&str> = rejects
+        .iter()
+        .map(|r| r["problem"].as_str().unwrap())
+        .collect();
+    problems.sort();
+    assert_eq!(
+        problems,
+        [
+            "coolant_temp_c out of range (-40 to 215 °C)",
+            "missing engine_rpm"
+        ]
+    );
+
     let (mut rows, mut committed) = (0, Vec::new());
     archive(&tmp.path().join("archive"), &mut rows, &mut committed);
-    assert_eq!(rows, 30 * 4_320, "every reading archived once");
+    assert_eq!(rows, 30 * 4_320 + 2, "every reading archived once, the rejected too");
     committed.sort();
     // 06:00 to 18:00, and the last readings, offset within their 10 s, just past 18:00.
     let hours: Vec<String> = (6..=18).map(|h| format!("hour={h:02}")).collect();
