@@ -486,3 +486,54 @@ async fn window_bounds_are_timestamps_and_cover_their_rows() {
         ]
     );
 }
+
+/// Grouped state keyed by two string columns keeps interning after its state was copied out
+/// (as every checkpoint of an open window does). DataFusion's multi-column group values
+/// panicked on the first new key after `EmitTo::All`.
+#[test]
+fn grouped_state_with_two_string_keys_survives_a_copy() {
+    use datafusion::logical_expr::Operator;
+    use datafusion::physical_expr::expressions::binary;
+    let suffixed = binary(c("key"), Operator::StringConcat, lit("-x"), &schema()).unwrap();
+    let aggregation = Aggregation::new(
+        &schema(),
+        vec![c("key"), suffixed],
+        vec!["key".into(), "key2".into()],
+        standard_aggregates(),
+    )
+    .unwrap();
+    let mut state = aggregation.new_state().unwrap();
+    let first = batch(&[Event::new("alpha", 1, 10), Event::new("beta", 2, 70)]);
+    state
+        .update(&aggregation.evaluate(&first).unwrap())
+        .unwrap();
+    let copied = state.copy_state().unwrap();
+    assert_eq!(copied.len(), 2);
+    let second = batch(&[
+        Event::new("gamma-long-key", 3, 5),
+        Event::new("alpha", 4, 60),
+        Event::new("delta", 5, 1),
+    ]);
+    state
+        .update(&aggregation.evaluate(&second).unwrap())
+        .unwrap();
+    let (keys, values) = state.evaluate().unwrap();
+    let names = keys[0].as_string::<i32>();
+    use arrow::array::Array;
+    let mut by_key: Vec<(String, i64)> = (0..names.len())
+        .map(|i| {
+            let count = values[0].as_primitive::<Int64Type>().value(i);
+            (names.value(i).to_string(), count)
+        })
+        .collect();
+    by_key.sort();
+    assert_eq!(
+        by_key,
+        [
+            ("alpha".to_string(), 2),
+            ("beta".to_string(), 1),
+            ("delta".to_string(), 1),
+            ("gamma-long-key".to_string(), 1)
+        ]
+    );
+}

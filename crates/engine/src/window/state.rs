@@ -226,6 +226,7 @@ impl Aggregation {
     pub fn new_state(&self) -> Result<GroupedState> {
         Ok(GroupedState {
             groups: new_group_values(Arc::clone(&self.key_schema), &GroupOrdering::None)?,
+            key_schema: Arc::clone(&self.key_schema),
             accumulators: self
                 .aggregates
                 .iter()
@@ -284,6 +285,7 @@ impl Aggregation {
 /// Live grouped state: interned keys and one accumulator per aggregate.
 pub struct GroupedState {
     groups: Box<dyn GroupValues>,
+    key_schema: SchemaRef,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     scratch: Vec<usize>,
 }
@@ -351,9 +353,18 @@ impl GroupedState {
         Ok(())
     }
 
+    /// Emits every key, leaving a fresh key table: DataFusion's multi-column group values
+    /// are not safe to intern into again after `EmitTo::All` (a later string key indexes past
+    /// its emptied buffers), so they are replaced rather than reused.
+    fn emit_keys(&mut self) -> Result<Vec<ArrayRef>> {
+        let keys = self.groups.emit(EmitTo::All)?;
+        self.groups = new_group_values(Arc::clone(&self.key_schema), &GroupOrdering::None)?;
+        Ok(keys)
+    }
+
     /// Takes all state out in portable form, leaving this empty.
     pub fn take_state(&mut self) -> Result<StateBatch> {
-        let keys = self.groups.emit(EmitTo::All)?;
+        let keys = self.emit_keys()?;
         let states = self
             .accumulators
             .iter_mut()
@@ -371,7 +382,7 @@ impl GroupedState {
 
     /// Computes final results, leaving this empty: the key columns and one array per aggregate.
     pub fn evaluate(&mut self) -> Result<(Vec<ArrayRef>, Vec<ArrayRef>)> {
-        let keys = self.groups.emit(EmitTo::All)?;
+        let keys = self.emit_keys()?;
         let values = self
             .accumulators
             .iter_mut()
