@@ -7,7 +7,8 @@
 -- warm-up slope (°C per minute, least squares over the minutes of the day; a 5-minute window
 -- never spans midnight); fuel trims (short + long term) at idle (500–1100 rpm, standing) and
 -- under load (above 1800 rpm); MAF against displacement × rpm × load; rpm roughness at idle;
--- O2 sensor activity once warm; charging voltage (min, mean); stored DTCs; and the context
+-- O2 sensor activity once warm (its spread, how often it sits between rich and lean, and how
+-- far the short-term trim swings to follow it); charging voltage (min, mean); stored DTCs; and the context
 -- the others depend on, ambient temperature and engine load.
 
 -- Every reading checked against the OBD-II ranges of its PIDs (SAE J1979): a reading that
@@ -76,6 +77,10 @@ SELECT vin, model, region, window_start, window_end,
          AS rpm_idle_stddev,
        STDDEV_SAMP(CAST(o2_sensor_v AS DOUBLE)) FILTER (WHERE engine_rpm > 0 AND coolant_temp_c > 70)
          AS o2_stddev,
+       AVG(CASE WHEN o2_sensor_v BETWEEN 0.3 AND 0.6 THEN 1.0 ELSE 0.0 END)
+         FILTER (WHERE engine_rpm > 0 AND coolant_temp_c > 70) AS o2_mid_share,
+       STDDEV_SAMP(CAST(short_term_fuel_trim_pct AS DOUBLE))
+         FILTER (WHERE engine_rpm > 0 AND coolant_temp_c > 70) AS stft_stddev,
        MIN(control_module_voltage_v) FILTER (WHERE engine_rpm > 0) AS voltage_min,
        AVG(CAST(control_module_voltage_v AS DOUBLE)) FILTER (WHERE engine_rpm > 0) AS voltage_mean,
        CAST(MAX(CARDINALITY(dtcs)) AS INT) AS dtc_count,

@@ -14,8 +14,8 @@
 CREATE MODEL engine_anomaly
 INPUT (running BIGINT, coolant_mean DOUBLE, coolant_max INT, coolant_slope DOUBLE,
        trim_idle DOUBLE, trim_load DOUBLE, maf_ratio DOUBLE, rpm_idle_stddev DOUBLE,
-       o2_stddev DOUBLE, voltage_min FLOAT, voltage_mean DOUBLE, dtc_count INT,
-       ambient_mean DOUBLE, load_mean DOUBLE)
+       o2_stddev DOUBLE, o2_mid_share DOUBLE, stft_stddev DOUBLE, voltage_min FLOAT,
+       voltage_mean DOUBLE, dtc_count INT, ambient_mean DOUBLE, load_mean DOUBLE)
 OUTPUT (score DOUBLE, anomalous BOOLEAN, top_signals STRING, model_version STRING)
 WITH (
   'provider' = 'spate',
@@ -77,5 +77,6 @@ INSERT INTO vehicle_health
 SELECT *
 FROM ML_PREDICT(TABLE running_windows, MODEL engine_anomaly,
                 DESCRIPTOR(running, coolant_mean, coolant_max, coolant_slope, trim_idle,
-                           trim_load, maf_ratio, rpm_idle_stddev, o2_stddev, voltage_min,
-                           voltage_mean, dtc_count, ambient_mean, load_mean));
+                           trim_load, maf_ratio, rpm_idle_stddev, o2_stddev, o2_mid_share,
+                           stft_stddev, voltage_min, voltage_mean, dtc_count, ambient_mean,
+                           load_mean));

@@ -20,6 +20,8 @@ CREATE TABLE vehicle_health (
   maf_ratio        DOUBLE,
   rpm_idle_stddev  DOUBLE,
   o2_stddev        DOUBLE,
+  o2_mid_share     DOUBLE,
+  stft_stddev      DOUBLE,
   voltage_min      FLOAT,
   voltage_mean     DOUBLE,
   dtc_count        INT,

@@ -411,8 +411,10 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
         .iter()
         .filter(|t| matches!(t, WindowTruth::Incipient { .. }))
         .count();
+    let by_fault = recall_by_fault(&windows, &all_scores, model.threshold());
     let mut line = serde_json::to_value(&evaluation)?;
     let extra = json!({
+        "recall_by_fault": by_fault,
         "model": format!("v{}", loaded.meta.version),
         "incipient_windows_excluded": incipient,
         "lead_time_hours": {
@@ -430,6 +432,44 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
     }
     println!("{line}");
     Ok(())
+}
+
+/// Per fault, and per tenth of its severity: faulty windows and how many were flagged.
+fn recall_by_fault(windows: &LabelledWindows, scores: &[f64], threshold: f64) -> serde_json::Value {
+    use std::collections::BTreeMap;
+    let mut counts: BTreeMap<String, BTreeMap<String, (u64, u64)>> = BTreeMap::new();
+    for (truth, score) in windows.truth.iter().zip(scores) {
+        if let WindowTruth::Faulty { fault, severity } = truth {
+            let tenth = format!("{:.1}", (severity * 10.0).floor() / 10.0);
+            let entry = counts
+                .entry(fault.to_string())
+                .or_default()
+                .entry(tenth)
+                .or_default();
+            entry.0 += 1;
+            entry.1 += u64::from(*score >= threshold);
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(fault, tenths)| {
+            let (windows, flagged) = tenths
+                .values()
+                .fold((0, 0), |(w, f), (tw, tf)| (w + tw, f + tf));
+            let by_severity: serde_json::Map<String, serde_json::Value> = tenths
+                .into_iter()
+                .map(|(tenth, (w, f))| (tenth, json!([f, w])))
+                .collect();
+            (
+                fault,
+                json!({
+                    "windows": windows,
+                    "recall": flagged as f64 / windows.max(1) as f64,
+                    "flagged_of_windows_by_severity": by_severity,
+                }),
+            )
+        })
+        .collect()
 }
 
 fn list(args: &RegistryArgs) -> anyhow::Result<()> {

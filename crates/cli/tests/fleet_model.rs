@@ -176,9 +176,14 @@ fn train_evaluate_score_then_retrain_on_drift() {
         "0",
     );
     // Two readings no sensor can send: a coolant at 300 °C, and one without its rpm.
-    let first: Value =
-        serde_json::from_str(std::fs::read_to_string(&eval).unwrap().lines().next().unwrap())
-            .unwrap();
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(&eval)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     let mut hot = first.clone();
     hot["coolant_temp_c"] = 300.into();
     let mut no_rpm = first.clone();
@@ -250,7 +255,11 @@ fn train_evaluate_score_then_retrain_on_drift() {
 
     let (mut rows, mut committed) = (0, Vec::new());
     archive(&tmp.path().join("archive"), &mut rows, &mut committed);
-    assert_eq!(rows, 30 * 4_320 + 2, "every reading archived once, the rejected too");
+    assert_eq!(
+        rows,
+        30 * 4_320 + 2,
+        "every reading archived once, the rejected too"
+    );
     committed.sort();
     // 06:00 to 18:00, and the last readings, offset within their 10 s, just past 18:00.
     let hours: Vec<String> = (6..=18).map(|h| format!("hour={h:02}")).collect();
@@ -276,7 +285,11 @@ fn train_evaluate_score_then_retrain_on_drift() {
         .collect();
     windows.sort();
     windows.dedup();
-    assert_eq!(windows.len(), health.len(), "one row per vehicle and window");
+    assert_eq!(
+        windows.len(),
+        health.len(),
+        "one row per vehicle and window"
+    );
     for h in &health {
         assert_eq!(h["model_version"], "v1", "{h}");
         // Scored windows are those where the engine ran a fifth of the time or more.
@@ -335,4 +348,180 @@ fn train_evaluate_score_then_retrain_on_drift() {
             .contains("drift in"),
         "{decisions:?}"
     );
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `check` every 200 ms until it holds, for at most `seconds`.
+fn wait_for(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The model versions of the health rows so far (none before the job creates the topic).
+fn health_versions(data: &Path) -> Vec<String> {
+    let out = Command::new(SPATE)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["log", "consume", "vehicle-health", "--offset", "0"])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let error = String::from_utf8_lossy(&out.stderr);
+        assert!(error.contains("unknown topic"), "{error}");
+        return Vec::new();
+    }
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["model_version"].to_string())
+        .collect()
+}
+
+#[test]
+fn a_promoted_model_is_swapped_into_the_running_job_and_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let models = tmp.path().join("models");
+    let models = models.to_str().unwrap();
+    let (train, labels) = simulate(tmp.path(), "train", "1", "2025-06-02T06:00:00Z", "0");
+    let train_args = |seed: &'static str, promote: bool| {
+        let mut args = vec![
+            "model", "train", "--from", &train, "--labels", &labels, "--out", models, "--seed",
+            seed,
+        ];
+        if promote {
+            args.push("--promote");
+        }
+        args
+    };
+    spate(&data, &train_args("1", false));
+
+    // The model server, on a port of its own choosing.
+    let mut server = Child(
+        Command::new(SPATE)
+            .args([
+                "model",
+                "serve",
+                "--registry",
+                models,
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut banner = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.0.stderr.take().unwrap()),
+        &mut banner,
+    )
+    .unwrap();
+    let predict = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {banner:?}"))
+        .to_string();
+    let health = predict.replace("/v1/predict", "/healthz");
+    let live_version = || -> String {
+        let answer = ureq::get(&health)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        answer["model_version"].as_str().unwrap().to_string()
+    };
+    assert_eq!(live_version(), "v1");
+
+    // The job runs on, reading the log as telemetry arrives.
+    let job = tmp.path().join("pipeline.sql");
+    std::fs::write(
+        &job,
+        std::fs::read_to_string(jobs().join("pipeline.sql"))
+            .unwrap()
+            .replace("spate-data/models/engine-anomaly", models)
+            .replace(
+                "spate-data/archive",
+                &tmp.path().join("archive").display().to_string(),
+            ),
+    )
+    .unwrap();
+    let init = |file: &str| jobs().join(file).display().to_string();
+    let (source, features, sinks) = (
+        init("source.sql"),
+        init("features.sql"),
+        init("sinks-log.sql"),
+    );
+    simulate_into(
+        &data,
+        "log://telemetry",
+        &tmp.path().join("first.labels.ndjson"),
+        "2",
+        "2025-06-09T06:00:00Z",
+        "0",
+    );
+    let _job = Child(
+        Command::new(SPATE)
+            .arg("--data-dir")
+            .arg(&data)
+            .args([
+                "sql", "run", "--init", &source, "--init", &features, "--init", &sinks,
+            ])
+            .arg(&job)
+            .args(["--checkpoint-dir"])
+            .arg(tmp.path().join("checkpoints"))
+            .args(["--checkpoint-interval-ms", "500"])
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(120, "health rows from v1", || {
+        !health_versions(&data).is_empty()
+    });
+    let before = health_versions(&data).len();
+    assert!(health_versions(&data).iter().all(|v| v == "\"v1\""));
+
+    spate(&data, &train_args("2", true));
+    wait_for(10, "the server to serve v2", || live_version() == "v2");
+    let answer = ureq::post(&predict)
+        .header("Content-Type", "application/json")
+        .send(r#"{"rows": [{"coolant_mean": 60.0, "coolant_max": 65}, {"voltage_min": 12.1}]}"#)
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["model_version"], "v2");
+    assert_eq!(answer["predictions"].as_array().unwrap().len(), 2);
+
+    // A second day of telemetry: scored by v2, without the job restarting.
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    simulate_into(
+        &data,
+        "log://telemetry",
+        &tmp.path().join("second.labels.ndjson"),
+        "2",
+        "2025-06-10T06:00:00Z",
+        "0",
+    );
+    wait_for(120, "health rows from v2", || {
+        health_versions(&data).iter().any(|v| v == "\"v2\"")
+    });
+    assert!(health_versions(&data).len() > before);
 }
