@@ -341,13 +341,13 @@ impl LeadTimes {
         use std::collections::BTreeMap;
         // Per vehicle: (first flag after onset, first trouble code), window ends.
         let mut per_vin: BTreeMap<String, (Option<i64>, Option<i64>)> = BTreeMap::new();
-        for i in 0..windows.len() {
+        for (i, score) in scores.iter().enumerate() {
             if matches!(windows.truth[i], WindowTruth::Healthy) {
                 continue;
             }
             let entry = per_vin.entry(windows.vins[i].to_string()).or_default();
             let end = windows.window_end[i];
-            if scores[i] >= threshold {
+            if *score >= threshold {
                 entry.0 = Some(entry.0.map_or(end, |t| t.min(end)));
             }
             if windows.dtc_count[i] > 0 {
