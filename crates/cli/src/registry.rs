@@ -6,6 +6,7 @@
 //! | `filesystem` | `json`, `csv`, `parquet` files, read once | `csv`, `json`, `parquet` part files, exactly once |
 //! | `spate-log` | a topic of the embedded log (`json`) | a topic of the embedded log (`json`), exactly once |
 //! | `kafka` | a Kafka topic (`json`, `csv`, `raw`; metadata columns) | a Kafka topic, at least once |
+//! | `mqtt` | an MQTT topic filter (`json`; the `topic` metadata column), at least once | MQTT topics of a `{column}` pattern (`json`), at least once |
 //! | `datagen` | generated rows | — |
 //! | `nexmark` | the Nexmark benchmark's events | — |
 //! | `print` | — | standard output or error |
@@ -38,6 +39,8 @@ use spate_connectors::kafka::sink::KafkaSink;
 use spate_connectors::kafka::source::KafkaSource;
 use spate_connectors::log_sink::{LogSink, LogSinkConfig, Partitioner};
 use spate_connectors::log_source::{Bound, LogSource, LogSourceConfig, StartupMode};
+use spate_connectors::mqtt::sink::MqttSink;
+use spate_connectors::mqtt::source::MqttSource;
 use spate_connectors::nexmark::{NexmarkConfig, NexmarkError, NexmarkSource};
 use spate_connectors::print::{PrintSink, PrintTarget};
 use spate_engine::lookup::KeyLookupFactory;
@@ -50,17 +53,21 @@ mod filesystem;
 mod jdbc;
 mod kafka;
 mod model;
+mod mqtt;
 
 /// What each connector reads and writes, for hints.
 const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), kafka (json, \
-csv, raw), datagen, nexmark; sinks: filesystem (csv, json, parquet), spate-log (json), kafka (json, \
-csv, raw), print, blackhole";
+csv, raw), mqtt (json), datagen, nexmark; sinks: filesystem (csv, json, parquet), spate-log (json), \
+kafka (json, csv, raw), mqtt (json), print, blackhole";
 
 /// The connectors of `spate sql`, over one embedded log.
 pub struct Registry {
     log: Log,
     /// Sinks built so far: numbers each spate-log sink's default transactional id.
     sinks: Cell<usize>,
+    /// MQTT sources built so far: each INSERT reading an MQTT table subscribes with a client
+    /// identifier of its own.
+    mqtt_sources: Cell<usize>,
 }
 
 impl Registry {
@@ -69,6 +76,7 @@ impl Registry {
         Registry {
             log,
             sinks: Cell::new(0),
+            mqtt_sources: Cell::new(0),
         }
     }
 }
@@ -386,6 +394,14 @@ impl ConnectorRegistry for Registry {
                     Ok(Box::new(KafkaSource::new(config.clone(), task)?) as Box<_>)
                 }))
             }
+            Connector::Mqtt => {
+                let n = self.mqtt_sources.get();
+                self.mqtt_sources.set(n + 1);
+                let config = mqtt::source_config(table, schema, n)?;
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(MqttSource::new(config.clone(), task)?) as Box<_>)
+                }))
+            }
             Connector::Blackhole => Err(unsupported(table, "reading from a blackhole table")),
             Connector::Print => Err(unsupported(table, "reading from a print table")),
             Connector::Jdbc => {
@@ -432,6 +448,16 @@ impl ConnectorRegistry for Registry {
                     Ok(Box::new(KafkaSink::new(config.clone(), task.instance)?) as Box<_>)
                 }))
             }
+            Connector::Mqtt => {
+                let config = mqtt::sink_config(table)?;
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(MqttSink::new(
+                        config.clone(),
+                        task.instance,
+                        task.parallelism,
+                    )?) as Box<_>)
+                }))
+            }
             Connector::Datagen => Err(unsupported(table, "writing to a datagen table")),
             Connector::Nexmark => Err(unsupported(table, "writing to a nexmark table")),
             Connector::Jdbc => {
@@ -444,15 +470,19 @@ impl ConnectorRegistry for Registry {
     }
 }
 
-/// Refuses metadata columns in tables of connectors other than Kafka.
+/// Refuses metadata columns in tables of connectors other than Kafka and MQTT.
 fn refuse_metadata(table: &TableDef) -> spate_sql::Result<()> {
     match table.metadata_columns().next() {
-        Some((column, _)) if table.connector != Connector::Kafka => Err(SqlError::Unsupported {
-            at: column.at,
-            construct: format!("METADATA columns of {} tables", table.connector.name()),
-            text: column.name.clone(),
-            hint: "only kafka tables have metadata columns; declare a physical column".into(),
-        }),
+        Some((column, _)) if !matches!(table.connector, Connector::Kafka | Connector::Mqtt) => {
+            Err(SqlError::Unsupported {
+                at: column.at,
+                construct: format!("METADATA columns of {} tables", table.connector.name()),
+                text: column.name.clone(),
+                hint: "only kafka and mqtt tables have metadata columns; declare a physical \
+                       column"
+                    .into(),
+            })
+        }
         _ => Ok(()),
     }
 }

@@ -13,6 +13,8 @@
 //!   with checkpoints.
 //! - [`kafka`]: Kafka topics as a source (checkpointed offsets, committed to the group) and an
 //!   at-least-once sink, through librdkafka.
+//! - [`mqtt`]: MQTT topic filters as a source (persistent session, acknowledged once the
+//!   checkpoint is complete) and topic patterns as an at-least-once sink, through rumqttc.
 //! - [`jdbc`]: MySQL/MariaDB and PostgreSQL tables: a batched insert/upsert sink and a
 //!   bounded scan (a lookup join's `FULL` cache).
 //! - [`side_output`]: dead letters and late events kept in log topics.
@@ -30,6 +32,7 @@ pub mod jdbc;
 pub mod kafka;
 pub mod log_sink;
 pub mod log_source;
+pub mod mqtt;
 pub mod nexmark;
 pub mod print;
 pub mod side_output;

@@ -26,6 +26,9 @@ pub enum Connector {
     /// `jdbc`: a table of a MySQL/MariaDB or PostgreSQL database, written by batched inserts
     /// or upserts and read by lookup joins.
     Jdbc,
+    /// `mqtt`: MQTT topics of a broker, read through a topic filter and written through a
+    /// topic pattern.
+    Mqtt,
 }
 
 /// What a connector accepts.
@@ -220,6 +223,25 @@ const SPECS: &[Spec] = &[
         ],
         prefixes: &[],
         format_keys: &[],
+        column_options: &[],
+    },
+    Spec {
+        connector: Connector::Mqtt,
+        name: "mqtt",
+        required: &["hostname", "topic"],
+        optional: &[
+            "format",
+            "port",
+            "client-id",
+            "username",
+            "password",
+            "qos",
+            "scan.session",
+            "scan.session.expiry-interval",
+            "scan.ack-mode",
+        ],
+        prefixes: &[],
+        format_keys: &["format"],
         column_options: &[],
     },
 ];
@@ -605,6 +627,45 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, SqlError::MissingOption { ref text, .. } if text == "topic"));
         assert_eq!(Connector::Kafka.required_options(), ["topic"]);
+    }
+
+    #[test]
+    fn mqtt_takes_its_options() {
+        let options = [
+            entry("connector", "mqtt"),
+            entry("hostname", "127.0.0.1"),
+            entry("port", "1883"),
+            entry("topic", "vehicles/+/telemetry"),
+            entry("client-id", "fleet"),
+            entry("qos", "1"),
+            entry("scan.session", "persistent"),
+            entry("scan.session.expiry-interval", "1 h"),
+            entry("scan.ack-mode", "checkpoint"),
+            entry("format", "json"),
+        ];
+        assert_eq!(validate(Position::new(1, 1), &options), Ok(Connector::Mqtt));
+        let err = validate(
+            Position::new(1, 1),
+            &[
+                entry("connector", "mqtt"),
+                entry("hostname", "h"),
+                entry("topic", "t"),
+            ],
+        )
+        .unwrap_err();
+        assert!(matches!(err, SqlError::MissingOption { ref text, .. } if text == "format"));
+        let err = validate(
+            Position::new(1, 1),
+            &[
+                entry("connector", "mqtt"),
+                entry("hostname", "h"),
+                entry("topic", "t"),
+                entry("format", "json"),
+                entry("clientid", "x"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.hint(), "did you mean 'client-id'?");
     }
 
     #[test]

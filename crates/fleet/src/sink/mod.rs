@@ -4,7 +4,9 @@
 //! |---|---|---|
 //! | `log://TOPIC[?partitions=N]` | topic `TOPIC` of the embedded log, key = VIN | topic `TOPIC-labels` |
 //! | `file://PATH.ndjson` | NDJSON file `PATH.ndjson` | `PATH.labels.ndjson` |
-//! | `mqtt://HOST[:PORT]` | `vehicles/{vin}/telemetry`, QoS 1 | `vehicles/{vin}/labels` |
+//! | `mqtt://HOST[:PORT][?prefix=P]` | `[P/]vehicles/{vin}/telemetry`, QoS 1 | `[P/]vehicles/{vin}/labels` |
+//!
+//! An MQTT sink's `prefix` puts its topics under `P/` (e.g. a test's own `test/<pid>`).
 //!
 //! `kafka://` is recognised and refused: Kafka delivery is not there yet. With a labels file
 //! (`--labels`), labels go to that NDJSON file instead, whatever the sink.
@@ -126,12 +128,14 @@ pub enum SinkUri {
         /// The telemetry file.
         path: PathBuf,
     },
-    /// `mqtt://HOST[:PORT]`.
+    /// `mqtt://HOST[:PORT][?prefix=P]`.
     Mqtt {
         /// Broker host.
         host: String,
         /// Broker port (1883 by default).
         port: u16,
+        /// Levels put before every topic (`P/vehicles/…`), if any.
+        prefix: Option<String>,
     },
 }
 
@@ -184,7 +188,30 @@ impl FromStr for SinkUri {
                 path: PathBuf::from(rest),
             }),
             "mqtt" => {
-                let authority = rest.trim_end_matches('/');
+                let (authority, query) = match rest.split_once('?') {
+                    Some((authority, query)) => (authority, Some(query)),
+                    None => (rest, None),
+                };
+                let mut prefix = None;
+                for pair in query.into_iter().flat_map(|q| q.split('&')) {
+                    match pair.split_once('=') {
+                        Some(("prefix", p)) => {
+                            let p = p.trim_matches('/');
+                            if p.is_empty() || p.contains(['+', '#']) {
+                                return Err(bad(format!(
+                                    "prefix={p}: expected topic levels without wildcards"
+                                )));
+                            }
+                            prefix = Some(p.to_string());
+                        }
+                        _ => {
+                            return Err(bad(format!(
+                                "unknown parameter {pair:?}; the MQTT sink takes prefix=LEVELS"
+                            )));
+                        }
+                    }
+                }
+                let authority = authority.trim_end_matches('/');
                 let (host, port) = match authority.rsplit_once(':') {
                     Some((host, port)) => (
                         host,
@@ -199,6 +226,7 @@ impl FromStr for SinkUri {
                 Ok(SinkUri::Mqtt {
                     host: host.to_string(),
                     port,
+                    prefix,
                 })
             }
             "kafka" => Err(bad(format!(
@@ -221,7 +249,9 @@ impl SinkUri {
             SinkUri::Log { topic, partitions } => {
                 Box::new(LogSink::open(log_dir, topic, *partitions)?)
             }
-            SinkUri::Mqtt { host, port } => Box::new(MqttSink::connect(host, *port)?),
+            SinkUri::Mqtt { host, port, prefix } => {
+                Box::new(MqttSink::connect(host, *port, prefix.as_deref())?)
+            }
         };
         Ok(match labels {
             Some(labels) => Box::new(LabelFileSink::create(sink, labels)?),
@@ -237,7 +267,10 @@ impl SinkUri {
         match self {
             SinkUri::Log { topic, .. } => format!("log topic {}", log::labels_topic(topic)),
             SinkUri::File { path } => file::labels_path(path).display().to_string(),
-            SinkUri::Mqtt { .. } => "MQTT topics vehicles/{vin}/labels".into(),
+            SinkUri::Mqtt { prefix: None, .. } => "MQTT topics vehicles/{vin}/labels".into(),
+            SinkUri::Mqtt {
+                prefix: Some(p), ..
+            } => format!("MQTT topics {p}/vehicles/{{vin}}/labels"),
         }
     }
 }
@@ -276,14 +309,24 @@ mod tests {
             parse("mqtt://127.0.0.1:1884").unwrap(),
             SinkUri::Mqtt {
                 host: "127.0.0.1".into(),
-                port: 1884
+                port: 1884,
+                prefix: None
+            }
+        );
+        assert_eq!(
+            parse("mqtt://127.0.0.1:1884?prefix=test/42/").unwrap(),
+            SinkUri::Mqtt {
+                host: "127.0.0.1".into(),
+                port: 1884,
+                prefix: Some("test/42".into())
             }
         );
         assert_eq!(
             parse("mqtt://broker").unwrap(),
             SinkUri::Mqtt {
                 host: "broker".into(),
-                port: 1883
+                port: 1883,
+                prefix: None
             }
         );
     }
@@ -314,6 +357,16 @@ mod tests {
                 .contains("unknown parameter")
         );
         assert!(parse("mqtt://h:99999").unwrap_err().contains("not a port"));
+        assert!(
+            parse("mqtt://h?prefix=a/+")
+                .unwrap_err()
+                .contains("wildcards")
+        );
+        assert!(
+            parse("mqtt://h?qos=2")
+                .unwrap_err()
+                .contains("unknown parameter")
+        );
         assert!(parse("file://").unwrap_err().contains("no path"));
     }
 

@@ -20,10 +20,13 @@ const QUEUE: usize = 10_000;
 /// MQTT keep-alive interval.
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
 
-/// Publishes telemetry to `vehicles/{vin}/telemetry` and labels to `vehicles/{vin}/labels`,
-/// QoS 1, not retained. A flush waits until the broker has acknowledged every message.
+/// Publishes telemetry to `vehicles/{vin}/telemetry` and labels to `vehicles/{vin}/labels`
+/// (under `prefix/` if given), QoS 1, not retained. A flush waits until the broker has
+/// acknowledged every message.
 pub struct MqttSink {
     client: Client,
+    /// `prefix/`, or nothing.
+    prefix: String,
     broker: String,
     published: u64,
     shared: Arc<Shared>,
@@ -53,8 +56,9 @@ impl Shared {
 }
 
 impl MqttSink {
-    /// Connects to the broker at `host:port` and waits for it to accept the connection.
-    pub fn connect(host: &str, port: u16) -> Result<MqttSink, SinkError> {
+    /// Connects to the broker at `host:port` and waits for it to accept the connection; topics
+    /// go under `prefix/` if given.
+    pub fn connect(host: &str, port: u16, prefix: Option<&str>) -> Result<MqttSink, SinkError> {
         let broker = format!("{host}:{port}");
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -96,6 +100,7 @@ impl MqttSink {
         };
         let sink = MqttSink {
             client,
+            prefix: prefix.map_or(String::new(), |p| format!("{p}/")),
             broker,
             published: 0,
             shared,
@@ -143,7 +148,7 @@ impl MqttSink {
 
     fn publish(&mut self, records: &Encoded, stream: &str) -> Result<(), SinkError> {
         for record in records.iter() {
-            let topic = format!("vehicles/{}/{stream}", record.vin);
+            let topic = format!("{}vehicles/{}/{stream}", self.prefix, record.vin);
             if let Err(e) =
                 self.client
                     .publish(topic, QoS::AtLeastOnce, false, record.json.to_vec())
