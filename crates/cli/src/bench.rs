@@ -36,6 +36,9 @@ pub enum BenchCommand {
     /// The log collector on generated nginx lines (Zipf addresses): read, parsed and
     /// GeoIP-enriched, against plain line splitting of the same file.
     Collect(crate::bench_collect::CollectBenchArgs),
+    /// The serving store: rows/s into a 10 s metrics table through the exactly-once sink,
+    /// and dashboard query latency while it ingests, against a Vec and MemTable baseline.
+    Store(crate::bench_store::StoreBenchArgs),
 }
 
 /// Options of `spate bench window`.
@@ -82,6 +85,7 @@ pub fn run(cmd: BenchCommand, data_dir: Option<&Path>, started: Instant) -> anyh
             crate::bench_api::run(args, data_dir.unwrap_or(Path::new("spate-data")))
         }
         BenchCommand::Collect(args) => crate::bench_collect::run(args, data_dir),
+        BenchCommand::Store(args) => crate::bench_store::run(args, data_dir),
     }
 }
 

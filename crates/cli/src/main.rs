@@ -4,6 +4,7 @@ mod api_cmd;
 mod bench;
 mod bench_api;
 mod bench_collect;
+mod bench_store;
 mod collect_cmd;
 mod demo;
 mod fleet_features;
@@ -12,6 +13,7 @@ mod loadgen_cmd;
 mod log_cmd;
 mod model_cmd;
 mod model_serve;
+mod query_cmd;
 mod reference_job;
 mod registry;
 mod signals;
@@ -46,6 +48,8 @@ enum Command {
     /// Flink SQL job files: run, explain, validate.
     #[command(subcommand)]
     Sql(sql_cmd::SqlCommand),
+    /// A SQL query over the tables of the serving store that spate-store sinks write.
+    Query(query_cmd::QueryArgs),
     /// Runs the end-to-end demo on embedded defaults: events into the log, a windowed job,
     /// results into files.
     Demo(demo::DemoArgs),
@@ -90,6 +94,7 @@ fn main() -> anyhow::Result<()> {
         Command::Log(cmd) => log_cmd::run(&data_dir.join("log"), cmd),
         Command::Bench(cmd) => bench::run(cmd, cli.data_dir.as_deref(), started),
         Command::Sql(cmd) => sql_cmd::run(&data_dir, cmd),
+        Command::Query(args) => query_cmd::run(&data_dir, args),
         Command::Demo(args) => demo::run(&data_dir, args),
         Command::Simulate(cmd) => simulate::run(&data_dir, cmd),
         Command::Api(cmd) => api_cmd::run_api(&data_dir, cmd),

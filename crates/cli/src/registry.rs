@@ -10,6 +10,7 @@
 //! | `datagen` | generated rows | — |
 //! | `nexmark` | the Nexmark benchmark's events | — |
 //! | `print` | — | standard output or error |
+//! | `spate-store` | — | a table of the embedded serving store (`<data-dir>/store`), exactly once; upserts by primary key |
 //! | `blackhole` | — | discards rows |
 //!
 //! Models for `ML_PREDICT` come from here too: `'provider' = 'spate'` scores in process with
@@ -54,6 +55,9 @@ mod jdbc;
 mod kafka;
 mod model;
 mod mqtt;
+mod store;
+
+pub(crate) use store::store_dir;
 
 /// What each connector reads and writes, for hints.
 const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), kafka (json, \
@@ -63,6 +67,8 @@ kafka (json, csv, raw), mqtt (json), print, blackhole";
 /// The connectors of `spate sql`, over one embedded log.
 pub struct Registry {
     log: Log,
+    /// The serving store beside the log, opened by the first spate-store sink.
+    store: store::StoreHandle,
     /// Sinks built so far: numbers each spate-log sink's default transactional id.
     sinks: Cell<usize>,
     /// MQTT sources built so far: each INSERT reading an MQTT table subscribes with a client
@@ -74,6 +80,7 @@ impl Registry {
     /// The connectors, with `spate-log` tables in `log`.
     pub fn new(log: Log) -> Self {
         Registry {
+            store: store::StoreHandle::beside(&log),
             log,
             sinks: Cell::new(0),
             mqtt_sources: Cell::new(0),
@@ -317,6 +324,7 @@ impl ConnectorRegistry for Registry {
     fn accepts_changes(&self, table: &TableDef) -> bool {
         matches!(table.connector, Connector::Print | Connector::Blackhole)
             || (table.connector == Connector::Jdbc && table.primary_key.is_some())
+            || (table.connector == Connector::SpateStore && table.primary_key.is_some())
     }
 
     fn lookup(
@@ -404,6 +412,10 @@ impl ConnectorRegistry for Registry {
             }
             Connector::Blackhole => Err(unsupported(table, "reading from a blackhole table")),
             Connector::Print => Err(unsupported(table, "reading from a print table")),
+            Connector::SpateStore => Err(unsupported(
+                table,
+                "reading from a spate-store table in a job (query it with spate query)",
+            )),
             Connector::Jdbc => {
                 let config = jdbc::config(table)?;
                 Ok(Arc::new(move |task| {
@@ -458,6 +470,7 @@ impl ConnectorRegistry for Registry {
                     )?) as Box<_>)
                 }))
             }
+            Connector::SpateStore => store::sink(&self.store, table, index),
             Connector::Datagen => Err(unsupported(table, "writing to a datagen table")),
             Connector::Nexmark => Err(unsupported(table, "writing to a nexmark table")),
             Connector::Jdbc => {

@@ -26,6 +26,9 @@ pub enum Connector {
     /// `jdbc`: a table of a MySQL/MariaDB or PostgreSQL database, written by batched inserts
     /// or upserts and read by lookup joins.
     Jdbc,
+    /// `spate-store`: a table of Spate's embedded serving store, written exactly once
+    /// (appended, or upserted by the primary key) and queried with `spate query`.
+    SpateStore,
     /// `mqtt`: MQTT topics of a broker, read through a topic filter and written through a
     /// topic pattern.
     Mqtt,
@@ -221,6 +224,15 @@ const SPECS: &[Spec] = &[
             "lookup.partial-cache.expire-after-access",
             "lookup.max-retries",
         ],
+        prefixes: &[],
+        format_keys: &[],
+        column_options: &[],
+    },
+    Spec {
+        connector: Connector::SpateStore,
+        name: "spate-store",
+        required: &[],
+        optional: &["table-name", "retention", "retention.time-column"],
         prefixes: &[],
         format_keys: &[],
         column_options: &[],
@@ -666,6 +678,26 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.hint(), "did you mean 'client-id'?");
+    }
+
+    #[test]
+    fn spate_store_takes_a_table_name_and_retention() {
+        let options = [
+            entry("connector", "spate-store"),
+            entry("table-name", "metrics"),
+            entry("retention", "7 d"),
+            entry("retention.time-column", "window_start"),
+        ];
+        assert_eq!(
+            validate(Position::new(1, 1), &options),
+            Ok(Connector::SpateStore)
+        );
+        let err = validate(
+            Position::new(1, 1),
+            &[entry("connector", "spate-store"), entry("retension", "1 d")],
+        )
+        .unwrap_err();
+        assert_eq!(err.hint(), "did you mean 'retention'?");
     }
 
     #[test]
