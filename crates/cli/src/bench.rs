@@ -39,6 +39,9 @@ pub enum BenchCommand {
     /// The serving store: rows/s into a 10 s metrics table through the exactly-once sink,
     /// and dashboard query latency while it ingests, against a Vec and MemTable baseline.
     Store(crate::bench_store::StoreBenchArgs),
+    /// The engine anomaly model: rows/s scored in process and predictions/s through the REST
+    /// server, against a pass that only reads the same rows.
+    Model(crate::bench_model::ModelBenchArgs),
 }
 
 /// Options of `spate bench window`.
@@ -86,6 +89,7 @@ pub fn run(cmd: BenchCommand, data_dir: Option<&Path>, started: Instant) -> anyh
         }
         BenchCommand::Collect(args) => crate::bench_collect::run(args, data_dir),
         BenchCommand::Store(args) => crate::bench_store::run(args, data_dir),
+        BenchCommand::Model(args) => crate::bench_model::run(&args),
     }
 }
 

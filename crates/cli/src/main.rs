@@ -4,6 +4,7 @@ mod api_cmd;
 mod bench;
 mod bench_api;
 mod bench_collect;
+mod bench_model;
 mod bench_store;
 mod collect_cmd;
 mod demo;
