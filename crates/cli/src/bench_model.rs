@@ -34,11 +34,7 @@ pub struct ModelBenchArgs {
 
 /// Runs the benchmark and prints its figures as one JSON object.
 pub fn run(args: &ModelBenchArgs) -> anyhow::Result<()> {
-    let features = crate::fleet_features::model_def()?
-        .inputs
-        .into_iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>();
+    let features = crate::fleet_features::model_features()?;
     let live = Arc::new(LiveModel::open(&args.registry, &features)?);
     let model = live.current();
     let columns = sample_rows(&model.reference, args.rows);

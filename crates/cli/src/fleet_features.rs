@@ -53,6 +53,11 @@ pub fn model_def() -> anyhow::Result<ModelDef> {
         .with_context(|| format!("jobs/fleet/pipeline.sql declares no model {MODEL}"))
 }
 
+/// The fleet model's features: the input columns of the fleet job's `CREATE MODEL`, in order.
+pub fn model_features() -> anyhow::Result<Vec<String>> {
+    Ok(model_def()?.inputs.into_iter().map(|c| c.name).collect())
+}
+
 /// The scored windows of the telemetry at `from` (an NDJSON file, or a Parquet file or
 /// archive folder as the fleet job writes it), computed by the fleet job's feature SQL.
 /// `work` holds the intermediate files.

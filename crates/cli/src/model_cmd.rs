@@ -17,8 +17,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use spate_fleet::{GroundTruth, WindowTruth};
 use spate_ml::{
-    Classifier, DataRange, Dataset, DriftReference, Evaluation, LoadedModel, Registry,
-    TrainOptions, TrainingInfo,
+    Classifier, DataRange, Dataset, DriftReference, Evaluation, LoadedModel, ModelVersion,
+    Registry, TrainOptions, TrainingInfo,
 };
 
 use crate::fleet_features::{self, LabelledWindows};
@@ -172,15 +172,6 @@ fn step(message: &str) -> ProgressBar {
     bar
 }
 
-/// The fleet model's features: the input columns of the fleet job's `CREATE MODEL`.
-fn model_features() -> anyhow::Result<Vec<String>> {
-    Ok(fleet_features::model_def()?
-        .inputs
-        .into_iter()
-        .map(|c| c.name)
-        .collect())
-}
-
 /// The labelled feature windows of `data`.
 fn labelled_windows(data: &DataArgs, features: &[String]) -> anyhow::Result<LabelledWindows> {
     let truth = GroundTruth::read_ndjson(&data.labels)?;
@@ -235,6 +226,32 @@ fn decided(windows: &LabelledWindows) -> anyhow::Result<(Dataset, Vec<String>, D
     ))
 }
 
+/// A model trained on part of the vehicles, with what it was trained on and how it did.
+struct Fitted {
+    model: Classifier,
+    /// Its evaluation on the rows it was trained on.
+    training: Evaluation,
+    /// Its evaluation on the held-out vehicles, whose rows chose its threshold.
+    holdout: Evaluation,
+    /// The rows it was trained on.
+    train_set: Dataset,
+}
+
+impl Fitted {
+    /// Registers the model as a new version of `registry`, trained on `range`.
+    fn register(&self, registry: &Registry, range: DataRange) -> anyhow::Result<ModelVersion> {
+        Ok(registry.register(
+            &self.model,
+            TrainingInfo {
+                data: range,
+                training: self.training.clone(),
+                holdout: self.holdout.clone(),
+                reference: DriftReference::from_dataset(&self.train_set)?,
+            },
+        )?)
+    }
+}
+
 /// A model trained on the vehicles of `dataset` not held out, with its threshold chosen on
 /// the held-out ones, and both evaluations.
 fn fit(
@@ -242,7 +259,7 @@ fn fit(
     vins: &[String],
     holdout: f64,
     options: &TrainOptions,
-) -> anyhow::Result<(Classifier, Evaluation, Evaluation, Dataset)> {
+) -> anyhow::Result<Fitted> {
     let groups: Vec<&str> = vins.iter().map(String::as_str).collect();
     let (train_set, holdout_set) = dataset.split_by_group(&groups, holdout, options.seed)?;
     let bar = step(&format!(
@@ -262,12 +279,17 @@ fn fit(
         &train_set.labels,
         model.threshold(),
     )?;
-    let held_out = spate_ml::evaluate(&holdout_scores, &holdout_set.labels, model.threshold())?;
-    Ok((model, training, held_out, train_set))
+    let holdout = spate_ml::evaluate(&holdout_scores, &holdout_set.labels, model.threshold())?;
+    Ok(Fitted {
+        model,
+        training,
+        holdout,
+        train_set,
+    })
 }
 
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
-    let features = model_features()?;
+    let features = fleet_features::model_features()?;
     let windows = labelled_windows(&args.data, &features)?;
     let (dataset, vins, mut range) = decided(&windows)?;
     range.source = args.data.from.display().to_string();
@@ -277,17 +299,9 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
         seed: args.seed,
         ..TrainOptions::default()
     };
-    let (model, training, holdout, train_set) = fit(&dataset, &vins, args.holdout, &options)?;
+    let fitted = fit(&dataset, &vins, args.holdout, &options)?;
     let registry = Registry::open(&args.out)?;
-    let version = registry.register(
-        &model,
-        TrainingInfo {
-            data: range,
-            training,
-            holdout: holdout.clone(),
-            reference: DriftReference::from_dataset(&train_set)?,
-        },
-    )?;
+    let version = fitted.register(&registry, range)?;
     let live = registry.live_version()?;
     let promoted = args.promote || live.is_none();
     if promoted {
@@ -304,7 +318,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
             "dir": version.dir,
             "live": promoted,
             "windows": dataset.rows(),
-            "holdout": holdout,
+            "holdout": fitted.holdout,
         })
     );
     Ok(())
@@ -383,7 +397,7 @@ impl LeadTimes {
 
 fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
     let loaded = load_model(&args.model)?;
-    let features = model_features()?;
+    let features = fleet_features::model_features()?;
     loaded.check_schema(&features)?;
     let windows = labelled_windows(&args.data, &features)?;
     let (dataset, _, _) = decided(&windows)?;
@@ -520,7 +534,7 @@ fn drift_report(
             registry.dir().display()
         )
     })?;
-    let features = model_features()?;
+    let features = fleet_features::model_features()?;
     live.check_schema(&features)?;
     let work = tempfile::tempdir()?;
     let bar = step(&format!("computing feature windows of {}", from.display()));
@@ -561,7 +575,7 @@ fn retrain(args: &RetrainArgs) -> anyhow::Result<()> {
         println!("{}", json!({"action": "keep", "reason": reason}));
         return Ok(());
     }
-    let features = model_features()?;
+    let features = fleet_features::model_features()?;
     let windows = labelled_windows(&args.data, &features)?;
     let (dataset, vins, mut range) = decided(&windows)?;
     range.source = args.data.from.display().to_string();
@@ -569,7 +583,7 @@ fn retrain(args: &RetrainArgs) -> anyhow::Result<()> {
         seed: args.seed,
         ..TrainOptions::default()
     };
-    let (challenger, training, holdout, train_set) = fit(&dataset, &vins, args.holdout, &options)?;
+    let challenger = fit(&dataset, &vins, args.holdout, &options)?;
     // The live model on the same held-out vehicles, at its own threshold.
     let groups: Vec<&str> = vins.iter().map(String::as_str).collect();
     let (_, holdout_set) = dataset.split_by_group(&groups, args.holdout, args.seed)?;
@@ -578,15 +592,8 @@ fn retrain(args: &RetrainArgs) -> anyhow::Result<()> {
         &holdout_set.labels,
         live.model.threshold(),
     )?;
-    let version = registry.register(
-        &challenger,
-        TrainingInfo {
-            data: range,
-            training,
-            holdout: holdout.clone(),
-            reference: DriftReference::from_dataset(&train_set)?,
-        },
-    )?;
+    let version = challenger.register(&registry, range)?;
+    let holdout = &challenger.holdout;
     let why = if report.drifted {
         format!(
             "drift in {} (largest PSI {:.3})",

@@ -63,11 +63,7 @@ impl IntoResponse for BadRequest {
 
 /// Serves until Ctrl-C or SIGTERM.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    let features = crate::fleet_features::model_def()?
-        .inputs
-        .into_iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>();
+    let features = crate::fleet_features::model_features()?;
     let live = Arc::new(LiveModel::open(&args.registry, &features)?);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
