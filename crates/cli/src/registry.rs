@@ -61,8 +61,8 @@ pub(crate) use store::store_dir;
 
 /// What each connector reads and writes, for hints.
 const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), kafka (json, \
-csv, raw), mqtt (json), datagen, nexmark; sinks: filesystem (csv, json, parquet), spate-log (json), \
-kafka (json, csv, raw), mqtt (json), print, blackhole";
+csv, raw), mqtt (json), jdbc, datagen, nexmark; sinks: filesystem (csv, json, parquet), spate-log (json), \
+kafka (json, csv, raw), mqtt (json), jdbc, spate-store, print, blackhole";
 
 /// The connectors of `spate sql`, over one embedded log.
 pub struct Registry {
