@@ -45,6 +45,10 @@ pub struct PartialCache {
     pub expire_after_write: Option<Duration>,
     /// A key is fetched again this long after it was last used.
     pub expire_after_access: Option<Duration>,
+    /// Whether a key the table does not have is remembered as missing
+    /// (`lookup.partial-cache.cache-missing-key`, true by default as in Flink); when not, it is
+    /// asked again in every batch that holds it.
+    pub cache_missing_key: bool,
 }
 
 /// Lookups by key in place of the `FULL` cache.
@@ -118,9 +122,10 @@ impl Keyed {
         let Some(cache) = self.cache else {
             return false;
         };
-        cache
-            .expire_after_write
-            .is_none_or(|d| now.duration_since(entry.written) < d)
+        (cache.cache_missing_key || entry.rows.num_rows() > 0)
+            && cache
+                .expire_after_write
+                .is_none_or(|d| now.duration_since(entry.written) < d)
             && cache
                 .expire_after_access
                 .is_none_or(|d| now.duration_since(entry.accessed) < d)
@@ -548,6 +553,7 @@ mod tests {
             max_rows: 3,
             expire_after_write: None,
             expire_after_access: None,
+            cache_missing_key: true,
         };
         let (mut join, asked) = join(Some(cache));
         let got = run(&mut join, &[Some(1), Some(2), Some(1), Some(9), None]);
@@ -575,6 +581,7 @@ mod tests {
             max_rows: 100,
             expire_after_write: Some(Duration::ZERO),
             expire_after_access: None,
+            cache_missing_key: true,
         };
         let (mut join, asked) = join(Some(cache));
         run(&mut join, &[Some(1)]);
@@ -584,5 +591,26 @@ mod tests {
         assert_eq!(run(&mut join, &[Some(3)]), vec![(Some(3), "n3".into())]);
         run(&mut join, &[Some(3)]);
         assert_eq!(*asked.lock().unwrap(), vec![vec![3], vec![3]]);
+    }
+
+    #[test]
+    fn missing_keys_are_asked_again_unless_cached() {
+        let cache = PartialCache {
+            max_rows: 100,
+            expire_after_write: None,
+            expire_after_access: None,
+            cache_missing_key: false,
+        };
+        let (mut join, asked) = join(Some(cache));
+        assert_eq!(
+            run(&mut join, &[Some(1), Some(9)]),
+            vec![(Some(1), "n1".into()), (Some(9), String::new())]
+        );
+        assert_eq!(
+            run(&mut join, &[Some(1), Some(9)]),
+            vec![(Some(1), "n1".into()), (Some(9), String::new())]
+        );
+        // The found key is cached; the missing one is asked again.
+        assert_eq!(*asked.lock().unwrap(), vec![vec![1, 9], vec![9]]);
     }
 }

@@ -890,9 +890,17 @@ fn partial_cache(table: &crate::catalog::TableDef) -> Result<PartialCache> {
                 .ok_or_else(|| invalid(key, text, "write a duration such as '10 min'")),
         }
     };
+    let key = "lookup.partial-cache.cache-missing-key";
+    let cache_missing_key = match table.option(key).map(|t| t.trim().to_ascii_lowercase()) {
+        None => true,
+        Some(t) if t == "true" => true,
+        Some(t) if t == "false" => false,
+        Some(t) => return Err(invalid(key, &t, "write 'true' or 'false'")),
+    };
     Ok(PartialCache {
         max_rows,
         expire_after_write: duration("lookup.partial-cache.expire-after-write")?,
         expire_after_access: duration("lookup.partial-cache.expire-after-access")?,
+        cache_missing_key,
     })
 }
