@@ -242,6 +242,11 @@ INPUTS = {
     "legacy_group_windows": {"clicks.jsonl": clicks},
     "decimal_literals": {"products.jsonl": products},
     "over_aggregates": {"clicks.jsonl": clicks},
+    "interval_join": {"clicks.jsonl": clicks},
+    "window_join": {"clicks.jsonl": clicks},
+    "window_max_join": {"clicks.jsonl": clicks},
+    "interval_join_window_max": {"clicks.jsonl": clicks},
+    "window_tvf_join": {"clicks.jsonl": clicks},
 }
 
 

@@ -250,10 +250,17 @@ fn nexmark(args: NexmarkArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
             temp.path().to_path_buf()
         }
     };
-    // Nexmark's runner fills these in (q10 writes under them).
+    // Nexmark's runner fills these in (q10 writes under them), and writes q13's side input
+    // under ${FLINK_HOME}: each key of 0..10,000 with its decimal text.
     let text = text
         .replace("${NEXMARK_DIR}", &dir.display().to_string())
+        .replace("${FLINK_HOME}", &dir.display().to_string())
         .replace("${SUBMIT_TIME}", &spate_log::now_ms().to_string());
+    if text.contains("side_input.txt") {
+        std::fs::create_dir_all(dir.join("data"))?;
+        let rows: String = (0..10_000).map(|key| format!("{key},{key}\n")).collect();
+        std::fs::write(dir.join("data/side_input.txt"), rows)?;
+    }
     let job = JobText::new([
         ("jobs/nexmark/ddl.sql".to_string(), NEXMARK_DDL.to_string()),
         (format!("jobs/nexmark/{query}.sql"), text),

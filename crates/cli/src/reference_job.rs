@@ -27,7 +27,7 @@ use spate_engine::sink::SinkFactory;
 use spate_engine::source::SourceFactory;
 use spate_engine::time::WatermarkStrategy;
 use spate_engine::window::{AggregateSpec, Aggregation, LatePolicy, WindowConfig, WindowKind};
-use spate_engine::{JobGraph, SourceStage, Stage};
+use spate_engine::{JobGraph, Link, SourceStage, Stage};
 use spate_log::Log;
 
 /// The columns of the access-log events the job reads (others are ignored).
@@ -135,8 +135,7 @@ impl ReferenceJob {
                     idle_timeout: None,
                 }),
                 chain: Vec::new(),
-                input: 0,
-                partitioning: None,
+                output: Link::default(),
             }],
             stages: vec![Stage {
                 name: "window".into(),
@@ -144,6 +143,7 @@ impl ReferenceJob {
                 parallelism: self.parallelism,
                 chain: vec![window_op],
                 sink: Some(self.sink),
+                output: None,
             }],
         })
     }

@@ -37,6 +37,9 @@
 //!   `max-emit-speed` = `false` or `rate.limited` = `true`, events are emitted when their event
 //!   time is due on the wall clock (counted from the first event); otherwise as fast as the job
 //!   takes them.
+//! - `base-time-millis` (Spate's; default: the wall clock when the job is planned, as in
+//!   Flink): the time of event 0, in milliseconds since the epoch. Fixed, every run of a job
+//!   makes the same events at the same times, so windows fall the same way.
 //!
 //! Events are numbered 0, 1, 2, … across the whole source; event *n* and its timestamp are a
 //! function of *n*, the options and the base time (the wall clock when the job was planned, as
@@ -300,7 +303,7 @@ pub struct NexmarkConfig {
 impl NexmarkConfig {
     /// The configuration of a table of `schema` with the `WITH` options `options` (keys the
     /// SQL front end has checked; `connector` and unknown keys are ignored), its events timed
-    /// from `base_time_ms` (milliseconds since the epoch).
+    /// from `base_time_ms` (milliseconds since the epoch) unless `base-time-millis` says.
     pub fn new(
         schema: SchemaRef,
         options: &BTreeMap<String, String>,
@@ -330,6 +333,13 @@ impl NexmarkConfig {
             Some((key, value)) => parse_memory_size(value).ok_or_else(|| {
                 option_err(key, value, "expected a size such as '100b', '1kb' or '200'")
             }),
+        };
+        let base_time_ms = match get("base-time-millis") {
+            None => base_time_ms,
+            Some((key, value)) => value
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| option_err(key, value, "expected milliseconds since the epoch"))?,
         };
         let first_rate = int("first-event.rate", 10_000, 1)?;
         let next_rate = int("next-event.rate", first_rate, 1)?;

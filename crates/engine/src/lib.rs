@@ -42,4 +42,4 @@ pub mod time;
 pub mod window;
 
 pub use error::{EngineError, Result};
-pub use job::{JobConfig, JobGraph, JobReport, SourceStage, Stage, run};
+pub use job::{JobConfig, JobGraph, JobReport, Link, SourceStage, Stage, run};

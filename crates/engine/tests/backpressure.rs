@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use datafusion::physical_expr::expressions::{binary, lit};
 use spate_engine::exchange::Partitioning;
-use spate_engine::job::{JobGraph, SourceStage, Stage};
+use spate_engine::job::{JobGraph, Link, SourceStage, Stage};
 use spate_engine::operator::{Filter, OperatorFactory, Projection, TaskInfo};
 use spate_engine::{JobConfig, run};
 
@@ -50,6 +50,7 @@ async fn run_throttled(capacity: usize, stages: usize) -> (usize, usize, usize) 
             parallelism: 1,
             chain: vec![Arc::clone(&filter), Arc::clone(&project)],
             sink: last.then(|| sink_factory(&store, options.clone())),
+            output: None,
         });
     }
     let graph = JobGraph {
@@ -60,8 +61,7 @@ async fn run_throttled(capacity: usize, stages: usize) -> (usize, usize, usize) 
             parallelism: 1,
             watermarks: None,
             chain: vec![],
-            input: 0,
-            partitioning: None,
+            output: Link::default(),
         }],
         stages: graph_stages,
     };

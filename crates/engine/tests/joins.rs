@@ -14,7 +14,7 @@ use spate_engine::checkpoint::CheckpointStore;
 use spate_engine::exchange::Partitioning;
 use spate_engine::join::{IntervalBounds, JoinKind, StreamJoin, StreamJoinSpec};
 use spate_engine::operator::{OperatorFactory, TaskInfo};
-use spate_engine::{JobConfig, JobGraph, SourceStage, Stage, run};
+use spate_engine::{JobConfig, JobGraph, Link, SourceStage, Stage, run};
 
 const BOUND: i64 = 1_500;
 /// left.ts - right.ts in [LOWER, UPPER].
@@ -73,8 +73,11 @@ fn graph(left: &SourceSpec, right: &SourceSpec, kind: JoinKind, store: &SharedSt
         parallelism: 2,
         watermarks: Some(watermarks(BOUND, None)),
         chain: vec![],
-        input,
-        partitioning: Some(Partitioning::Hash(vec![c("key")])),
+        output: Link {
+            stage: 0,
+            input,
+            partitioning: Some(Partitioning::Hash(vec![c("key")])),
+        },
     };
     JobGraph {
         name: "interval-join".into(),
@@ -85,6 +88,7 @@ fn graph(left: &SourceSpec, right: &SourceSpec, kind: JoinKind, store: &SharedSt
             parallelism: 2,
             chain: vec![join],
             sink: Some(sink_factory(store, SinkOptions::default())),
+            output: None,
         }],
     }
 }

@@ -97,7 +97,7 @@ pub(crate) fn create_table(
         Vec::new()
     };
     let options = if c.eat_word("WITH") {
-        with_options(&mut c)?
+        connector::modern_keys(with_options(&mut c)?)
     } else {
         Vec::new()
     };

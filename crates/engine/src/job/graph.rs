@@ -1,5 +1,9 @@
-//! The dataflow graph: a source stage, then operator stages joined by exchanges; how a job
-//! runs; what it reports.
+//! The dataflow graph: source stages and operator stages joined by exchanges; how a job runs;
+//! what it reports.
+//!
+//! The graph is a tree that flows into its last stage: every source and every stage but the
+//! last feeds exactly one later stage. Usually that is a line (sources → stage 0 → stage 1 →
+//! …); a two-input operator such as a join takes two branches, each with its own stages.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -15,7 +19,7 @@ use crate::sink::SinkFactory;
 use crate::source::SourceFactory;
 use crate::time::WatermarkStrategy;
 
-/// The first stage: parallel source instances, each followed by a chain of operators.
+/// A source stage: parallel source instances, each followed by a chain of operators.
 #[derive(Clone)]
 pub struct SourceStage {
     /// The stage's name, e.g. `source: events`.
@@ -28,22 +32,31 @@ pub struct SourceStage {
     pub watermarks: Option<WatermarkStrategy>,
     /// Operators chained after the source in the same task.
     pub chain: Vec<OperatorFactory>,
-    /// Which input of the first stage the rows feed: 0, or 1 for the second input of a
-    /// two-input operator (a join) heading the first stage.
+    /// Where the rows go: by default input 0 of the first operator stage.
+    pub output: Link,
+}
+
+/// An edge of the dataflow: the operator stage a source or stage feeds, which input of it,
+/// and how the rows are distributed to its instances.
+#[derive(Clone, Debug, Default)]
+pub struct Link {
+    /// The index of the stage fed, in [`JobGraph::stages`].
+    pub stage: usize,
+    /// Which input of that stage's first operator: 0, or 1 for the right side of a join.
     pub input: usize,
-    /// How the rows are distributed to the first stage's instances when that differs per
-    /// source (each side of a join hashed by its own keys); `None` takes the first stage's
-    /// `input`.
+    /// How rows are distributed to the stage's instances when that differs per input (each
+    /// side of a join hashed by its own keys); `None` takes the stage's `input`.
     pub partitioning: Option<Partitioning>,
 }
 
-impl SourceStage {
-    /// How this source's rows reach the instances of `first`, the first operator stage.
-    pub(super) fn partitioning_into(&self, first: &Stage) -> Partitioning {
-        self.partitioning
-            .clone()
-            .unwrap_or_else(|| first.input.clone())
-    }
+/// A resolved [`Link`]: the stage fed, its input, and the partitioning in force.
+#[derive(Clone, Debug)]
+pub(super) struct Edge {
+    pub stage: usize,
+    pub input: usize,
+    pub partitioning: Partitioning,
+    /// Whether the partitioning is the edge's own rather than the stage's `input`.
+    pub own: bool,
 }
 
 /// A later stage: operator instances fed by an exchange, optionally ending in a sink.
@@ -59,17 +72,21 @@ pub struct Stage {
     pub chain: Vec<OperatorFactory>,
     /// A sink after the last operator, if this stage ends the job.
     pub sink: Option<SinkFactory>,
+    /// Where the rows go when not to input 0 of the next stage in line (a branch of a
+    /// two-input stage); `None` for the next stage, and for the last stage.
+    pub output: Option<Link>,
 }
 
-/// A dataflow: source stages whose rows all flow into the first operator stage (a `UNION ALL`
-/// when there are several), then operator stages in a line.
+/// A dataflow: source stages and operator stages, a tree flowing into the last stage. Sources
+/// that feed one stage together are a `UNION ALL`; stages are listed so that each feeds a
+/// later one.
 #[derive(Clone)]
 pub struct JobGraph {
     /// The job's name.
     pub name: String,
     /// Where rows come from: at least one source stage, each with its own name.
     pub sources: Vec<SourceStage>,
-    /// What happens to them, in order; the last stage has a sink.
+    /// What happens to them, each stage before the ones it feeds; the last stage has a sink.
     pub stages: Vec<Stage>,
 }
 
@@ -126,6 +143,36 @@ impl JobReport {
 }
 
 impl JobGraph {
+    /// Each source's edge, then each stage's (`None` for the last stage).
+    pub(super) fn edges(&self) -> (Vec<Edge>, Vec<Option<Edge>>) {
+        let resolve = |link: &Link| Edge {
+            stage: link.stage,
+            input: link.input,
+            partitioning: link.partitioning.clone().unwrap_or_else(|| {
+                self.stages
+                    .get(link.stage)
+                    .map_or(Partitioning::Rebalance, |s| s.input.clone())
+            }),
+            own: link.partitioning.is_some(),
+        };
+        let sources = self.sources.iter().map(|s| resolve(&s.output)).collect();
+        let last = self.stages.len().saturating_sub(1);
+        let stages = self
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match (&s.output, i < last) {
+                (Some(link), _) => Some(resolve(link)),
+                (None, true) => Some(resolve(&Link {
+                    stage: i + 1,
+                    ..Link::default()
+                })),
+                (None, false) => None,
+            })
+            .collect();
+        (sources, stages)
+    }
+
     pub(super) fn validate(&self) -> Result<()> {
         if self.stages.is_empty() || self.stages.last().is_some_and(|s| s.sink.is_none()) {
             return Err(EngineError::plan(
@@ -135,48 +182,87 @@ impl JobGraph {
         if self.sources.is_empty() {
             return Err(EngineError::plan("a job needs a source"));
         }
-        let mut prev = self.source_tasks();
-        let first = &self.stages[0];
-        if self.sources.len() > 1
-            && self
-                .sources
-                .iter()
-                .any(|s| matches!(s.partitioning_into(first), Partitioning::Forward))
-        {
+        let (source_edges, stage_edges) = self.edges();
+        let last = self.stages.len() - 1;
+        if self.stages[last].output.is_some() {
             return Err(EngineError::plan(format!(
-                "stage {} reads {} sources, so it cannot be FORWARD-connected",
-                first.name,
-                self.sources.len()
+                "stage {} is the last, so it cannot feed another",
+                self.stages[last].name
             )));
         }
-        let inputs = self.sources.iter().map(|s| s.input).max().unwrap_or(0) + 1;
-        if let Some(missing) = (0..inputs).find(|i| self.sources.iter().all(|s| s.input != *i)) {
-            return Err(EngineError::plan(format!(
-                "no source feeds input {missing} of stage {}",
-                first.name
-            )));
+        // (name, parallelism, edge) of everything that feeds a stage.
+        let mut upstream: Vec<(&str, usize, &Edge)> = Vec::new();
+        for (source, edge) in self.sources.iter().zip(&source_edges) {
+            if edge.stage >= self.stages.len() {
+                return Err(EngineError::plan(format!(
+                    "{} feeds stage {}, which does not exist",
+                    source.name, edge.stage
+                )));
+            }
+            upstream.push((&source.name, source.parallelism, edge));
         }
-        for (i, s) in self.stages.iter().enumerate() {
-            if s.parallelism == 0 {
+        for (i, (stage, edge)) in self.stages.iter().zip(&stage_edges).enumerate() {
+            if stage.parallelism == 0 {
                 return Err(EngineError::plan(format!(
                     "stage {} has parallelism 0",
-                    s.name
+                    stage.name
                 )));
             }
-            let forward = if i == 0 {
-                self.sources
-                    .iter()
-                    .any(|src| matches!(src.partitioning_into(s), Partitioning::Forward))
-            } else {
-                matches!(s.input, Partitioning::Forward)
-            };
-            if forward && s.parallelism != prev {
+            if let Some(edge) = edge {
+                if edge.stage <= i || edge.stage > last {
+                    return Err(EngineError::plan(format!(
+                        "stage {} must feed a later stage, not stage {}",
+                        stage.name, edge.stage
+                    )));
+                }
+                upstream.push((&stage.name, stage.parallelism, edge));
+            }
+        }
+        for (i, stage) in self.stages.iter().enumerate() {
+            let feeds: Vec<&(&str, usize, &Edge)> =
+                upstream.iter().filter(|(_, _, e)| e.stage == i).collect();
+            let inputs = feeds
+                .iter()
+                .map(|(_, _, e)| e.input)
+                .max()
+                .map_or(0, |m| m + 1);
+            if let Some(missing) =
+                (0..inputs.max(1)).find(|n| feeds.iter().all(|f| f.2.input != *n))
+            {
                 return Err(EngineError::plan(format!(
-                    "stage {} is FORWARD-connected but has parallelism {} after {}",
-                    s.name, s.parallelism, prev
+                    "nothing feeds input {missing} of stage {}",
+                    stage.name
                 )));
             }
-            prev = s.parallelism;
+            for (name, parallelism, edge) in &feeds {
+                if !matches!(edge.partitioning, Partitioning::Forward) {
+                    continue;
+                }
+                if feeds.len() > 1 {
+                    return Err(EngineError::plan(format!(
+                        "stage {} reads {} inputs, so it cannot be FORWARD-connected",
+                        stage.name,
+                        feeds.len()
+                    )));
+                }
+                if *parallelism != stage.parallelism {
+                    return Err(EngineError::plan(format!(
+                        "stage {} is FORWARD-connected but has parallelism {} after {} of {name}",
+                        stage.name, stage.parallelism, parallelism
+                    )));
+                }
+            }
+            let names = self
+                .sources
+                .iter()
+                .map(|s| &s.name)
+                .chain(self.stages.iter().map(|s| &s.name));
+            if names.filter(|n| **n == stage.name).count() > 1 {
+                return Err(EngineError::plan(format!(
+                    "two stages are named {}; task names must be unique",
+                    stage.name
+                )));
+            }
         }
         Ok(())
     }
@@ -218,7 +304,8 @@ impl JobGraph {
         };
         let mut out = String::new();
         let _ = writeln!(out, "Job {}", self.name);
-        for stage in &self.sources {
+        let (source_edges, stage_edges) = self.edges();
+        for (n, stage) in self.sources.iter().enumerate() {
             let src_info = info(&stage.name);
             let source = (stage.source)(&src_info)?;
             let _ = writeln!(
@@ -248,18 +335,14 @@ impl JobGraph {
             for f in &stage.chain {
                 let _ = writeln!(out, "    -> {}", f(&src_info)?.name());
             }
-            if let Some(p) = &stage.partitioning {
-                let _ = writeln!(
-                    out,
-                    "    => input {} of {}, {p}",
-                    stage.input, self.stages[0].name
-                );
+            if stage.output.partitioning.is_some() || stage.output.stage > 0 {
+                let _ = writeln!(out, "    {}", self.describe_edge(&source_edges[n]));
             }
         }
         for (i, s) in self.stages.iter().enumerate() {
             let si = info(&s.name);
-            let input = if i == 0 && self.sources.iter().all(|src| src.partitioning.is_some()) {
-                "per source (above)".to_string()
+            let input = if self.inputs_own_partitioning(i, &source_edges, &stage_edges) {
+                "per input (above)".to_string()
             } else {
                 s.input.to_string()
             };
@@ -274,8 +357,29 @@ impl JobGraph {
             if let Some(sink) = &s.sink {
                 let _ = writeln!(out, "    -> Sink[{}]", sink(&si)?.name());
             }
+            if let (Some(_), Some(edge)) = (&s.output, &stage_edges[i]) {
+                let _ = writeln!(out, "    {}", self.describe_edge(edge));
+            }
         }
         Ok(out)
+    }
+
+    /// `=> input N of STAGE, PARTITIONING`, for plans.
+    fn describe_edge(&self, edge: &Edge) -> String {
+        format!(
+            "=> input {} of {}, {}",
+            edge.input, self.stages[edge.stage].name, edge.partitioning
+        )
+    }
+
+    /// Whether every input of stage `i` comes with its own partitioning (a join's sides).
+    fn inputs_own_partitioning(&self, i: usize, sources: &[Edge], stages: &[Option<Edge>]) -> bool {
+        let mut feeds = sources
+            .iter()
+            .chain(stages.iter().flatten())
+            .filter(|e| e.stage == i);
+        let first = feeds.next();
+        first.is_some_and(|e| e.own) && feeds.all(|e| e.own)
     }
 
     /// A fingerprint of the dataflow's shape; checkpoints of a different shape are refused.

@@ -1,4 +1,4 @@
-//! A job: the dataflow graph (a source stage, then operator stages joined by exchanges), and
+//! A job: the dataflow graph (source stages and operator stages joined by exchanges), and
 //! the runtime that runs it as tokio tasks with aligned-barrier checkpoints.
 //!
 //! - `graph`: what a job is (stages, configuration, report), its plan text and fingerprint.
@@ -12,7 +12,7 @@ mod graph;
 pub(crate) mod protocol;
 mod tasks;
 
-pub use graph::{JobConfig, JobGraph, JobReport, SourceStage, Stage};
+pub use graph::{JobConfig, JobGraph, JobReport, Link, SourceStage, Stage};
 pub use protocol::FINAL_CHECKPOINT;
 
 use std::sync::Arc;
@@ -102,51 +102,46 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
         restored: restored[index].take(),
     };
 
-    // Channels into each later stage: one receiver per (instance, upstream instance).
-    // Each receiver comes with the input of the stage's first operator it feeds.
-    let mut stage_inputs: Vec<Vec<Vec<InputChannel>>> = Vec::new();
-    let mut stage_senders: Vec<Vec<Vec<mpsc::Sender<Message>>>> = Vec::new();
-    // Per source task: its partitioning into the first stage and the input it feeds.
-    let source_links: Vec<(Partitioning, usize)> = graph
-        .sources
+    // Channels: every task that feeds a stage gets one sender per instance of it that it
+    // reaches; each instance gets one receiver per task that reaches it, with the input of
+    // the stage's first operator that the channel feeds. Tasks are numbered sources first,
+    // then stages, in order.
+    let (source_edges, stage_edges) = graph.edges();
+    let mut feeding: Vec<(&graph::Edge, usize)> = Vec::new(); // per task: its edge, instance
+    for (stage, edge) in graph.sources.iter().zip(&source_edges) {
+        feeding.extend((0..stage.parallelism).map(|i| (edge, i)));
+    }
+    let mut last_tasks = 0;
+    for (stage, edge) in graph.stages.iter().zip(&stage_edges) {
+        match edge {
+            Some(edge) => feeding.extend((0..stage.parallelism).map(|i| (edge, i))),
+            None => last_tasks += stage.parallelism,
+        }
+    }
+    let mut task_senders: Vec<Vec<mpsc::Sender<Message>>> = Vec::new();
+    let mut stage_inputs: Vec<Vec<Vec<InputChannel>>> = graph
+        .stages
         .iter()
-        .flat_map(|s| {
-            let link = (s.partitioning_into(&graph.stages[0]), s.input);
-            std::iter::repeat_n(link, s.parallelism)
-        })
+        .map(|s| (0..s.parallelism).map(|_| Vec::new()).collect())
         .collect();
-    let mut upstream = graph.source_tasks();
-    for (s, stage) in graph.stages.iter().enumerate() {
-        // senders[u][d]: from upstream instance u to downstream instance d.
-        let mut senders = vec![Vec::new(); upstream];
-        let mut receivers: Vec<Vec<InputChannel>> =
-            (0..stage.parallelism).map(|_| Vec::new()).collect();
-        for (u, row) in senders.iter_mut().enumerate() {
-            let (partitioning, input) = match s {
-                0 => source_links[u].clone(),
-                _ => (stage.input.clone(), 0),
-            };
-            for (d, inputs) in receivers.iter_mut().enumerate() {
-                let connected = !matches!(partitioning, Partitioning::Forward) || u == d;
-                if connected {
-                    let (tx, rx) = mpsc::channel(config.channel_capacity);
-                    row.push(tx);
-                    inputs.push((input, rx));
-                }
+    for (edge, instance) in &feeding {
+        let mut senders = Vec::new();
+        for (d, inputs) in stage_inputs[edge.stage].iter_mut().enumerate() {
+            if !matches!(edge.partitioning, Partitioning::Forward) || *instance == d {
+                let (tx, rx) = mpsc::channel(config.channel_capacity);
+                senders.push(tx);
+                inputs.push((edge.input, rx));
             }
         }
-        stage_inputs.push(receivers);
-        stage_senders.push(senders);
-        upstream = stage.parallelism;
+        task_senders.push(senders);
     }
+    task_senders.extend((0..last_tasks).map(|_| Vec::new()));
+    let mut task_senders = task_senders.into_iter();
 
-    // Source tasks: every instance of every source stage feeds the first stage.
-    let mut first_targets = std::mem::take(&mut stage_senders[0]).into_iter();
-    for stage in &graph.sources {
+    // Source tasks.
+    for (stage, edge) in graph.sources.iter().zip(&source_edges) {
         for instance in 0..stage.parallelism {
-            let targets = first_targets
-                .next()
-                .expect("one sender row per source task");
+            let targets = task_senders.next().expect("senders per task");
             let ctx = make_ctx(
                 index,
                 &stage.name,
@@ -159,11 +154,8 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
             trigger_txs.push(trigger_tx);
             let source = (stage.source)(&ctx.info)?;
             let chain = build_chain(&stage.chain, None, &ctx.info)?;
-            let exchange = ExchangeSender::new(
-                stage.partitioning_into(&graph.stages[0]),
-                targets,
-                ctx.info.name.clone(),
-            );
+            let exchange =
+                ExchangeSender::new(edge.partitioning.clone(), targets, ctx.info.name.clone());
             let task = SourceTask {
                 source,
                 chain,
@@ -176,15 +168,9 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
         }
     }
     // Operator tasks.
-    for (s, stage) in graph.stages.iter().enumerate() {
-        let inputs = std::mem::take(&mut stage_inputs[s]);
-        let mut outputs = if s + 1 < graph.stages.len() {
-            std::mem::take(&mut stage_senders[s + 1])
-        } else {
-            vec![Vec::new(); stage.parallelism]
-        };
-        let next_input = graph.stages.get(s + 1).map(|n| n.input.clone());
+    for ((stage, edge), inputs) in graph.stages.iter().zip(&stage_edges).zip(stage_inputs) {
         for (instance, receivers) in inputs.into_iter().enumerate() {
+            let targets = task_senders.next().expect("senders per task");
             let ctx = make_ctx(
                 index,
                 &stage.name,
@@ -194,12 +180,10 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
             );
             index += 1;
             let chain = build_chain(&stage.chain, stage.sink.as_ref(), &ctx.info)?;
-            let exchange = match &next_input {
-                Some(p) => ExchangeSender::new(
-                    p.clone(),
-                    std::mem::take(&mut outputs[instance]),
-                    ctx.info.name.clone(),
-                ),
+            let exchange = match edge {
+                Some(edge) => {
+                    ExchangeSender::new(edge.partitioning.clone(), targets, ctx.info.name.clone())
+                }
                 None => ExchangeSender::none(ctx.info.name.clone()),
             };
             let (input_of, receivers) = receivers.into_iter().unzip();

@@ -1,5 +1,7 @@
-//! Windowed aggregation in event time: window kinds, grouped state, and the operators.
+//! Windowed aggregation in event time: window kinds, grouped state, and the operators; and
+//! window assignment for a window TVF read without aggregating.
 
+mod assign;
 mod kind;
 mod session;
 mod sliced;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 
+pub use assign::WindowAssigner;
 pub use kind::WindowKind;
 pub use session::SessionWindowAggregate;
 pub use sliced::SlicedWindowAggregate;

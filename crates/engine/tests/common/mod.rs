@@ -21,7 +21,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
 use datafusion::physical_expr::expressions::{binary, cast, col, lit};
 use spate_engine::exchange::Partitioning;
-use spate_engine::job::{JobGraph, SourceStage, Stage};
+use spate_engine::job::{JobGraph, Link, SourceStage, Stage};
 use spate_engine::operator::{OperatorFactory, TaskInfo};
 use spate_engine::side_output::{SideOutputKind, SideOutputSink, SideRecord};
 use spate_engine::sink::{Sink, SinkFactory};
@@ -613,8 +613,7 @@ pub fn window_graph(
             parallelism: src_par,
             watermarks: Some(wm),
             chain: vec![],
-            input: 0,
-            partitioning: None,
+            output: Link::default(),
         }],
         stages: vec![Stage {
             name: "window".into(),
@@ -622,6 +621,7 @@ pub fn window_graph(
             parallelism: par,
             chain: vec![factory],
             sink: Some(sink),
+            output: None,
         }],
     }
 }

@@ -32,6 +32,8 @@
 //!   `CURRENT_DATE`, `PROCTIME`, …), evaluated per row as Flink's streaming mode does.
 //! - `planner` (internal): the expression planner that sends `EXTRACT(… FROM …)`,
 //!   `SUBSTRING(… FROM … FOR …)` and `OVERLAY(… PLACING …)` to the Flink versions.
+//! - `shipped`: the UDFs Spate ships for `CREATE FUNCTION name AS 'class'`, by their Flink
+//!   class names ([`shipped_udf`]): Nexmark's `count_char`.
 //! - `syntax`: [`rewrite`], for `TIMESTAMPADD(DAY, …)`, `FLOOR(ts TO HOUR)`, `IF(c, a, b)`
 //!   and `JSON_VALUE(… RETURNING type)`.
 //!
@@ -56,11 +58,13 @@ mod json;
 mod math;
 mod planner;
 mod regexp;
+mod shipped;
 mod string;
 mod syntax;
 mod time;
 mod udf;
 
+pub use shipped::{SHIPPED, shipped_udf};
 pub use syntax::rewrite;
 
 /// Registers Flink's built-in functions into `ctx`, replacing DataFusion functions of the same

@@ -4,8 +4,11 @@
 //! between a column expression of each side become the join keys, comparisons between the
 //! two sides' rowtime columns (`l.ts BETWEEN r.ts - INTERVAL … AND r.ts + INTERVAL …`, or the
 //! same with `>=`, `>`, `<=`, `<`) become interval bounds when both a lower and an upper bound
-//! are there, and the rest is a condition on the joined rows. Each side's sources feed their
-//! own input of a `join` stage, hashed by that side's keys.
+//! are there, and the rest is a condition on the joined rows. Equal rowtimes bound them
+//! exactly: rows of windows (window TVFs, window aggregations) joined on `window_end`, Flink's
+//! window join, keep each window's rows only until the watermark passes its end. Each side
+//! feeds its own input of a `join` stage, hashed by that side's keys; a side that aggregates
+//! first is a branch of stages of its own.
 
 use std::sync::Arc;
 
@@ -13,13 +16,13 @@ use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Join, JoinType, LogicalPlan, Operator};
 use datafusion::sql::sqlparser::ast::SetExpr;
+use spate_engine::Stage;
 use spate_engine::exchange::Partitioning;
 use spate_engine::join::{IntervalBounds, JoinKind, StreamJoin, StreamJoinSpec};
 use spate_engine::operator::{OperatorFactory, TaskInfo};
-use spate_engine::{SourceStage, Stage};
 
 use super::Planner;
-use super::lower::{Pipeline, strip_alias, strip_aliases};
+use super::lower::{Pipeline, strip_alias, strip_aliases, window_end_index};
 use super::tables::{Relations, Scan};
 use crate::error::Result;
 
@@ -58,9 +61,18 @@ pub(super) fn equi_keys(join: &Join) -> (Vec<(Expr, Expr)>, Vec<Expr>) {
 }
 
 /// The index of the rowtime (watermarked) column among `plan`'s columns, followed through
-/// filters, aliases, projections that keep the column, and lookup joins.
+/// filters, aliases, projections that keep the column and lookup joins; rows of a window (of
+/// a window TVF, or a window aggregation's results) have their `window_end` as their time.
 fn rowtime_index(plan: &LogicalPlan, relations: &Relations) -> Option<usize> {
     match plan {
+        LogicalPlan::TableScan(scan)
+            if matches!(
+                relations.scans.get(scan.table_name.table()),
+                Some(Scan::Window { .. })
+            ) =>
+        {
+            window_end_index(plan, relations)
+        }
         LogicalPlan::TableScan(scan) => {
             let (table, _, schema) = relations.table(scan.table_name.table())?;
             let column = schema
@@ -86,6 +98,8 @@ fn rowtime_index(plan: &LogicalPlan, relations: &Relations) -> Option<usize> {
         {
             rowtime_index(&join.left, relations)
         }
+        // A window aggregation's rows: their window's end.
+        LogicalPlan::Aggregate(_) => window_end_index(plan, relations),
         _ => None,
     }
 }
@@ -198,6 +212,20 @@ impl Planner<'_> {
             right: right_time.as_ref(),
         };
         let (mut lower, mut upper) = (None::<i64>, None::<i64>);
+        // Equal rowtimes, e.g. the ends of two window aggregations' windows (a window join),
+        // bound the times to each other exactly.
+        let column = |e: &Expr| match strip_alias(e) {
+            Expr::Column(c) => Some(c.clone()),
+            _ => None,
+        };
+        if on.iter().any(|(l, r)| {
+            left_time.is_some()
+                && column(l) == left_time
+                && right_time.is_some()
+                && column(r) == right_time
+        }) {
+            (lower, upper) = (Some(0), Some(0));
+        }
         let mut others = Vec::new();
         let mut timed = Vec::new();
         for conjunct in rest {
@@ -292,39 +320,29 @@ impl Planner<'_> {
         };
         StreamJoin::new(spec.clone(), &probe).map_err(|e| self.engine(e))?;
 
-        let mut sources: Vec<SourceStage> = Vec::new();
-        for (input, (pipeline, keys)) in [(left, left_keys), (right, right_keys)]
-            .into_iter()
-            .enumerate()
-        {
-            for mut source in pipeline.sources {
-                // Task names must stay unique when a table is read on both sides.
-                let base = source.name.clone();
-                let mut n = 1;
-                while sources.iter().any(|s| s.name == source.name) {
-                    n += 1;
-                    source.name = format!("{base} #{n}");
-                }
-                source.input = input;
-                source.partitioning = Some(Partitioning::Hash(keys.clone()));
-                sources.push(source);
-            }
-        }
         let operator: OperatorFactory = Arc::new(move |task: &TaskInfo| {
             Ok(Box::new(StreamJoin::new(spec.clone(), task)?) as Box<_>)
         });
-        Ok(Pipeline {
-            sources,
-            stages: vec![Stage {
-                name: "join".into(),
-                // Unused: every source has its own partitioning.
-                input: Partitioning::Rebalance,
-                parallelism: self.options.parallelism,
-                chain: vec![operator],
-                sink: None,
-            }],
+        // Each side's rows reach the join hashed by that side's keys; a side that aggregates
+        // first is a branch of its own stages.
+        let target = left.stages.len() + right.stages.len();
+        let mut joined = Pipeline {
+            sources: Vec::new(),
+            stages: Vec::new(),
             changelog: false,
-        })
+        };
+        joined.attach(left, target, 0, Partitioning::Hash(left_keys));
+        joined.attach(right, target, 1, Partitioning::Hash(right_keys));
+        joined.stages.push(Stage {
+            name: "join".into(),
+            // Unused: every input has its own partitioning.
+            input: Partitioning::Rebalance,
+            parallelism: self.options.parallelism,
+            chain: vec![operator],
+            sink: None,
+            output: None,
+        });
+        Ok(joined)
     }
 
     /// The SQL text of the insert's join (`a JOIN b ON …`) when its SELECT has one.
@@ -339,37 +357,20 @@ impl Planner<'_> {
         }
     }
 
-    /// One side of a stream join: sources with filters and projections (or lookup joins),
-    /// append-only.
+    /// One side of a stream join: an append-only dataflow (sources with filters, projections
+    /// and lookup joins, window aggregations, other joins).
     fn join_input(
         &self,
         plan: &LogicalPlan,
         relations: &Relations,
         text: &str,
     ) -> Result<Pipeline> {
-        if let LogicalPlan::TableScan(scan) = strip_aliases(plan)
-            && let Some(Scan::Window { tvf, .. }) = relations.scans.get(scan.table_name.table())
-        {
-            return Err(self.unsupported(
-                "a join of a window TVF (a window join)",
-                &tvf.text,
-                "join the tables themselves, bounding their rowtimes against each other",
-            ));
-        }
         let pipeline = self.lower(plan, relations)?;
         if pipeline.changelog {
             return Err(self.unsupported(
                 "a join of an updating input (a changelog, e.g. an unbounded GROUP BY or Top-N)",
                 text,
                 "join the append-only streams first, then aggregate the joined rows",
-            ));
-        }
-        if !pipeline.stages.is_empty() {
-            return Err(self.unsupported(
-                "a join whose input aggregates, ranks or joins (e.g. a window join or a \
-                 join of three streams)",
-                text,
-                "join two tables (or views that filter and project them) directly",
             ));
         }
         Ok(pipeline)

@@ -1,14 +1,16 @@
-//! Lowering a DataFusion logical plan into a line of engine stages.
+//! Lowering a DataFusion logical plan into engine stages.
 //!
-//! The plan is walked from its leaf (the one table scanned) up. Filters and projections are
+//! The plan is walked from its leaves (the tables scanned) up. Filters and projections are
 //! chained into the current stage; each aggregation or ranking starts a new stage behind a
 //! hash exchange on its keys:
 //!
 //! | plan node | engine |
 //! |---|---|
 //! | scan of a table | the source, with computed columns and watermarks |
+//! | scan of a window TVF (not aggregated) | the table's source → window assignment |
 //! | `Filter`, `Projection`, `SubqueryAlias` | filter and projection operators |
 //! | `Aggregate` over a window TVF | hash by keys → window aggregate |
+//! | `Aggregate` of a window aggregation's rows grouped by their window | hash by keys → 1 ms tumbling window on `window_end` |
 //! | `Aggregate` (unbounded `GROUP BY`, `SELECT DISTINCT`) | hash by keys → group aggregate (changelog) |
 //! | `Join` with a table read `FOR SYSTEM_TIME AS OF` | lookup join (the table held in memory) |
 //! | `Join` of two streams | each side hashed by its keys → regular or interval join ([`super::join`]) |
@@ -19,7 +21,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
@@ -35,8 +37,8 @@ use spate_engine::operator::{OperatorFactory, Projection};
 use spate_engine::rank::{RankSpec, TopN, WindowTopN};
 use spate_engine::source::{ProjectedSource, SourceFactory};
 use spate_engine::time::WatermarkStrategy;
-use spate_engine::window::{AggregateSpec, Aggregation, WindowConfig};
-use spate_engine::{SourceStage, Stage};
+use spate_engine::window::{AggregateSpec, Aggregation, WindowAssigner, WindowConfig};
+use spate_engine::{Link, SourceStage, Stage};
 
 use super::tables::{Relations, Scan};
 use super::{Planner, SharedProjection};
@@ -45,7 +47,8 @@ use crate::window::WindowTvf;
 
 mod over;
 
-/// The dataflow built so far: sources (several after a `UNION ALL`) and a line of stages.
+/// The dataflow built so far: sources (several after a `UNION ALL`) and stages, a line
+/// except where a join takes branches of their own.
 pub(super) struct Pipeline {
     pub sources: Vec<SourceStage>,
     pub stages: Vec<Stage>,
@@ -70,12 +73,68 @@ impl Pipeline {
     /// Starts a stage fed through `input`.
     fn exchange(&mut self, name: &str, input: Partitioning, parallelism: usize) {
         self.stages.push(Stage {
-            name: name.into(),
+            name: self.unique_name(name),
             input,
             parallelism,
             chain: Vec::new(),
             sink: None,
+            output: None,
         });
+    }
+
+    /// Adds `branch` as input `input` of the stage at `target` (a join, pushed after all its
+    /// branches): the branch's stages are appended with their links moved along, and its
+    /// output reaches `target` through `partitioning`. Names stay unique, since tasks are
+    /// named after their stages.
+    pub fn attach(
+        &mut self,
+        branch: Pipeline,
+        target: usize,
+        input: usize,
+        partitioning: Partitioning,
+    ) {
+        let offset = self.stages.len();
+        let link = Link {
+            stage: target,
+            input,
+            partitioning: Some(partitioning),
+        };
+        let last = branch.stages.len().checked_sub(1);
+        for mut source in branch.sources {
+            source.name = self.unique_name(&source.name);
+            match last {
+                None => source.output = link.clone(),
+                Some(_) => source.output.stage += offset,
+            }
+            self.sources.push(source);
+        }
+        for (i, mut stage) in branch.stages.into_iter().enumerate() {
+            stage.name = self.unique_name(&stage.name);
+            stage.output = match stage.output {
+                _ if Some(i) == last => Some(link.clone()),
+                Some(mut own) => {
+                    own.stage += offset;
+                    Some(own)
+                }
+                None => None,
+            };
+            self.stages.push(stage);
+        }
+    }
+
+    /// `base`, or `base #2`, `#3`, … if a source or stage already has that name.
+    fn unique_name(&self, base: &str) -> String {
+        let taken = |name: &str| {
+            self.sources.iter().any(|s| s.name == name)
+                || self.stages.iter().any(|s| s.name == name)
+        };
+        let mut name = base.to_string();
+        let mut n = 1;
+        while taken(&name) {
+            n += 1;
+            name = format!("{base} #{n}");
+        }
+        name
     }
 
     /// The parallelism of the current stage.
@@ -94,11 +153,7 @@ impl Planner<'_> {
                 let name = scan.table_name.table();
                 match relations.scans.get(name) {
                     Some(Scan::Table { .. }) => self.scan(name, relations),
-                    Some(Scan::Window { tvf, .. }) => Err(self.unsupported(
-                        "a window TVF without GROUP BY window_start, window_end",
-                        &tvf.text,
-                        "aggregate the windowed table: GROUP BY window_start, window_end, …",
-                    )),
+                    Some(Scan::Window { tvf, table }) => self.window_rows(tvf, table, relations),
                     None => Err(self.unsupported_node(plan)),
                 }
             }
@@ -128,6 +183,9 @@ impl Planner<'_> {
             }
             LogicalPlan::Aggregate(aggregate) => match windowed_scan(&aggregate.input, relations) {
                 Some(tvf) => self.window_aggregate(aggregate, tvf, relations),
+                None if grouped_window_end(aggregate, relations).is_some() => {
+                    self.windowed_rows_aggregate(aggregate, relations)
+                }
                 None => self.group_aggregate(aggregate, relations),
             },
             LogicalPlan::Join(join) => match strip_aliases(&join.right) {
@@ -194,8 +252,7 @@ impl Planner<'_> {
                 parallelism: self.options.parallelism,
                 watermarks,
                 chain: Vec::new(),
-                input: 0,
-                partitioning: None,
+                output: Link::default(),
             }],
             stages: Vec::new(),
             changelog: false,
@@ -234,13 +291,7 @@ impl Planner<'_> {
                 None => pipeline,
                 Some(mut all) => {
                     for mut source in pipeline.sources {
-                        // Task names must stay unique when a table is read twice.
-                        let base = source.name.clone();
-                        let mut n = 1;
-                        while all.sources.iter().any(|s| s.name == source.name) {
-                            n += 1;
-                            source.name = format!("{base} #{n}");
-                        }
+                        source.name = all.unique_name(&source.name);
                         all.sources.push(source);
                     }
                     all
@@ -491,6 +542,54 @@ impl Planner<'_> {
         Ok(pipeline)
     }
 
+    /// The rows a window TVF windows: its table's, or its view's (filters and projections of
+    /// a table), with their schema.
+    fn windowed_input(
+        &self,
+        tvf: &WindowTvf,
+        table_name: &str,
+        relations: &Relations,
+    ) -> Result<(Pipeline, SchemaRef)> {
+        match relations.views.get(table_name) {
+            Some(view) => {
+                let pipeline = self.lower(view, relations)?;
+                if !pipeline.stages.is_empty() || pipeline.changelog {
+                    return Err(self.unsupported(
+                        "a window TVF over a view that aggregates or ranks",
+                        &tvf.text,
+                        "window a view that only filters and projects its table",
+                    ));
+                }
+                Ok((pipeline, Arc::new(view.schema().as_arrow().clone())))
+            }
+            None => {
+                let (_, _, schema) = relations.table(table_name).expect("a table");
+                Ok((self.scan(table_name, relations)?, Arc::clone(schema)))
+            }
+        }
+    }
+
+    /// A window TVF read as a table, not aggregated (an input of a window join): each row
+    /// once per window that holds it, with the window's columns.
+    fn window_rows(
+        &self,
+        tvf: &WindowTvf,
+        table_name: &str,
+        relations: &Relations,
+    ) -> Result<Pipeline> {
+        let (mut pipeline, schema) = self.windowed_input(tvf, table_name, relations)?;
+        let rowtime_column = self.column_index(&schema, &tvf.time_column)?;
+        let assigner = WindowAssigner::new(tvf.kind, rowtime_column, &schema).map_err(|e| {
+            self.unsupported(
+                &e.to_string(),
+                &tvf.text,
+                "GROUP BY window_start, window_end, …",
+            )
+        })?;
+        pipeline.push(Arc::new(move |_| Ok(Box::new(assigner.clone()) as Box<_>)));
+        Ok(pipeline)
+    }
+
     /// A window aggregation: hash by keys → window aggregate → columns in the plan's order.
     fn window_aggregate(
         &self,
@@ -504,23 +603,7 @@ impl Planner<'_> {
             other => (None, windowed_table(other, relations)),
         };
         let table_name = table_name.expect("windowed_scan found the window");
-        let (mut pipeline, full_schema) = match relations.views.get(&table_name) {
-            Some(view) => {
-                let pipeline = self.lower(view, relations)?;
-                if !pipeline.stages.is_empty() || pipeline.changelog {
-                    return Err(self.unsupported(
-                        "a window TVF over a view that aggregates or ranks",
-                        &tvf.text,
-                        "window a view that only filters and projects its table",
-                    ));
-                }
-                (pipeline, Arc::new(view.schema().as_arrow().clone()))
-            }
-            None => {
-                let (_, _, schema) = relations.table(&table_name).expect("a table");
-                (self.scan(&table_name, relations)?, Arc::clone(schema))
-            }
-        };
+        let (mut pipeline, full_schema) = self.windowed_input(tvf, &table_name, relations)?;
         let full_schema = &full_schema;
         if let Some(filter) = filter {
             pipeline.push(self.filter(&filter.predicate, filter.input.schema())?);
@@ -622,6 +705,59 @@ impl Planner<'_> {
             self.options.parallelism
         };
         pipeline.exchange("window", Partitioning::Hash(key_exprs), parallelism);
+        pipeline.push(Arc::new(move |task| config.build(task)));
+        pipeline.push(SharedProjection::factory(reorder, false));
+        Ok(pipeline)
+    }
+
+    /// An aggregation of a window's result rows grouped by their window (Flink's window
+    /// aggregation over a window aggregation, e.g. the largest count per window): rows of one
+    /// window share their `window_end`, which is their time, so a 1 ms tumbling window over
+    /// it holds exactly one window's rows and fires when the watermark passes its end.
+    fn windowed_rows_aggregate(
+        &self,
+        aggregate: &Aggregate,
+        relations: &Relations,
+    ) -> Result<Pipeline> {
+        self.no_grouping_sets(aggregate)?;
+        let mut pipeline = self.lower(&aggregate.input, relations)?;
+        let input = aggregate.input.schema();
+        let rowtime_column = window_end_index(&aggregate.input, relations)
+            .expect("grouped_window_end found the window's end");
+        let keys = self.physical_exprs(&aggregate.group_expr, input)?;
+        let aggregation = Aggregation::new(
+            input.as_arrow(),
+            keys.clone(),
+            Self::key_names(&aggregate.group_expr),
+            self.aggregate_specs(aggregate)?,
+        )
+        .map_err(|e| self.engine(e))?;
+        let config = WindowConfig {
+            kind: spate_engine::window::WindowKind::Tumble { size_ms: 1 },
+            rowtime_column,
+            aggregation,
+            late: self.options.late,
+            early_fire: None,
+        };
+        // The window emits window_start, window_end, keys, aggregates: the plan's columns
+        // are the keys and the aggregates.
+        let output = config.output_schema();
+        let columns: Vec<Arc<dyn PhysicalExpr>> = (2..output.fields().len())
+            .map(|i| {
+                Arc::new(datafusion::physical_expr::expressions::Column::new(
+                    output.field(i).name(),
+                    i,
+                )) as Arc<dyn PhysicalExpr>
+            })
+            .collect();
+        let fields: Vec<Field> = output.fields()[2..]
+            .iter()
+            .zip(aggregate.schema.fields())
+            .map(|(field, planned)| field.as_ref().clone().with_name(planned.name()))
+            .collect();
+        let reorder =
+            Projection::new(columns, Arc::new(Schema::new(fields))).map_err(|e| self.engine(e))?;
+        pipeline.exchange("window", Partitioning::Hash(keys), self.options.parallelism);
         pipeline.push(Arc::new(move |task| config.build(task)));
         pipeline.push(SharedProjection::factory(reorder, false));
         Ok(pipeline)
@@ -787,6 +923,54 @@ fn windowed_scan<'r>(input: &LogicalPlan, relations: &'r Relations) -> Option<&'
         Scan::Window { tvf, .. } => Some(tvf),
         Scan::Table { .. } => None,
     }
+}
+
+/// The column of `plan`'s rows that holds the `window_end` of the window they belong to (rows
+/// of a window TVF, or results of a window aggregation), followed through aliases, filters,
+/// projections that keep it, and aggregations grouped by it. Such rows are complete when the
+/// watermark reaches their window's end, which serves as their time.
+pub(super) fn window_end_index(plan: &LogicalPlan, relations: &Relations) -> Option<usize> {
+    match plan {
+        // A window TVF read as a table: each row is in the window that ends there.
+        LogicalPlan::TableScan(scan) => match relations.scans.get(scan.table_name.table())? {
+            Scan::Window { .. } => scan
+                .projected_schema
+                .fields()
+                .iter()
+                .position(|f| f.name() == "window_end"),
+            Scan::Table { .. } => None,
+        },
+        LogicalPlan::SubqueryAlias(alias) => window_end_index(&alias.input, relations),
+        LogicalPlan::Filter(filter) => window_end_index(&filter.input, relations),
+        LogicalPlan::Projection(projection) => {
+            let inner = window_end_index(&projection.input, relations)?;
+            projection.expr.iter().position(|e| match strip_alias(e) {
+                Expr::Column(c) => projection.input.schema().index_of_column(c).ok() == Some(inner),
+                _ => false,
+            })
+        }
+        // A window aggregation: its `window_end` key.
+        LogicalPlan::Aggregate(aggregate)
+            if windowed_scan(&aggregate.input, relations).is_some() =>
+        {
+            aggregate
+                .group_expr
+                .iter()
+                .position(|e| matches!(e, Expr::Column(c) if c.name == "window_end"))
+        }
+        LogicalPlan::Aggregate(aggregate) => grouped_window_end(aggregate, relations),
+        _ => None,
+    }
+}
+
+/// For an aggregation of a window's result rows grouped by their `window_end` (Flink's
+/// window aggregation over a window aggregation): that key's position among the keys.
+fn grouped_window_end(aggregate: &Aggregate, relations: &Relations) -> Option<usize> {
+    let end = window_end_index(&aggregate.input, relations)?;
+    aggregate.group_expr.iter().position(|e| match e {
+        Expr::Column(c) => aggregate.input.schema().index_of_column(c).ok() == Some(end),
+        _ => false,
+    })
 }
 
 /// The table under a window TVF scan.

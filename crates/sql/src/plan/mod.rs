@@ -203,6 +203,27 @@ pub fn plan_insert(
     };
     let query = &insert.query;
     let ctx = session();
+    for function in &catalog.functions {
+        let Some(udf) = crate::functions::shipped_udf(&function.class_name, &function.name) else {
+            let shipped: Vec<String> = crate::functions::SHIPPED
+                .iter()
+                .map(|(class, signature)| format!("'{class}' ({signature})"))
+                .collect();
+            return Err(SqlError::Unsupported {
+                at: function.at,
+                construct: format!(
+                    "function class '{}' (Spate runs no {} UDFs)",
+                    function.class_name, function.language
+                ),
+                text: function.name.clone(),
+                hint: format!(
+                    "declare one of the functions Spate ships: {}",
+                    shipped.join(", ")
+                ),
+            });
+        };
+        ctx.register_udf(udf);
+    }
     let relations = planner.register(&ctx, catalog, query)?;
     let declared = catalog
         .table(&insert.target)
@@ -268,6 +289,7 @@ pub fn plan_insert(
             parallelism,
             chain: Vec::new(),
             sink: None,
+            output: None,
         });
     }
     let last = pipeline.stages.last_mut().expect("a stage");
