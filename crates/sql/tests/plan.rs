@@ -1156,7 +1156,7 @@ SELECT e.ts, m.ts, e.client_ip FROM errors AS e RIGHT JOIN misses AS m
         "{plan}"
     );
     assert!(
-        plan.contains("join (parallelism 2), input per source (above)"),
+        plan.contains("join (parallelism 2), input per input (above)"),
         "{plan}"
     );
     assert!(

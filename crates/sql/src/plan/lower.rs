@@ -122,19 +122,24 @@ impl Pipeline {
         }
     }
 
-    /// `base`, or `base #2`, `#3`, … if a source or stage already has that name.
-    fn unique_name(&self, base: &str) -> String {
+    /// `name`, or `name #2`, `#3`, … if a source or stage already has that name (a name that
+    /// is numbered already is numbered again from its base).
+    fn unique_name(&self, name: &str) -> String {
         let taken = |name: &str| {
             self.sources.iter().any(|s| s.name == name)
                 || self.stages.iter().any(|s| s.name == name)
         };
-        let mut name = base.to_string();
-        let mut n = 1;
-        while taken(&name) {
-            n += 1;
-            name = format!("{base} #{n}");
+        if !taken(name) {
+            return name.to_string();
         }
-        name
+        let base = match name.rsplit_once(" #") {
+            Some((base, n)) if n.parse::<u32>().is_ok() => base,
+            _ => name,
+        };
+        (2..)
+            .map(|n| format!("{base} #{n}"))
+            .find(|numbered| !taken(numbered))
+            .expect("some number is free")
     }
 
     /// The parallelism of the current stage.
