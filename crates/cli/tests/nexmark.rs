@@ -336,34 +336,8 @@ fn window_joins_match_a_brute_force_reading() {
 #[test]
 fn q0_passes_every_bid_through() {
     // q0 into CSV files rather than its blackhole: the rows are the generator's bids.
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
     let ddl = job("ddl").replace("'events.num' = '100000000'", "'events.num' = '5000'");
-    let text = job("q0").replace(
-        "'connector' = 'blackhole'",
-        &format!(
-            "'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'",
-            out.display()
-        ),
-    );
-    let ddl_file = tmp.path().join("ddl.sql");
-    let file = tmp.path().join("q0.sql");
-    std::fs::write(&ddl_file, ddl).unwrap();
-    std::fs::write(&file, text).unwrap();
-    let run = Command::new(SPATE)
-        .arg("--data-dir")
-        .arg(tmp.path().join("data"))
-        .args(["sql", "run", "--init"])
-        .arg(&ddl_file)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let rows = committed_rows(&out);
+    let rows = run_into_csv("q0", &ddl);
     let generated = events(5_000);
     let columns = ["auction", "bidder", "price", "extra"].map(|f| bid_field(&generated, f));
     let mut expected: Vec<String> = (0..columns[0].len())

@@ -22,7 +22,7 @@ use spate_engine::join::{IntervalBounds, JoinKind, StreamJoin, StreamJoinSpec};
 use spate_engine::operator::{OperatorFactory, TaskInfo};
 
 use super::Planner;
-use super::lower::{Pipeline, strip_alias, strip_aliases, window_end_index};
+use super::lower::{Pipeline, kept_column, strip_alias, strip_aliases, window_end_index};
 use super::tables::{Relations, Scan};
 use crate::error::Result;
 
@@ -86,11 +86,7 @@ fn rowtime_index(plan: &LogicalPlan, relations: &Relations) -> Option<usize> {
         LogicalPlan::SubqueryAlias(alias) => rowtime_index(&alias.input, relations),
         LogicalPlan::Filter(filter) => rowtime_index(&filter.input, relations),
         LogicalPlan::Projection(projection) => {
-            let inner = rowtime_index(&projection.input, relations)?;
-            projection.expr.iter().position(|e| match strip_alias(e) {
-                Expr::Column(c) => projection.input.schema().index_of_column(c).ok() == Some(inner),
-                _ => false,
-            })
+            kept_column(projection, rowtime_index(&projection.input, relations)?)
         }
         LogicalPlan::Join(join)
             if matches!(strip_aliases(&join.right), LogicalPlan::TableScan(scan)

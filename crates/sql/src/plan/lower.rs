@@ -948,11 +948,7 @@ pub(super) fn window_end_index(plan: &LogicalPlan, relations: &Relations) -> Opt
         LogicalPlan::SubqueryAlias(alias) => window_end_index(&alias.input, relations),
         LogicalPlan::Filter(filter) => window_end_index(&filter.input, relations),
         LogicalPlan::Projection(projection) => {
-            let inner = window_end_index(&projection.input, relations)?;
-            projection.expr.iter().position(|e| match strip_alias(e) {
-                Expr::Column(c) => projection.input.schema().index_of_column(c).ok() == Some(inner),
-                _ => false,
-            })
+            kept_column(projection, window_end_index(&projection.input, relations)?)
         }
         // A window aggregation: its `window_end` key.
         LogicalPlan::Aggregate(aggregate)
@@ -966,6 +962,17 @@ pub(super) fn window_end_index(plan: &LogicalPlan, relations: &Relations) -> Opt
         LogicalPlan::Aggregate(aggregate) => grouped_window_end(aggregate, relations),
         _ => None,
     }
+}
+
+/// Where `projection` keeps its input's column `inner`, if it does.
+pub(super) fn kept_column(
+    projection: &datafusion::logical_expr::Projection,
+    inner: usize,
+) -> Option<usize> {
+    projection.expr.iter().position(|e| match strip_alias(e) {
+        Expr::Column(c) => projection.input.schema().index_of_column(c).ok() == Some(inner),
+        _ => false,
+    })
 }
 
 /// For an aggregation of a window's result rows grouped by their `window_end` (Flink's
