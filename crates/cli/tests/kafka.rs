@@ -273,7 +273,14 @@ fn a_job_killed_and_restarted_from_its_checkpoint_neither_loses_nor_repeats_rows
     .unwrap();
     let data = tmp.path().join("data");
     let checkpoints: PathBuf = tmp.path().join("checkpoints");
+    // Each run's standard error, for the failure messages.
+    let job_log = tmp.path().join("job.log");
     let start = || {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&job_log)
+            .unwrap();
         Running(
             spate_run(
                 &data,
@@ -287,8 +294,9 @@ fn a_job_killed_and_restarted_from_its_checkpoint_neither_loses_nor_repeats_rows
                     "2",
                 ],
             )
+            .env("SPATE_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap(),
         )
@@ -312,6 +320,32 @@ fn a_job_killed_and_restarted_from_its_checkpoint_neither_loses_nor_repeats_rows
     let total = (rounds * per_round) as usize;
     let mut running = start();
     wait_for(&out_dir, total, &mut running);
+    // The group's offsets, committed (asynchronously) once checkpoints complete, reach the
+    // ends of the partitions.
+    let committed_sum = || -> i64 {
+        let committed: Value =
+            serde_json::from_str(&client(&["committed", &broker, &group, &input], "")).unwrap();
+        committed
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_i64().unwrap())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sum = committed_sum();
+        if sum == rounds * per_round {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group's offsets sum to {sum}, not {}; the job's log:\n{}",
+            rounds * per_round,
+            std::fs::read_to_string(&job_log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Let a few more checkpoints complete: nothing else may appear.
     std::thread::sleep(Duration::from_millis(500));
     let rows = committed_rows(&out_dir);
@@ -327,16 +361,6 @@ fn a_job_killed_and_restarted_from_its_checkpoint_neither_loses_nor_repeats_rows
         .collect();
     ids.sort();
     assert_eq!(ids, (0..rounds * per_round).collect::<Vec<_>>());
-    // The group's offsets, committed with checkpoints, are the ends of the partitions.
-    let committed: Value =
-        serde_json::from_str(&client(&["committed", &broker, &group, &input], "")).unwrap();
-    let sum: i64 = committed
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_i64().unwrap())
-        .sum();
-    assert_eq!(sum, rounds * per_round);
 }
 
 /// `spate sql validate` of a job whose source is `source` (a table `src` with a BIGINT `id`)

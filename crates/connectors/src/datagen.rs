@@ -824,7 +824,7 @@ impl Source for DatagenSource {
         })
     }
 
-    fn snapshot(&mut self) -> Result<Vec<u8>, EngineError> {
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Vec<u8>, EngineError> {
         let position = Position {
             instance: self.task.instance,
             parallelism: self.task.parallelism,
@@ -1004,7 +1004,7 @@ mod tests {
                 before.push(batch);
             }
         }
-        let state = source.snapshot().unwrap();
+        let state = source.snapshot(1).unwrap();
         // Rows after the checkpoint are lost with the failure and made again after restore.
         source.poll().unwrap();
         let mut restored = DatagenSource::new(cfg.clone(), &task(1, 2));

@@ -379,7 +379,7 @@ impl Source for FileSource {
         })
     }
 
-    fn snapshot(&mut self) -> Result<Vec<u8>, EngineError> {
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Vec<u8>, EngineError> {
         Ok(serde_json::to_vec(&self.positions).expect("positions serialize"))
     }
 
@@ -580,7 +580,7 @@ mod tests {
                 read.push(batch);
             }
         }
-        let state = source.snapshot().unwrap();
+        let state = source.snapshot(1).unwrap();
         source.poll().unwrap();
         let mut restored =
             FileSource::new(dir.path(), FileFormat::Parquet, schema(), &task(0, 1)).unwrap();
@@ -693,7 +693,7 @@ mod tests {
         if let SourcePoll::Batch { batch, .. } = source.poll().unwrap() {
             read.push(batch);
         }
-        let state = source.snapshot().unwrap();
+        let state = source.snapshot(1).unwrap();
         source.poll().unwrap();
         let mut restored =
             FileSource::new(&file, FileFormat::Csv, narrow.clone(), &task(0, 1)).unwrap();

@@ -8,7 +8,7 @@ use spate_engine::EngineError;
 use spate_engine::metrics::TaskMetrics;
 use spate_engine::operator::TaskInfo;
 use spate_engine::side_output::{SideOutputKind, SideRecord};
-use spate_engine::source::{Source, SourcePoll};
+use spate_engine::source::{PendingCheckpoints, Source, SourcePoll};
 use spate_log::{FetchedRecords, Log, Topic};
 
 use crate::format::json::JsonDecoder;
@@ -86,7 +86,8 @@ pub struct LogSource {
     decoder: JsonDecoder,
     fetched: FetchedRecords,
     next: usize,
-    snapshot_offsets: Vec<u64>,
+    /// The positions each checkpoint holds, until it completes and they are committed.
+    to_commit: PendingCheckpoints<Vec<u64>>,
     task: TaskInfo,
 }
 
@@ -112,7 +113,7 @@ impl LogSource {
             decoder,
             fetched: FetchedRecords::new(),
             next: 0,
-            snapshot_offsets: Vec::new(),
+            to_commit: PendingCheckpoints::default(),
             task: task.clone(),
             config,
         })
@@ -223,8 +224,10 @@ impl Source for LogSource {
         Ok(SourcePoll::Idle)
     }
 
-    fn snapshot(&mut self) -> Result<Vec<u8>, EngineError> {
-        self.snapshot_offsets = self.offsets.clone();
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>, EngineError> {
+        if self.config.group.is_some() {
+            self.to_commit.insert(checkpoint, self.offsets.clone());
+        }
         let pairs: Vec<(u32, u64)> = self
             .partitions
             .iter()
@@ -235,6 +238,7 @@ impl Source for LogSource {
     }
 
     fn restore(&mut self, state: Option<&[u8]>) -> Result<(), EngineError> {
+        self.to_commit.clear();
         match state {
             Some(bytes) => {
                 let pairs: Vec<(u32, u64)> =
@@ -286,16 +290,14 @@ impl Source for LogSource {
         Ok(())
     }
 
-    fn checkpoint_complete(&mut self, _checkpoint: u64) -> Result<(), EngineError> {
-        let Some(group) = &self.config.group else {
+    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), EngineError> {
+        let (Some(group), Some(positions)) = (
+            &self.config.group,
+            self.to_commit.complete(checkpoint).pop(),
+        ) else {
             return Ok(());
         };
-        let offsets: Vec<(u32, u64)> = self
-            .partitions
-            .iter()
-            .copied()
-            .zip(self.snapshot_offsets.iter().copied())
-            .collect();
+        let offsets: Vec<(u32, u64)> = self.partitions.iter().copied().zip(positions).collect();
         self.config
             .log
             .commit_offsets(group, &self.config.topic, &offsets)

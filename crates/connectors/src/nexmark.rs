@@ -1146,7 +1146,7 @@ impl Source for NexmarkSource {
         })
     }
 
-    fn snapshot(&mut self) -> Result<Vec<u8>, EngineError> {
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Vec<u8>, EngineError> {
         let position = Position {
             instance: self.task.instance,
             parallelism: self.task.parallelism,
@@ -1420,7 +1420,7 @@ mod tests {
                 before.push(batch);
             }
         }
-        let state = source.snapshot().unwrap();
+        let state = source.snapshot(1).unwrap();
         source.poll().unwrap();
         // A restored job keeps the base time of the checkpoint, not the one it was planned at.
         let mut later = cfg.clone();

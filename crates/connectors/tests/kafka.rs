@@ -251,7 +251,10 @@ fn source_resumes_from_checkpointed_offsets_and_commits_them_to_the_group() {
         .iter()
         .flat_map(|(_, b)| b.column(0).as_primitive::<Int64Type>().values().to_vec())
         .collect();
-    let state = first.snapshot().unwrap();
+    let state = first.snapshot(1).unwrap();
+    // Checkpoint 2 was taken before 1 completed: completing 1 commits 1's offsets, not 2's.
+    read(&mut first, 50);
+    first.snapshot(2).unwrap();
     first.checkpoint_complete(1).unwrap();
     // Rows read after the checkpoint are read again after a restore.
     read(&mut first, 100);
@@ -267,12 +270,25 @@ fn source_resumes_from_checkpointed_offsets_and_commits_them_to_the_group() {
     for p in 0..2 {
         list.add_partition(&topic, p);
     }
-    let committed = consumer
-        .committed_offsets(list, Duration::from_secs(30))
-        .unwrap();
-    for (p, offset) in &offsets {
-        let got = committed.find_partition(&topic, *p).unwrap().offset();
-        assert_eq!(got, Offset::Offset(*offset), "partition {p}");
+    // The commit is asynchronous: wait for it to land.
+    let expected: Vec<Offset> = offsets.iter().map(|(_, o)| Offset::Offset(*o)).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let committed = consumer
+            .committed_offsets(list.clone(), Duration::from_secs(30))
+            .unwrap();
+        let got: Vec<Offset> = offsets
+            .iter()
+            .map(|(p, _)| committed.find_partition(&topic, *p).unwrap().offset())
+            .collect();
+        if got == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "committed {got:?}, not {expected:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 
     let mut second = KafkaSource::new(config.clone(), &task(0, 1, &side)).unwrap();

@@ -37,8 +37,10 @@ pub trait Source: Send {
     /// Reads what is available.
     fn poll(&mut self) -> Result<SourcePoll>;
 
-    /// The current read position, to be stored in a checkpoint.
-    fn snapshot(&mut self) -> Result<Vec<u8>>;
+    /// The current read position, to be stored in checkpoint `checkpoint`. Checkpoints are
+    /// numbered upwards; the notification that one is durable may come after the snapshot of
+    /// the next ([`PendingCheckpoints`] keeps what each one covers).
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>>;
 
     /// Resumes from a stored position; `None` starts from the configured start position.
     fn restore(&mut self, state: Option<&[u8]>) -> Result<()>;
@@ -47,6 +49,47 @@ pub trait Source: Send {
     /// consumer-group offsets.
     fn checkpoint_complete(&mut self, _checkpoint: u64) -> Result<()> {
         Ok(())
+    }
+}
+
+/// What a source has to act on once a checkpoint is durable (offsets to commit to a consumer
+/// group, messages to acknowledge), kept per checkpoint from its snapshot until
+/// [`Source::checkpoint_complete`]. A notification covers its checkpoint and every earlier
+/// one, but never a later one whose snapshot was already taken.
+#[derive(Debug)]
+pub struct PendingCheckpoints<T> {
+    pending: std::collections::BTreeMap<u64, T>,
+}
+
+impl<T> Default for PendingCheckpoints<T> {
+    fn default() -> Self {
+        PendingCheckpoints {
+            pending: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> PendingCheckpoints<T> {
+    /// Keeps `value` for checkpoint `checkpoint`, whose snapshot is being taken.
+    pub fn insert(&mut self, checkpoint: u64, value: T) {
+        self.pending.insert(checkpoint, value);
+    }
+
+    /// What checkpoint `checkpoint` and the earlier ones kept, oldest first, now that
+    /// `checkpoint` is durable; later checkpoints stay pending.
+    pub fn complete(&mut self, checkpoint: u64) -> Vec<T> {
+        let later = match checkpoint.checked_add(1) {
+            Some(next) => self.pending.split_off(&next),
+            None => std::collections::BTreeMap::new(),
+        };
+        std::mem::replace(&mut self.pending, later)
+            .into_values()
+            .collect()
+    }
+
+    /// Forgets every pending checkpoint (a restore starts over).
+    pub fn clear(&mut self) {
+        self.pending.clear();
     }
 }
 
@@ -96,8 +139,8 @@ impl Source for ProjectedSource {
         })
     }
 
-    fn snapshot(&mut self) -> Result<Vec<u8>> {
-        self.inner.snapshot()
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>> {
+        self.inner.snapshot(checkpoint)
     }
 
     fn restore(&mut self, state: Option<&[u8]>) -> Result<()> {
@@ -106,5 +149,25 @@ impl Source for ProjectedSource {
 
     fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<()> {
         self.inner.checkpoint_complete(checkpoint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PendingCheckpoints;
+
+    #[test]
+    fn a_completed_checkpoint_takes_itself_and_older_ones_but_not_later_ones() {
+        let mut pending = PendingCheckpoints::default();
+        pending.insert(1, "a");
+        pending.insert(2, "b");
+        pending.insert(3, "c");
+        assert_eq!(pending.complete(2), vec!["a", "b"]);
+        assert_eq!(pending.complete(2), Vec::<&str>::new());
+        pending.insert(u64::MAX, "final");
+        assert_eq!(pending.complete(u64::MAX), vec!["c", "final"]);
+        pending.insert(4, "d");
+        pending.clear();
+        assert_eq!(pending.complete(4), Vec::<&str>::new());
     }
 }

@@ -36,16 +36,26 @@ fn slow_source(parts: &[Vec<Event>], fail: Option<Arc<FailPlan>>) -> SourceSpec 
     s
 }
 
-fn graph(source: &SourceSpec, kind: WindowKind, store: &SharedStore) -> JobGraph {
-    window_graph(
+/// Whether a sliced window's aggregation runs in two phases (local pre-aggregation, then a
+/// global merge).
+#[derive(Debug, Clone, Copy)]
+struct TwoPhase(bool);
+
+fn graph(source: &SourceSpec, kind: WindowKind, phases: TwoPhase, store: &SharedStore) -> JobGraph {
+    let config = window_config(kind, standard_aggregates());
+    let graph = window_graph(
         "checkpointed",
         source,
         2,
         watermarks(BOUND, None),
-        window_config(kind, standard_aggregates()),
+        config.clone(),
         2,
         sink_factory(store, SinkOptions::default()),
-    )
+    );
+    match phases {
+        TwoPhase(true) => in_two_phases(graph, &config),
+        TwoPhase(false) => graph,
+    }
 }
 
 fn config(dir: &std::path::Path) -> JobConfig {
@@ -65,7 +75,12 @@ fn committed(store: &SharedStore) -> Vec<Row> {
 
 /// Fails the job `failures.len()` times (after so many batches each), runs it to the end,
 /// and checks the committed output against the reference and a run without failure.
-async fn exactly_once_after_failures(kind: WindowKind, seed: u64, failures: &[usize]) {
+async fn exactly_once_after_failures(
+    kind: WindowKind,
+    phases: TwoPhase,
+    seed: u64,
+    failures: &[usize],
+) {
     let parts = input(seed);
     let all: Vec<Event> = parts.concat();
     let expected = reference(kind, &all, standard_values);
@@ -79,7 +94,7 @@ async fn exactly_once_after_failures(kind: WindowKind, seed: u64, failures: &[us
     let clean_dir = tempfile::tempdir().unwrap();
     let clean_store = new_store();
     let report = run(
-        graph(&slow_source(&parts, None), kind, &clean_store),
+        graph(&slow_source(&parts, None), kind, phases, &clean_store),
         config(clean_dir.path()),
     )
     .await
@@ -100,7 +115,12 @@ async fn exactly_once_after_failures(kind: WindowKind, seed: u64, failures: &[us
         assert!(*after < total_batches);
         let plan = FailPlan::new(*after);
         let err = run(
-            graph(&slow_source(&parts, Some(Arc::clone(&plan))), kind, &store),
+            graph(
+                &slow_source(&parts, Some(Arc::clone(&plan))),
+                kind,
+                phases,
+                &store,
+            ),
             config(dir.path()),
         )
         .await
@@ -119,7 +139,7 @@ async fn exactly_once_after_failures(kind: WindowKind, seed: u64, failures: &[us
         restored.push(seen);
     }
     let report = run(
-        graph(&slow_source(&parts, None), kind, &store),
+        graph(&slow_source(&parts, None), kind, phases, &store),
         config(dir.path()),
     )
     .await
@@ -147,7 +167,7 @@ async fn exactly_once_after_failures(kind: WindowKind, seed: u64, failures: &[us
 
     // Run again: the job had finished; nothing runs and nothing is committed twice.
     let again = run(
-        graph(&slow_source(&parts, None), kind, &store),
+        graph(&slow_source(&parts, None), kind, phases, &store),
         config(dir.path()),
     )
     .await
@@ -163,7 +183,24 @@ async fn exactly_once_after_failures(kind: WindowKind, seed: u64, failures: &[us
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tumble_is_exactly_once_across_a_failure() {
-    exactly_once_after_failures(WindowKind::Tumble { size_ms: 3_000 }, 11, &[150]).await;
+    exactly_once_after_failures(
+        WindowKind::Tumble { size_ms: 3_000 },
+        TwoPhase(false),
+        11,
+        &[150],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tumble_in_two_phases_is_exactly_once_across_failures() {
+    exactly_once_after_failures(
+        WindowKind::Tumble { size_ms: 3_000 },
+        TwoPhase(true),
+        15,
+        &[60, 150],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,6 +210,7 @@ async fn hop_is_exactly_once_across_failures() {
             size_ms: 10_000,
             slide_ms: 4_000,
         },
+        TwoPhase(false),
         12,
         &[80, 120],
     )
@@ -180,12 +218,13 @@ async fn hop_is_exactly_once_across_failures() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cumulate_is_exactly_once_across_a_failure() {
+async fn cumulate_in_two_phases_is_exactly_once_across_a_failure() {
     exactly_once_after_failures(
         WindowKind::Cumulate {
             step_ms: 2_000,
             max_size_ms: 8_000,
         },
+        TwoPhase(true),
         13,
         &[200],
     )
@@ -194,7 +233,13 @@ async fn cumulate_is_exactly_once_across_a_failure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_is_exactly_once_across_failures() {
-    exactly_once_after_failures(WindowKind::Session { gap_ms: 800 }, 14, &[100, 100]).await;
+    exactly_once_after_failures(
+        WindowKind::Session { gap_ms: 800 },
+        TwoPhase(false),
+        14,
+        &[100, 100],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,6 +251,7 @@ async fn checkpoints_of_another_job_are_refused() {
         graph(
             &slow_source(&parts, None),
             WindowKind::Tumble { size_ms: 3_000 },
+            TwoPhase(false),
             &store,
         ),
         config(dir.path()),
@@ -217,6 +263,7 @@ async fn checkpoints_of_another_job_are_refused() {
         graph(
             &slow_source(&parts, None),
             WindowKind::Tumble { size_ms: 4_000 },
+            TwoPhase(false),
             &other_store,
         ),
         config(dir.path()),
@@ -241,6 +288,7 @@ async fn checkpoints_of_another_job_are_refused() {
         graph(
             &slow_source(&parts, Some(plan)),
             WindowKind::Session { gap_ms: 800 },
+            TwoPhase(false),
             &new_store(),
         ),
         config(dir.path()),
@@ -251,6 +299,7 @@ async fn checkpoints_of_another_job_are_refused() {
         graph(
             &slow_source(&parts, None),
             WindowKind::Session { gap_ms: 900 },
+            TwoPhase(false),
             &new_store(),
         ),
         config(dir.path()),
@@ -270,7 +319,7 @@ async fn finished_job_reports_already_finished() {
     let store = new_store();
     let kind = WindowKind::Tumble { size_ms: 3_000 };
     let first = run(
-        graph(&slow_source(&parts, None), kind, &store),
+        graph(&slow_source(&parts, None), kind, TwoPhase(false), &store),
         config(dir.path()),
     )
     .await
@@ -280,7 +329,7 @@ async fn finished_job_reports_already_finished() {
     let before = committed(&store);
     let polled = store.lock().unwrap().writes;
     let second = run(
-        graph(&slow_source(&parts, None), kind, &store),
+        graph(&slow_source(&parts, None), kind, TwoPhase(false), &store),
         config(dir.path()),
     )
     .await

@@ -129,7 +129,7 @@ impl Source for MemorySource {
         Ok(SourcePoll::Finished)
     }
 
-    fn snapshot(&mut self) -> spate_engine::Result<Vec<u8>> {
+    fn snapshot(&mut self, _checkpoint: u64) -> spate_engine::Result<Vec<u8>> {
         Ok(Vec::new())
     }
 
@@ -928,6 +928,26 @@ fn reference_job_plan_shape() {
     );
     assert!(plan.contains("Tumble { size_ms: 10000 }"), "{plan}");
     assert!(plan.contains("keys=(client_ip)"), "{plan}");
+    // Two phases by default: pre-aggregation in the source's chain, a global merge after
+    // the exchange; Flink's ONE_PHASE strategy sends rows.
+    let source_part = &plan[..plan.find("window (parallelism").unwrap()];
+    assert!(source_part.contains("LocalWindowAggregate["), "{plan}");
+    assert!(plan.contains("GlobalWindowAggregate["), "{plan}");
+    let one_phase = format!(
+        "SET 'parallelism.default' = '3';\n\
+         SET 'table.optimizer.agg-phase-strategy' = 'ONE_PHASE';\n\
+         {EVENTS}{REFERENCE_SINK}{REFERENCE_INSERT}"
+    );
+    let script = parse_script(&one_phase).unwrap();
+    let options = PlanOptions::from_settings(&script.settings).unwrap();
+    let plan = plan_script(&script, &Registry::new(), &options).unwrap()[0]
+        .describe()
+        .unwrap();
+    assert!(!plan.contains("LocalWindowAggregate"), "{plan}");
+    assert!(plan.contains(" WindowAggregate["), "{plan}");
+    let bad = "SET 'table.optimizer.agg-phase-strategy' = 'THREE_PHASE';\n";
+    let err = PlanOptions::from_settings(&parse_script(bad).unwrap().settings).unwrap_err();
+    assert!(err.to_string().contains("ONE_PHASE"), "{err}");
 }
 
 #[test]

@@ -119,7 +119,7 @@ impl Source for JdbcSource {
         })
     }
 
-    fn snapshot(&mut self) -> Result<Vec<u8>> {
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Vec<u8>> {
         Ok(vec![u8::from(self.pending)])
     }
 

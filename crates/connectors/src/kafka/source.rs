@@ -5,8 +5,10 @@
 //! The read position is the offset after the last record handed over, per partition; it is
 //! what checkpoints hold and what a restore seeks to. Without a checkpoint the position comes
 //! from `scan.startup.mode`. Once a checkpoint completes, the positions it holds are
-//! committed to the consumer group (`properties.group.id`), as Flink does; the group's offsets
-//! are for monitoring and `group-offsets` starts, never for recovery.
+//! committed to the consumer group (`properties.group.id`), as Flink does: asynchronously, and a
+//! failed commit is logged, never a failure of the job (the next checkpoint commits
+//! again). The group's offsets are for monitoring and `group-offsets` starts, never for
+//! recovery.
 //!
 //! Records whose value (or key) does not decode go to the dead-letter output with the reason
 //! and `topic/partition/offset`; records without a value (tombstones) are skipped, as Flink's
@@ -21,14 +23,15 @@ use arrow::array::{
     TimestampMillisecondArray,
 };
 use arrow::datatypes::{Schema, SchemaRef};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use spate_engine::EngineError;
 use spate_engine::metrics::TaskMetrics;
 use spate_engine::operator::TaskInfo;
 use spate_engine::side_output::{SideOutputKind, SideRecord};
-use spate_engine::source::{Source, SourcePoll};
+use spate_engine::source::{PendingCheckpoints, Source, SourcePoll};
 
 use super::{MetadataKey, Properties, REQUEST_TIMEOUT, client_config, describe, partition_count};
 use crate::format::json::Rejected;
@@ -102,7 +105,7 @@ struct Fetched {
 /// One instance of a Kafka source.
 pub struct KafkaSource {
     config: KafkaSourceConfig,
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<CommitReporter>,
     partitions: Vec<i32>,
     /// The offset after the last record handed over, per partition.
     offsets: Vec<i64>,
@@ -114,8 +117,29 @@ pub struct KafkaSource {
     /// The decoder of the key columns the value lacks, and their schema.
     key_decoder: Option<(RecordDecoder, SchemaRef)>,
     next: usize,
-    snapshot_offsets: Vec<i64>,
+    /// The positions each checkpoint holds, until it completes and they are committed.
+    to_commit: PendingCheckpoints<Vec<i64>>,
     task: TaskInfo,
+}
+
+/// Reports the outcome of the asynchronous offset commits (served by the consumer's polls):
+/// a failure is logged.
+struct CommitReporter {
+    topic: String,
+}
+
+impl ClientContext for CommitReporter {}
+
+impl ConsumerContext for CommitReporter {
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            tracing::warn!(
+                topic = %self.topic,
+                "committing offsets to the consumer group failed: {e}; the next checkpoint \
+                 commits again"
+            );
+        }
+    }
 }
 
 fn source_err(topic: &str, message: impl std::fmt::Display) -> EngineError {
@@ -150,7 +174,10 @@ impl KafkaSource {
         properties
             .entry("group.id".into())
             .or_insert_with(|| format!("spate-source.{topic}"));
-        let consumer: BaseConsumer = client_config(
+        let reporter = CommitReporter {
+            topic: topic.clone(),
+        };
+        let consumer: BaseConsumer<CommitReporter> = client_config(
             &properties,
             &[
                 ("enable.auto.commit", "false"),
@@ -158,7 +185,7 @@ impl KafkaSource {
                 ("isolation.level", "read_committed"),
             ],
         )
-        .create()
+        .create_with_context(reporter)
         .map_err(|e| err(describe("creating the consumer", e)))?;
         let count = partition_count(consumer.client(), &topic).map_err(err)?;
         let partitions: Vec<i32> = (0..count as i32)
@@ -194,7 +221,7 @@ impl KafkaSource {
             value_decoder,
             key_decoder,
             next: 0,
-            snapshot_offsets: Vec::new(),
+            to_commit: PendingCheckpoints::default(),
             task: task.clone(),
             config,
         })
@@ -481,8 +508,10 @@ impl Source for KafkaSource {
         }
     }
 
-    fn snapshot(&mut self) -> Result<Vec<u8>, EngineError> {
-        self.snapshot_offsets = self.offsets.clone();
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>, EngineError> {
+        if self.config.commit_offsets {
+            self.to_commit.insert(checkpoint, self.offsets.clone());
+        }
         let pairs: Vec<(i32, i64)> = self
             .partitions
             .iter()
@@ -526,21 +555,24 @@ impl Source for KafkaSource {
             }
         }
         self.pending.iter_mut().for_each(Vec::clear);
+        self.to_commit.clear();
         let list = self.partition_list(|i| Offset::Offset(self.offsets[i]));
         self.consumer
             .assign(&list)
             .map_err(|e| self.err(describe("assigning partitions", e)))
     }
 
-    fn checkpoint_complete(&mut self, _checkpoint: u64) -> Result<(), EngineError> {
-        if !self.config.commit_offsets || self.snapshot_offsets.is_empty() {
+    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), EngineError> {
+        let Some(offsets) = self.to_commit.complete(checkpoint).pop() else {
             return Ok(());
-        }
-        let offsets = self.snapshot_offsets.clone();
+        };
         let list = self.partition_list(|i| Offset::Offset(offsets[i]));
-        self.consumer
-            .commit(&list, CommitMode::Sync)
-            .map_err(|e| self.err(describe("committing offsets to the group", e)))
+        if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
+            self.consumer
+                .context()
+                .commit_callback(Err(e), &TopicPartitionList::new());
+        }
+        Ok(())
     }
 }
 

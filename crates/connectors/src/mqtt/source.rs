@@ -37,7 +37,7 @@ use spate_engine::EngineError;
 use spate_engine::metrics::TaskMetrics;
 use spate_engine::operator::TaskInfo;
 use spate_engine::side_output::{SideOutputKind, SideRecord};
-use spate_engine::source::{Source, SourcePoll};
+use spate_engine::source::{PendingCheckpoints, Source, SourcePoll};
 
 use super::{Broker, CONNECT_TIMEOUT, MqttError, Qos, RECEIVE_MAXIMUM};
 use crate::format::json::Rejected;
@@ -116,8 +116,8 @@ pub struct MqttSource {
     decoder: RecordDecoder,
     /// Acknowledgements of the messages handed over since the last snapshot.
     handed: Vec<Publish>,
-    /// Acknowledgements per snapshot taken and not known to be complete, oldest first.
-    epochs: VecDeque<Vec<Publish>>,
+    /// Acknowledgements per checkpoint taken and not known to be complete.
+    epochs: PendingCheckpoints<Vec<Publish>>,
     /// Acknowledgements due, not yet taken by the client's request queue.
     due: VecDeque<Publish>,
     shared: Arc<Shared>,
@@ -204,7 +204,7 @@ impl MqttSource {
             early: VecDeque::new(),
             decoder,
             handed: Vec::new(),
-            epochs: VecDeque::new(),
+            epochs: PendingCheckpoints::default(),
             due: VecDeque::new(),
             shared,
             connection: Some(driver),
@@ -448,10 +448,11 @@ impl Source for MqttSource {
         })
     }
 
-    fn snapshot(&mut self) -> Result<Vec<u8>, EngineError> {
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>, EngineError> {
         // The broker keeps the position: the checkpoint holds nothing, and what it covers is
         // acknowledged once it is complete.
-        self.epochs.push_back(std::mem::take(&mut self.handed));
+        self.epochs
+            .insert(checkpoint, std::mem::take(&mut self.handed));
         Ok(Vec::new())
     }
 
@@ -460,17 +461,8 @@ impl Source for MqttSource {
         Ok(())
     }
 
-    fn checkpoint_complete(&mut self, _checkpoint: u64) -> Result<(), EngineError> {
-        // Snapshots do not say which checkpoint they are for. The engine takes one checkpoint
-        // at a time and triggers the next only once the previous is complete, so of the
-        // snapshots taken since the last notification all but the newest are covered by this
-        // one; the newest is this checkpoint's or, if the next was already triggered, the
-        // next's, and is acknowledged with the next notification unless it is the only one.
-        let covered = match self.epochs.len() {
-            0 | 1 => self.epochs.len(),
-            n => n - 1,
-        };
-        for acks in self.epochs.drain(..covered) {
+    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), EngineError> {
+        for acks in self.epochs.complete(checkpoint) {
             self.due.extend(acks);
         }
         self.send_acks()

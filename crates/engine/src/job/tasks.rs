@@ -100,7 +100,7 @@ impl SourceTask {
         loop {
             while let Ok(id) = self.triggers.try_recv() {
                 let mut w = StateWriter::new();
-                w.bytes(&self.source.snapshot()?);
+                w.bytes(&self.source.snapshot(id)?);
                 w.bytes(&encode_chain_states(self.chain.snapshot(id)?));
                 self.exchange.broadcast(Message::Barrier(id)).await?;
                 ctx.ack(Ack::State {
@@ -163,7 +163,7 @@ impl SourceTask {
         flush(&mut out, &mut self.exchange, &metrics).await?;
         self.exchange.broadcast(Message::End).await?;
         let mut w = StateWriter::new();
-        w.bytes(&self.source.snapshot()?);
+        w.bytes(&self.source.snapshot(FINAL_CHECKPOINT)?);
         w.bytes(&encode_chain_states(self.chain.snapshot(FINAL_CHECKPOINT)?));
         ctx.ack(Ack::Finished {
             task: ctx.index,

@@ -3,6 +3,7 @@
 
 mod assign;
 mod kind;
+mod local;
 mod session;
 mod sliced;
 mod state;
@@ -15,9 +16,12 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 
 pub use assign::WindowAssigner;
 pub use kind::WindowKind;
+pub use local::LocalWindowAggregate;
 pub use session::SessionWindowAggregate;
 pub use sliced::SlicedWindowAggregate;
-pub use state::{AggregateSpec, Aggregation, EvaluatedRows, GroupedState, StateBatch};
+pub use state::{
+    AggregateSpec, Aggregation, EvaluatedRows, GroupedState, PARTIAL_SLICE, StateBatch,
+};
 
 use crate::error::{EngineError, Result};
 use crate::operator::{Operator, TaskInfo};
@@ -80,6 +84,13 @@ impl WindowConfig {
             self.late,
             sliced::describe_early_fire(self.early_fire)
         )
+    }
+
+    /// Whether the aggregation can run in two phases, a [`LocalWindowAggregate`] before the
+    /// exchange and [`SlicedWindowAggregate::global`] after it: sliced windows without early
+    /// firing (session windows merge as rows arrive, and early results need every row).
+    pub fn two_phase_capable(&self) -> bool {
+        !matches!(self.kind, WindowKind::Session { .. }) && self.early_fire.is_none()
     }
 
     /// Builds the operator for this window kind.

@@ -29,9 +29,64 @@ enum Slice {
     Sealed(StateBatch),
 }
 
+/// What a sliced window aggregation reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Rows, aggregated here (one-phase aggregation).
+    Rows,
+    /// Partial aggregates per slice from [`LocalWindowAggregate`]s (the global phase of a
+    /// two-phase aggregation).
+    ///
+    /// [`LocalWindowAggregate`]: super::LocalWindowAggregate
+    Partial,
+}
+
+/// What one batch adds to a slice.
+enum Added {
+    Rows(EvaluatedRows),
+    Partial(StateBatch),
+}
+
+impl Added {
+    fn take(&self, indices: &UInt32Array) -> Result<Added> {
+        Ok(match self {
+            Added::Rows(rows) => Added::Rows(rows.take(indices)?),
+            Added::Partial(state) => Added::Partial(state.take(indices)?),
+        })
+    }
+
+    fn add_to(&self, state: &mut GroupedState) -> Result<()> {
+        match self {
+            Added::Rows(rows) => state.update(rows),
+            Added::Partial(partial) => state.merge(partial),
+        }
+    }
+}
+
+/// The slices that rows at `times` fall in, with the indices of each slice's rows (`None`:
+/// all rows, the common case of a batch within one slice).
+pub(super) fn rows_by_slice(kind: WindowKind, times: &[i64]) -> Vec<(i64, Option<UInt32Array>)> {
+    let first = kind.slice_start(times.first().copied().unwrap_or_default());
+    if times.iter().all(|t| kind.slice_start(*t) == first) {
+        return vec![(first, None)];
+    }
+    let mut by_slice: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    for (i, t) in times.iter().enumerate() {
+        by_slice
+            .entry(kind.slice_start(*t))
+            .or_default()
+            .push(i as u32);
+    }
+    by_slice
+        .into_iter()
+        .map(|(s, idx)| (s, Some(UInt32Array::from(idx))))
+        .collect()
+}
+
 /// Windowed aggregation over tumbling, hopping or cumulating windows.
 pub struct SlicedWindowAggregate {
     config: WindowConfig,
+    input: Input,
     schema: SchemaRef,
     slices: BTreeMap<i64, Slice>,
     watermark: Option<EventTime>,
@@ -41,8 +96,19 @@ pub struct SlicedWindowAggregate {
 }
 
 impl SlicedWindowAggregate {
-    /// A windowed aggregation running as task `task`.
+    /// A windowed aggregation of rows, running as task `task`.
     pub fn new(config: WindowConfig, task: TaskInfo) -> Result<Self> {
+        Self::with_input(config, Input::Rows, task)
+    }
+
+    /// The global phase of a two-phase windowed aggregation: it merges the partial aggregates
+    /// of [`LocalWindowAggregate`](super::LocalWindowAggregate)s (rows of
+    /// [`Aggregation::partial_schema`](super::Aggregation::partial_schema)).
+    pub fn global(config: WindowConfig, task: TaskInfo) -> Result<Self> {
+        Self::with_input(config, Input::Partial, task)
+    }
+
+    fn with_input(config: WindowConfig, input: Input, task: TaskInfo) -> Result<Self> {
         if matches!(config.kind, WindowKind::Session { .. }) {
             return Err(EngineError::plan(
                 "session windows use SessionWindowAggregate",
@@ -51,6 +117,7 @@ impl SlicedWindowAggregate {
         Ok(SlicedWindowAggregate {
             schema: config.output_schema(),
             config,
+            input,
             slices: BTreeMap::new(),
             watermark: None,
             fired_until: EventTime::MIN,
@@ -65,7 +132,7 @@ impl SlicedWindowAggregate {
         }
     }
 
-    fn add_rows(&mut self, slice_start: i64, rows: &EvaluatedRows) -> Result<()> {
+    fn add(&mut self, slice_start: i64, added: &Added) -> Result<()> {
         let agg = &self.config.aggregation;
         let slice = match self.slices.remove(&slice_start) {
             Some(Slice::Live(s)) => s,
@@ -77,7 +144,7 @@ impl SlicedWindowAggregate {
             None => agg.new_state()?,
         };
         let mut slice = slice;
-        slice.update(rows)?;
+        added.add_to(&mut slice)?;
         self.slices.insert(slice_start, Slice::Live(slice));
         Ok(())
     }
@@ -170,7 +237,10 @@ impl SlicedWindowAggregate {
 
 impl Operator for SlicedWindowAggregate {
     fn name(&self) -> String {
-        self.config.describe()
+        match self.input {
+            Input::Rows => self.config.describe(),
+            Input::Partial => format!("Global{}", self.config.describe()),
+        }
     }
 
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Output) -> Result<()> {
@@ -178,33 +248,21 @@ impl Operator for SlicedWindowAggregate {
             // Nothing to add (and no slice to create for a time that no row has).
             return Ok(());
         }
-        let times = rowtime_values(&batch, self.config.rowtime_column)?;
-        let rows = self.config.aggregation.evaluate(&batch)?;
+        let (times, added) = match self.input {
+            Input::Rows => (
+                rowtime_values(&batch, self.config.rowtime_column)?,
+                Added::Rows(self.config.aggregation.evaluate(&batch)?),
+            ),
+            Input::Partial => (
+                rowtime_values(&batch, 0)?,
+                Added::Partial(self.config.aggregation.partial_state(&batch)?),
+            ),
+        };
         let kind = self.config.kind;
-        // Group row indices by slice; most batches touch one or two slices.
-        let mut by_slice: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
-        let first = kind.slice_start(times.first().copied().unwrap_or_default());
-        let single = times.iter().all(|t| kind.slice_start(*t) == first);
-        if !single {
-            for (i, t) in times.iter().enumerate() {
-                by_slice
-                    .entry(kind.slice_start(*t))
-                    .or_default()
-                    .push(i as u32);
-            }
-        }
         let wm = self.watermark.unwrap_or(EventTime::MIN);
         let lateness = self.lateness();
         let mut dirty: BTreeSet<i64> = BTreeSet::new();
-        let groups: Vec<(i64, Option<UInt32Array>)> = if single {
-            vec![(first, None)]
-        } else {
-            by_slice
-                .into_iter()
-                .map(|(s, idx)| (s, Some(UInt32Array::from(idx))))
-                .collect()
-        };
-        for (slice_start, indices) in groups {
+        for (slice_start, indices) in rows_by_slice(kind, &times) {
             let ends = kind.window_ends(slice_start);
             if ends.is_empty() {
                 // HOP with a size below its slide: the slice lies between two windows, so
@@ -226,11 +284,8 @@ impl Operator for SlicedWindowAggregate {
                 );
             }
             match &indices {
-                None => self.add_rows(slice_start, &rows)?,
-                Some(i) => {
-                    let part = rows.take(i)?;
-                    self.add_rows(slice_start, &part)?
-                }
+                None => self.add(slice_start, &added)?,
+                Some(i) => self.add(slice_start, &added.take(i)?)?,
             }
         }
         // Allowed lateness: windows that already fired are fired again with the late rows.

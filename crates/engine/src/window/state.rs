@@ -4,14 +4,14 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::expressions::Literal;
+use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
@@ -238,14 +238,9 @@ impl Aggregation {
 
     /// Encodes portable state as Arrow IPC bytes.
     pub fn encode(&self, state: &StateBatch) -> Result<Vec<u8>> {
-        let mut columns = state.keys.clone();
-        for s in &state.states {
-            columns.extend(s.iter().cloned());
-        }
-        let batch = if columns.is_empty() {
-            RecordBatch::new_empty(Arc::clone(&self.state_schema))
-        } else {
-            RecordBatch::try_new(Arc::clone(&self.state_schema), columns)?
+        let batch = match state.columns() {
+            columns if columns.is_empty() => RecordBatch::new_empty(Arc::clone(&self.state_schema)),
+            columns => RecordBatch::try_new(Arc::clone(&self.state_schema), columns)?,
         };
         let mut out = Vec::new();
         let mut w = StreamWriter::try_new(&mut out, &self.state_schema)?;
@@ -270,17 +265,72 @@ impl Aggregation {
         }
         let batches = reader.collect::<Result<Vec<_>, _>>()?;
         let batch = arrow::compute::concat_batches(&self.state_schema, &batches)?;
+        Ok(self.split_state(batch.columns()))
+    }
+
+    /// Portable state from its columns: the grouping columns, then each aggregate's.
+    fn split_state(&self, columns: &[ArrayRef]) -> StateBatch {
         let nk = self.key_schema.fields().len();
-        let keys = batch.columns()[..nk].to_vec();
+        let keys = columns[..nk].to_vec();
         let mut states = Vec::with_capacity(self.state_widths.len());
         let mut at = nk;
         for w in &self.state_widths {
-            states.push(batch.columns()[at..at + w].to_vec());
+            states.push(columns[at..at + w].to_vec());
             at += w;
         }
-        Ok(StateBatch { keys, states })
+        StateBatch { keys, states }
+    }
+
+    /// The rows a local (first-phase) aggregation sends to the global one: a
+    /// [`PARTIAL_SLICE`] column (the slice's start, the rows' time), the grouping columns,
+    /// then the aggregates' intermediate state.
+    pub fn partial_schema(&self) -> SchemaRef {
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let mut fields = vec![Arc::new(Field::new(PARTIAL_SLICE, ts, false))];
+        fields.extend(self.state_schema.fields().iter().cloned());
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The grouping columns of [`Aggregation::partial_schema`] rows to hash them by: none for
+    /// an aggregation without keys.
+    pub fn partial_keys(&self) -> Vec<Arc<dyn PhysicalExpr>> {
+        if self.global {
+            return Vec::new();
+        }
+        self.key_schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Arc::new(Column::new(f.name(), 1 + i)) as Arc<dyn PhysicalExpr>)
+            .collect()
+    }
+
+    /// Partial aggregates of the slice starting at `slice_start` as rows of
+    /// [`Aggregation::partial_schema`].
+    pub(crate) fn partial_batch(&self, slice_start: i64, state: StateBatch) -> Result<RecordBatch> {
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(TimestampMillisecondArray::from_value(
+            slice_start,
+            state.len(),
+        ))];
+        columns.extend(state.columns());
+        Ok(RecordBatch::try_new(self.partial_schema(), columns)?)
+    }
+
+    /// The partial aggregates of rows of [`Aggregation::partial_schema`].
+    pub(crate) fn partial_state(&self, batch: &RecordBatch) -> Result<StateBatch> {
+        if batch.schema().fields().len() != 1 + self.state_schema.fields().len() {
+            return Err(EngineError::plan(format!(
+                "partial aggregates have {} columns, {} expected",
+                batch.num_columns(),
+                1 + self.state_schema.fields().len()
+            )));
+        }
+        Ok(self.split_state(&batch.columns()[1..]))
     }
 }
+
+/// The slice column of partial aggregates ([`Aggregation::partial_schema`]).
+pub const PARTIAL_SLICE: &str = "__slice";
 
 /// Live grouped state: interned keys and one accumulator per aggregate.
 pub struct GroupedState {
@@ -316,6 +366,28 @@ impl StateBatch {
     /// Whether there are no groups.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The groups at `indices`.
+    pub fn take(&self, indices: &UInt32Array) -> Result<StateBatch> {
+        let take = |a: &ArrayRef| arrow::compute::take(a.as_ref(), indices, None);
+        Ok(StateBatch {
+            keys: self.keys.iter().map(take).collect::<Result<_, _>>()?,
+            states: self
+                .states
+                .iter()
+                .map(|s| s.iter().map(take).collect::<Result<_, _>>())
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The grouping columns, then each aggregate's state columns.
+    fn columns(&self) -> Vec<ArrayRef> {
+        let mut columns = self.keys.clone();
+        for s in &self.states {
+            columns.extend(s.iter().cloned());
+        }
+        columns
     }
 }
 

@@ -27,7 +27,10 @@ use spate_engine::side_output::{SideOutputKind, SideOutputSink, SideRecord};
 use spate_engine::sink::{Sink, SinkFactory};
 use spate_engine::source::{Source, SourceFactory, SourcePoll};
 use spate_engine::time::WatermarkStrategy;
-use spate_engine::window::{AggregateSpec, Aggregation, LatePolicy, WindowConfig, WindowKind};
+use spate_engine::window::{
+    AggregateSpec, Aggregation, LatePolicy, LocalWindowAggregate, SlicedWindowAggregate,
+    WindowConfig, WindowKind,
+};
 use spate_engine::{EngineError, Result};
 
 // ---------------------------------------------------------------------------------------------
@@ -315,7 +318,7 @@ impl Source for TestSource {
         Ok(SourcePoll::Finished)
     }
 
-    fn snapshot(&mut self) -> Result<Vec<u8>> {
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Vec<u8>> {
         Ok(self
             .positions
             .iter()
@@ -624,6 +627,22 @@ pub fn window_graph(
             output: None,
         }],
     }
+}
+
+/// A [`window_graph`] with its aggregation `config` in two phases: a local pre-aggregation
+/// chained onto the source, partial aggregates hashed by key to the global phase.
+pub fn in_two_phases(mut graph: JobGraph, config: &WindowConfig) -> JobGraph {
+    let local = config.clone();
+    graph.sources[0].chain.push(Arc::new(move |t: &TaskInfo| {
+        Ok(Box::new(LocalWindowAggregate::new(local.clone(), t.clone())?) as Box<_>)
+    }));
+    let global = config.clone();
+    let stage = &mut graph.stages[0];
+    stage.input = Partitioning::Hash(config.aggregation.partial_keys());
+    stage.chain[0] = Arc::new(move |t: &TaskInfo| {
+        Ok(Box::new(SlicedWindowAggregate::global(global.clone(), t.clone())?) as Box<_>)
+    });
+    graph
 }
 
 // ---------------------------------------------------------------------------------------------

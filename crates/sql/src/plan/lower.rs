@@ -37,7 +37,10 @@ use spate_engine::operator::{OperatorFactory, Projection};
 use spate_engine::rank::{RankSpec, TopN, WindowTopN};
 use spate_engine::source::{ProjectedSource, SourceFactory};
 use spate_engine::time::WatermarkStrategy;
-use spate_engine::window::{AggregateSpec, Aggregation, WindowAssigner, WindowConfig};
+use spate_engine::window::{
+    AggregateSpec, Aggregation, LocalWindowAggregate, SlicedWindowAggregate, WindowAssigner,
+    WindowConfig,
+};
 use spate_engine::{Link, SourceStage, Stage};
 
 use super::tables::{Relations, Scan};
@@ -704,13 +707,7 @@ impl Planner<'_> {
             .collect();
         let reorder =
             Projection::new(columns, Arc::new(Schema::new(fields))).map_err(|e| self.engine(e))?;
-        let parallelism = if key_exprs.is_empty() {
-            1
-        } else {
-            self.options.parallelism
-        };
-        pipeline.exchange("window", Partitioning::Hash(key_exprs), parallelism);
-        pipeline.push(Arc::new(move |task| config.build(task)));
+        self.push_window_aggregation(&mut pipeline, config, key_exprs);
         pipeline.push(SharedProjection::factory(reorder, false));
         Ok(pipeline)
     }
@@ -762,10 +759,40 @@ impl Planner<'_> {
             .collect();
         let reorder =
             Projection::new(columns, Arc::new(Schema::new(fields))).map_err(|e| self.engine(e))?;
-        pipeline.exchange("window", Partitioning::Hash(keys), self.options.parallelism);
-        pipeline.push(Arc::new(move |task| config.build(task)));
+        self.push_window_aggregation(&mut pipeline, config, keys);
         pipeline.push(SharedProjection::factory(reorder, false));
         Ok(pipeline)
+    }
+
+    /// The window aggregation `config` grouped by `keys`: in one phase (rows hashed by key to
+    /// the window operator), or in two (rows pre-aggregated per slice and key before the
+    /// exchange, partial aggregates hashed by key to the global phase) where the window
+    /// allows and [`PlanOptions::two_phase`] is on. Without keys it runs on one instance.
+    fn push_window_aggregation(
+        &self,
+        pipeline: &mut Pipeline,
+        config: WindowConfig,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+    ) {
+        let parallelism = if keys.is_empty() {
+            1
+        } else {
+            self.options.parallelism
+        };
+        if !(self.options.two_phase && config.two_phase_capable()) {
+            pipeline.exchange("window", Partitioning::Hash(keys), parallelism);
+            pipeline.push(Arc::new(move |task| config.build(task)));
+            return;
+        }
+        let local = config.clone();
+        pipeline.push(Arc::new(move |task| {
+            Ok(Box::new(LocalWindowAggregate::new(local.clone(), task.clone())?) as Box<_>)
+        }));
+        let keys = config.aggregation.partial_keys();
+        pipeline.exchange("window", Partitioning::Hash(keys), parallelism);
+        pipeline.push(Arc::new(move |task| {
+            Ok(Box::new(SlicedWindowAggregate::global(config.clone(), task.clone())?) as Box<_>)
+        }));
     }
 
     /// `… WHERE rn <= N` over `ROW_NUMBER() OVER (PARTITION BY … ORDER BY …) AS rn`: a Top-N,

@@ -96,6 +96,10 @@ pub struct PlanOptions {
     /// How long regular joins keep a row of either side (Flink's `table.exec.state.ttl`);
     /// `None` keeps rows for ever.
     pub state_ttl: Option<Duration>,
+    /// Whether window aggregations pre-aggregate before the exchange (a local and a global
+    /// phase) where they can: Flink's `table.optimizer.agg-phase-strategy`, `AUTO` and
+    /// `TWO_PHASE` (the default) or `ONE_PHASE`.
+    pub two_phase: bool,
 }
 
 impl Default for PlanOptions {
@@ -105,6 +109,7 @@ impl Default for PlanOptions {
             late: LatePolicy::Drop,
             idle_timeout: None,
             state_ttl: None,
+            two_phase: true,
         }
     }
 }
@@ -112,7 +117,8 @@ impl Default for PlanOptions {
 impl PlanOptions {
     /// Options from a script's `SET` statements: `parallelism.default`,
     /// `table.exec.source.idle-timeout` and `table.exec.state.ttl` (Flink durations such as
-    /// `'5 s'` or `'500 ms'`; `0` turns them off). Other keys are left to the caller.
+    /// `'5 s'` or `'500 ms'`; `0` turns them off), `table.optimizer.agg-phase-strategy`.
+    /// Other keys are left to the caller.
     pub fn from_settings(settings: &BTreeMap<String, String>) -> Result<PlanOptions> {
         let mut options = PlanOptions::default();
         if let Some(value) = settings.get("parallelism.default") {
@@ -142,6 +148,19 @@ impl PlanOptions {
                 )
             })?;
             options.state_ttl = (!ttl.is_zero()).then_some(ttl);
+        }
+        if let Some(value) = settings.get("table.optimizer.agg-phase-strategy") {
+            options.two_phase = match value.trim().to_ascii_uppercase().as_str() {
+                "AUTO" | "TWO_PHASE" => true,
+                "ONE_PHASE" => false,
+                _ => {
+                    return Err(setting_error(
+                        "table.optimizer.agg-phase-strategy",
+                        value,
+                        "AUTO, TWO_PHASE or ONE_PHASE",
+                    ));
+                }
+            };
         }
         Ok(options)
     }
