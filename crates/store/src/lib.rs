@@ -43,7 +43,7 @@ pub use error::{Result, StoreError};
 pub use maintenance::{MaintenancePolicy, MaintenanceReport};
 pub use manifest::FileMeta;
 pub use provider::SnapshotTable;
-pub use query::QueryLimits;
+pub use query::{QueryLimits, QueryOutput};
 pub use retention::Expired;
 pub use sink::StoreSink;
 pub use snapshot::{MemBatch, Snapshot};

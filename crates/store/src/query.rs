@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
 use datafusion::execution::context::SQLOptions;
@@ -36,14 +37,25 @@ impl Default for QueryLimits {
     }
 }
 
+/// A query's answer: its columns, and its rows (none when it was only planned).
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    /// The columns, known even when there are no rows.
+    pub schema: SchemaRef,
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
+}
+
 /// Runs the query `sql` in a session made from `template` (whose catalog names the store's
-/// tables); `exists` tells whether the store has a table.
+/// tables), or only plans it if `execute` is false; `exists` tells whether the store has a
+/// table.
 pub(crate) async fn run(
     template: &SessionState,
     exists: impl Fn(&str) -> Option<Vec<String>>,
     sql: &str,
     limits: QueryLimits,
-) -> Result<Vec<RecordBatch>> {
+    execute: bool,
+) -> Result<QueryOutput> {
     // Queries of a serving store stay in memory: no spilling to disk past the limit.
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(limits.memory_bytes, 1.0)
@@ -87,12 +99,20 @@ pub(crate) async fn run(
             .with_allow_statements(false)
             .verify_plan(&plan)
             .map_err(|e| StoreError::Query(format!("the store answers queries only: {e}")))?;
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        if !execute {
+            return Ok(QueryOutput {
+                schema,
+                batches: Vec::new(),
+            });
+        }
         let context = SessionContext::new_with_state(state.clone());
         let frame = context
             .execute_logical_plan(plan)
             .await
             .map_err(convert(limits))?;
-        frame.collect().await.map_err(convert(limits))
+        let batches = frame.collect().await.map_err(convert(limits))?;
+        Ok(QueryOutput { schema, batches })
     };
     match tokio::time::timeout(limits.timeout, work).await {
         Ok(result) => result,

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use datafusion::execution::SessionState;
 use tokio::sync::broadcast;
 
@@ -18,7 +19,7 @@ use crate::config::TableConfig;
 use crate::error::{Result, StoreError, io};
 use crate::maintenance::{Maintainer, MaintenancePolicy};
 use crate::provider::{StoreSchema, TableSource};
-use crate::query::{self, QueryLimits};
+use crate::query::{self, QueryLimits, QueryOutput};
 use crate::retention;
 use crate::snapshot::Snapshot;
 use crate::table::{Table, TableChange, now_ms};
@@ -266,12 +267,28 @@ impl Store {
     /// Runs the SQL query `sql` over the tables, within `limits`. Each table is read as one
     /// snapshot taken when the query is planned; writes go on meanwhile.
     pub async fn sql_with(&self, sql: &str, limits: QueryLimits) -> Result<Vec<RecordBatch>> {
+        Ok(self.query_with(sql, limits).await?.batches)
+    }
+
+    /// Runs the SQL query `sql` as [`Store::sql_with`] does, and also returns the columns of
+    /// its answer (which a result without rows does not carry).
+    pub async fn query_with(&self, sql: &str, limits: QueryLimits) -> Result<QueryOutput> {
+        self.run(sql, limits, true).await
+    }
+
+    /// The columns the SQL query `sql` would answer with: checks and plans it, without
+    /// running it.
+    pub async fn describe(&self, sql: &str, limits: QueryLimits) -> Result<SchemaRef> {
+        Ok(self.run(sql, limits, false).await?.schema)
+    }
+
+    async fn run(&self, sql: &str, limits: QueryLimits, execute: bool) -> Result<QueryOutput> {
         let inner = &self.inner;
         let exists = |name: &str| match inner.tables().contains_key(name) {
             true => None,
             false => Some(inner.names()),
         };
-        query::run(&inner.session, exists, sql, limits).await
+        query::run(&inner.session, exists, sql, limits, execute).await
     }
 
     /// A receiver of the rows of every commit to table `name` from now on.

@@ -689,3 +689,41 @@ async fn subscribers_receive_each_commit() {
     sink.commit(1).unwrap();
     assert!(changes.try_recv().is_err());
 }
+
+#[tokio::test]
+async fn a_query_is_described_without_running_and_answers_its_columns_without_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let table = store
+        .create_table(TableConfig::append("m", metrics_schema()))
+        .unwrap();
+    let limits = QueryLimits::default();
+    let sql = "SELECT endpoint, requests * 2 AS doubled FROM m";
+    let schema = store.describe(sql, limits).await.unwrap();
+    let columns: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().as_str(), f.data_type().clone()))
+        .collect();
+    assert_eq!(
+        columns,
+        [("endpoint", DataType::Utf8), ("doubled", DataType::Int64)]
+    );
+    let empty = store.query_with(sql, limits).await.unwrap();
+    assert_eq!(empty.schema, schema);
+    assert_eq!(empty.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    commit(
+        &mut StoreSink::new(table, "job.0"),
+        &metrics(&[(1_000, "/a", 3)]),
+        1,
+    );
+    let full = store.query_with(sql, limits).await.unwrap();
+    assert_eq!(full.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    let err = store
+        .describe("SELECT * FROM nope", limits)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoSuchTable { .. }), "{err:?}");
+    let err = store.describe("DROP TABLE m", limits).await.unwrap_err();
+    assert!(err.to_string().contains("queries only"), "{err}");
+}

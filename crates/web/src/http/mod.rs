@@ -1,0 +1,35 @@
+//! The HTTP API over the store: tables, queries and live tables.
+
+use axum::Router;
+use axum::routing::get;
+use spate_store::{QueryLimits, Store};
+
+mod error;
+mod live;
+mod query;
+mod tables;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+struct AppState {
+    store: Store,
+    limits: QueryLimits,
+}
+
+/// The HTTP API over `store`, each query within `limits`:
+///
+/// - `GET /api/tables`: the tables, with their columns, types, primary key and row counts.
+/// - `GET /api/query?sql=…` and `POST /api/query` (the SQL as the body, or JSON
+///   `{"sql": …}`): the answer as a JSON array of row objects, or as an Arrow IPC stream
+///   with `Accept: application/vnd.apache.arrow.stream` or `?format=arrow`. Errors are
+///   JSON `{"error": …}`: 400 for a query that cannot be planned or names a missing
+///   table, 503 past the time limit, 422 past the memory limit.
+/// - `GET /api/tables/{name}/live`: Server-Sent Events, one per commit to the table (see
+///   the `live` module).
+pub fn router(store: Store, limits: QueryLimits) -> Router {
+    Router::new()
+        .route("/api/tables", get(tables::list))
+        .route("/api/query", get(query::get).post(query::post))
+        .route("/api/tables/{name}/live", get(live::subscribe))
+        .with_state(AppState { store, limits })
+}

@@ -1,0 +1,25 @@
+//! Spate's query interfaces over the serving store ([`spate_store::Store`]): what dashboards,
+//! `psql` and BI tools connect to while jobs write the tables.
+//!
+//! - HTTP ([`router`]): `GET /api/tables` lists the tables; `GET|POST /api/query` answers SQL
+//!   as JSON rows or an Arrow IPC stream; `GET /api/tables/{name}/live` pushes each commit to
+//!   a table as Server-Sent Events.
+//! - PostgreSQL's wire protocol ([`PgOptions`]): simple and extended queries, answered in
+//!   text, for the user `spate` with a cleartext or MD5 password.
+//! - [`Server`] binds both and runs them on the current Tokio runtime.
+//!
+//! Every query runs through [`spate_store::Store::query_with`] within the configured
+//! [`spate_store::QueryLimits`]: reads only, with a time and a memory limit.
+
+#![warn(missing_docs)]
+
+mod encode;
+mod error;
+mod http;
+mod pg;
+mod server;
+
+pub use error::WebError;
+pub use http::router;
+pub use pg::{PgAuth, PgOptions};
+pub use server::{Server, ServerConfig};

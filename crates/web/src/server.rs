@@ -1,0 +1,99 @@
+//! Binding the HTTP API and the PostgreSQL endpoint and running them as tasks.
+
+use std::net::SocketAddr;
+
+use spate_store::{QueryLimits, Store};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::error::WebError;
+use crate::pg::{self, PgOptions};
+
+/// What to serve, and where.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// The HTTP API's address; `None` serves none.
+    pub http: Option<SocketAddr>,
+    /// The PostgreSQL endpoint's address; `None` serves none.
+    pub pg: Option<SocketAddr>,
+    /// Who may connect to the PostgreSQL endpoint.
+    pub pg_options: PgOptions,
+    /// The limits of each query, over HTTP and PostgreSQL alike.
+    pub limits: QueryLimits,
+}
+
+/// The running servers; dropping it stops them.
+#[derive(Debug)]
+pub struct Server {
+    http: Option<SocketAddr>,
+    pg: Option<SocketAddr>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds the configured addresses and serves `store` on them, in tasks of the current
+    /// Tokio runtime. A PostgreSQL endpoint on an address other than loopback needs a
+    /// password: without one, nothing is started.
+    pub async fn start(store: Store, config: ServerConfig) -> Result<Server, WebError> {
+        if let Some(addr) = config.pg
+            && !addr.ip().is_loopback()
+            && config.pg_options.password.is_none()
+        {
+            return Err(WebError::PasswordRequired { addr });
+        }
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| WebError::Bind { addr, source })
+        };
+        let http = match config.http {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let pg = match config.pg {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let local = |l: &TcpListener, addr: SocketAddr| l.local_addr().unwrap_or(addr);
+        let mut server = Server {
+            http: http.as_ref().zip(config.http).map(|(l, a)| local(l, a)),
+            pg: pg.as_ref().zip(config.pg).map(|(l, a)| local(l, a)),
+            tasks: Vec::new(),
+        };
+        if let Some(listener) = http {
+            let app = crate::http::router(store.clone(), config.limits);
+            server.tasks.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!("the HTTP API stopped: {e}");
+                }
+            }));
+        }
+        if let Some(listener) = pg {
+            server.tasks.push(tokio::spawn(pg::serve(
+                listener,
+                store,
+                config.pg_options,
+                config.limits,
+            )));
+        }
+        Ok(server)
+    }
+
+    /// The address the HTTP API listens on (with the port chosen, if 0 was asked for).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http
+    }
+
+    /// The address the PostgreSQL endpoint listens on.
+    pub fn pg_addr(&self) -> Option<SocketAddr> {
+        self.pg
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
