@@ -17,6 +17,7 @@ mod model_serve;
 mod query_cmd;
 mod reference_job;
 mod registry;
+mod serve_cmd;
 mod signals;
 mod simulate;
 mod sql_cmd;
@@ -51,6 +52,11 @@ enum Command {
     Sql(sql_cmd::SqlCommand),
     /// A SQL query over the tables of the serving store that spate-store sinks write.
     Query(query_cmd::QueryArgs),
+    /// Serves the store's tables over HTTP (JSON, Arrow, live tables) and the PostgreSQL
+    /// protocol. The store is opened read-only and seen as it is at the start: rows
+    /// committed later are not; to serve a store live, give the same flags to the job's
+    /// `spate sql run`.
+    Serve(serve_cmd::ServeArgs),
     /// Runs the end-to-end demo on embedded defaults: events into the log, a windowed job,
     /// results into files.
     Demo(demo::DemoArgs),
@@ -96,6 +102,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(cmd) => bench::run(cmd, cli.data_dir.as_deref(), started),
         Command::Sql(cmd) => sql_cmd::run(&data_dir, cmd),
         Command::Query(args) => query_cmd::run(&data_dir, args),
+        Command::Serve(args) => serve_cmd::run(&data_dir, args),
         Command::Demo(args) => demo::run(&data_dir, args),
         Command::Simulate(cmd) => simulate::run(&data_dir, cmd),
         Command::Api(cmd) => api_cmd::run_api(&data_dir, cmd),

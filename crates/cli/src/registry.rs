@@ -57,7 +57,7 @@ mod model;
 mod mqtt;
 mod store;
 
-pub(crate) use store::store_dir;
+pub(crate) use store::{open_store, store_dir};
 
 /// What each connector reads and writes, for hints.
 const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), kafka (json, \

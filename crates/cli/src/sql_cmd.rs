@@ -12,15 +12,19 @@ use spate_engine::side_output::SideOutputs;
 use spate_engine::{JobConfig, JobGraph};
 use spate_log::{Log, LogOptions};
 use spate_sql::{PlanOptions, SqlError, parse_script, plan_script};
+use spate_store::Store;
 
 use crate::job_text::JobText;
 use crate::registry::Registry;
+use crate::serve_cmd::ServeFlags;
 
 /// `spate sql …`.
 #[derive(Debug, Subcommand)]
 pub enum SqlCommand {
     /// Runs the job in the foreground; a job whose sources are all bounded ends by itself.
-    Run(JobArgs),
+    /// With --listen and/or --pg-listen, the serving store the job writes is served live
+    /// while the job runs (HTTP API, PostgreSQL protocol).
+    Run(RunArgs),
     /// Prints the dataflow plan: operators, keys, windows, watermarks, parallelism.
     Explain(JobArgs),
     /// Checks the job (parsing, catalog, planning) without running it.
@@ -47,16 +51,31 @@ pub struct JobArgs {
     checkpoint_interval_ms: u64,
 }
 
+/// A job to run, and how to serve the store it writes.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    #[command(flatten)]
+    serve: ServeFlags,
+}
+
 /// Runs a `spate sql` command.
 pub fn run(data_dir: &Path, cmd: SqlCommand) -> anyhow::Result<()> {
     match cmd {
-        SqlCommand::Run(args) => {
+        SqlCommand::Run(RunArgs { job: args, serve }) => {
             let (graphs, log) = plan(data_dir, &args)?;
             let interval = Duration::from_millis(args.checkpoint_interval_ms);
-            run_graphs(
+            // The store is opened once per process: the job's sinks write this handle.
+            let serving = match serve.any() {
+                true => Some((serve, crate::registry::open_store(data_dir)?)),
+                false => None,
+            };
+            run_graphs_serving(
                 graphs,
                 &log,
                 args.checkpoint_dir.as_deref().map(|dir| (dir, interval)),
+                serving,
             )
         }
         SqlCommand::Explain(args) => {
@@ -100,8 +119,22 @@ pub(crate) fn run_graphs(
     log: &Log,
     checkpoints: Option<(&Path, Duration)>,
 ) -> anyhow::Result<()> {
+    run_graphs_serving(graphs, log, checkpoints, None)
+}
+
+/// Runs planned jobs as [`run_graphs`] does, serving `serving`'s store meanwhile.
+fn run_graphs_serving(
+    graphs: Vec<JobGraph>,
+    log: &Log,
+    checkpoints: Option<(&Path, Duration)>,
+    serving: Option<(ServeFlags, Store)>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
+        let _server = match serving {
+            Some((flags, store)) => Some(flags.start(store).await?),
+            None => None,
+        };
         let mut jobs = tokio::task::JoinSet::new();
         for (i, graph) in graphs.into_iter().enumerate() {
             let checkpoints = match checkpoints {

@@ -37,6 +37,12 @@ pub(crate) fn store_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("store")
 }
 
+/// The store of the data directory `data_dir` for writing, the handle the job's sinks
+/// write (opened once per process).
+pub(crate) fn open_store(data_dir: &Path) -> Result<Store, spate_store::StoreError> {
+    open(&store_dir(data_dir))
+}
+
 /// The store in `dir`, opened once per process (a store has one writing process).
 fn open(dir: &Path) -> Result<Store, spate_store::StoreError> {
     static OPEN: OnceLock<Mutex<HashMap<PathBuf, Store>>> = OnceLock::new();

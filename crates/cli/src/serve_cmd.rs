@@ -1,0 +1,137 @@
+//! The query interfaces of the serving store (`spate-web`): `spate serve`, and the same
+//! flags on `spate sql run`, which serves the store its job writes while it runs.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use spate_store::{QueryLimits, Store, StoreOptions};
+use spate_web::{PgAuth, PgOptions, Server, ServerConfig};
+
+/// How the PostgreSQL endpoint asks for the password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PgAuthArg {
+    /// Hashed with MD5 and a salt per connection.
+    Md5,
+    /// In clear text: only over a trusted network.
+    Cleartext,
+}
+
+/// Where and how the store is served.
+#[derive(Debug, Clone, Args)]
+pub struct ServeFlags {
+    /// Serve the HTTP API here (`/api/tables`, `/api/query`, `/api/tables/NAME/live`),
+    /// e.g. 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Serve the PostgreSQL wire protocol here (user `spate`), e.g. 127.0.0.1:5433. An
+    /// address other than loopback needs --pg-password.
+    #[arg(long, value_name = "ADDR")]
+    pub pg_listen: Option<SocketAddr>,
+    /// The password of the PostgreSQL user `spate`; without one, logins need none
+    /// (loopback only).
+    #[arg(
+        long,
+        env = "SPATE_PG_PASSWORD",
+        value_name = "PW",
+        hide_env_values = true
+    )]
+    pub pg_password: Option<String>,
+    /// How the PostgreSQL endpoint asks for the password.
+    #[arg(long, value_enum, default_value_t = PgAuthArg::Md5)]
+    pub pg_auth: PgAuthArg,
+    /// Cancel a query of the HTTP API or PostgreSQL after this long, e.g. 500ms or 30s.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub query_timeout: Duration,
+    /// The memory a query's sorts, aggregations and joins may take, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub query_memory_limit_mb: usize,
+}
+
+impl ServeFlags {
+    /// Whether anything is to be served.
+    pub fn any(&self) -> bool {
+        self.listen.is_some() || self.pg_listen.is_some()
+    }
+
+    fn config(&self) -> ServerConfig {
+        ServerConfig {
+            http: self.listen,
+            pg: self.pg_listen,
+            pg_options: PgOptions {
+                password: self.pg_password.clone(),
+                auth: match self.pg_auth {
+                    PgAuthArg::Md5 => PgAuth::Md5,
+                    PgAuthArg::Cleartext => PgAuth::Cleartext,
+                },
+            },
+            limits: QueryLimits {
+                timeout: self.query_timeout,
+                memory_bytes: self.query_memory_limit_mb << 20,
+            },
+        }
+    }
+
+    /// Starts serving `store` on the current Tokio runtime and prints where.
+    pub async fn start(&self, store: Store) -> anyhow::Result<Server> {
+        let server = Server::start(store, self.config()).await?;
+        if let Some(addr) = server.http_addr() {
+            eprintln!("HTTP API: http://{addr}/api/tables, http://{addr}/api/query?sql=…");
+        }
+        if let Some(addr) = server.pg_addr() {
+            eprintln!(
+                "PostgreSQL: postgresql://spate@{}:{}/spate (psql -h {} -p {} -U spate)",
+                addr.ip(),
+                addr.port(),
+                addr.ip(),
+                addr.port()
+            );
+        }
+        Ok(server)
+    }
+}
+
+/// Options of `spate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    flags: ServeFlags,
+}
+
+/// `spate serve`: the store of the data directory, opened read-only.
+pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.flags.any(),
+        "nothing to serve: give --listen ADDR and/or --pg-listen ADDR"
+    );
+    let dir = crate::registry::store_dir(data_dir);
+    anyhow::ensure!(
+        dir.join("tables").is_dir(),
+        "no store in {}: a job writes one through a 'connector' = 'spate-store' table",
+        dir.display()
+    );
+    let store = Store::open_read_only(&dir, StoreOptions::default())
+        .with_context(|| format!("cannot open the store {}", dir.display()))?;
+    eprintln!(
+        "serving the store {} read-only, as of now ({} tables): rows committed later are \
+         not seen; serve a running job's store with spate sql run --listen/--pg-listen",
+        dir.display(),
+        store.table_names().len()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    crate::signals::stop_on_signal(&stop, "server");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let _server = args.flags.start(store).await?;
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::Ok(())
+    })
+}
