@@ -97,10 +97,12 @@ impl Queries {
     ) -> PgWireResult<Vec<FieldInfo>> {
         match sql::command(statement) {
             Command::Query => {
-                let schema = self
-                    .store
-                    .describe(statement, self.limits)
+                let store = self.store.clone();
+                let limits = self.limits;
+                let statement = statement.to_string();
+                let schema = tokio::spawn(async move { store.describe(&statement, limits).await })
                     .await
+                    .map_err(|e| error("XX000", format!("planning the query failed: {e}")))?
                     .map_err(store_error)?;
                 Ok(fields(&schema, binary))
             }
