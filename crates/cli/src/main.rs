@@ -53,9 +53,9 @@ enum Command {
     /// A SQL query over the tables of the serving store that spate-store sinks write.
     Query(query_cmd::QueryArgs),
     /// Serves the store's tables over HTTP (JSON, Arrow, live tables) and the PostgreSQL
-    /// protocol. The store is opened read-only and seen as it is at the start: rows
-    /// committed later are not; to serve a store live, give the same flags to the job's
-    /// `spate sql run`.
+    /// protocol. The store is opened read-only and seen as it is at the start (rows committed
+    /// later are not) unless --refresh reads it again periodically; to serve a store live,
+    /// give the same flags to the job's `spate sql run`.
     Serve(serve_cmd::ServeArgs),
     /// Runs the end-to-end demo on embedded defaults: events into the log, a windowed job,
     /// results into files.

@@ -1,5 +1,8 @@
 //! The query interfaces of the serving store (`spate-web`): `spate serve`, and the same
 //! flags on `spate sql run`, which serves the store its job writes while it runs.
+//!
+//! `spate serve` opens the store read-only, beside a job that may be writing it: it sees
+//! the tables as they were at the start, or, with `--refresh`, reads them again that often.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -100,6 +103,11 @@ impl ServeFlags {
 pub struct ServeArgs {
     #[command(flatten)]
     flags: ServeFlags,
+    /// Read the store again this often (e.g. 10s), to see what a job committed since: each
+    /// time costs what opening the store does. Without it the tables stay as they were at
+    /// the start.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    refresh: Option<Duration>,
 }
 
 /// `spate serve`: the store of the data directory, opened read-only.
@@ -116,21 +124,40 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     );
     let store = Store::open_read_only(&dir, StoreOptions::default())
         .with_context(|| format!("cannot open the store {}", dir.display()))?;
-    eprintln!(
-        "serving the store {} read-only, as of now ({} tables): rows committed later are \
-         not seen; serve a running job's store with spate sql run --listen/--pg-listen",
-        dir.display(),
-        store.table_names().len()
-    );
+    match args.refresh {
+        None => eprintln!(
+            "serving the store {} read-only, as of now ({} tables): rows committed later are \
+             not seen (see --refresh; spate sql run --listen/--pg-listen serves a job's store \
+             live)",
+            dir.display(),
+            store.table_names().len()
+        ),
+        Some(every) => eprintln!(
+            "serving the store {} read-only ({} tables), read again every {}",
+            dir.display(),
+            store.table_names().len(),
+            humantime::format_duration(every)
+        ),
+    }
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signal(&stop, "server");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let _server = args.flags.start(store).await?;
+        let _server = args.flags.start(store.clone()).await?;
+        let mut last = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(100)).await;
+            if args.refresh.is_some_and(|every| last.elapsed() >= every) {
+                let store = store.clone();
+                match tokio::task::spawn_blocking(move || store.reload()).await? {
+                    Ok(()) => tracing::debug!("the store was read again"),
+                    // The tables stay as they were; the next refresh tries again.
+                    Err(e) => tracing::warn!("cannot read the store again: {e}"),
+                }
+                last = std::time::Instant::now();
+            }
         }
         anyhow::Ok(())
     })

@@ -1,6 +1,6 @@
 //! The serving store's query interfaces from the command line: `spate sql run
 //! --pg-listen/--listen` serves the store its job writes while it runs (queried with the
-//! real psql and over HTTP), and `spate serve` serves a store read-only afterwards.
+//! real psql and over HTTP), and `spate serve --refresh` serves it read-only beside the job.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -62,7 +62,7 @@ fn wait_for<T>(what: &str, log: &Path, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 #[test]
-fn psql_and_http_query_a_running_jobs_table_then_spate_serve_serves_it() {
+fn psql_and_http_query_a_running_jobs_table_and_spate_serve_follows_it() {
     if !Path::new(PSQL).exists() {
         eprintln!("\n\n*** SKIPPED: {PSQL} is not installed: this test did not run ***\n\n");
         return;
@@ -137,10 +137,8 @@ INSERT INTO live_rows SELECT id, name FROM gen;
         "the refused login is logged: {said}"
     );
 
-    // The job stopped, spate serve serves what it committed, read-only.
-    job.0.kill().unwrap();
-    job.0.wait().unwrap();
-    drop(job);
+    // spate serve beside the running job: read-only, it sees later commits once it reads
+    // the store again (--refresh).
     let serve_port = free_port();
     let serve_log = tmp.path().join("serve.log");
     let _serve = Running(
@@ -148,6 +146,7 @@ INSERT INTO live_rows SELECT id, name FROM gen;
             .arg("--data-dir")
             .arg(&data)
             .args(["serve", "--listen", &format!("127.0.0.1:{serve_port}")])
+            .args(["--refresh", "200ms"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&serve_log).unwrap())
             .spawn()
@@ -156,8 +155,18 @@ INSERT INTO live_rows SELECT id, name FROM gen;
     let url = format!(
         "http://127.0.0.1:{serve_port}/api/query?sql=SELECT%20count(*)%20AS%20n%20FROM%20live_rows"
     );
-    let rows = wait_for("an answer from spate serve", &serve_log, || http_get(&url));
-    assert!(rows[0]["n"].as_u64().unwrap() > first, "{rows}");
+    let n = |rows: serde_json::Value| rows[0]["n"].as_u64();
+    let seen = wait_for("an answer from spate serve", &serve_log, || {
+        n(http_get(&url)?)
+    });
+    assert!(seen > first, "{seen} rows, {first} before");
+    wait_for("later rows from spate serve", &serve_log, || {
+        n(http_get(&url)?).filter(|m| *m > seen)
+    });
     let said = std::fs::read_to_string(&serve_log).unwrap();
     assert!(said.contains("read-only"), "{said}");
+    // The job ends; the last commits stay served.
+    job.0.kill().unwrap();
+    job.0.wait().unwrap();
+    assert!(n(http_get(&url).unwrap()).unwrap() > seen);
 }

@@ -105,7 +105,7 @@ impl Store {
 
     /// Opens the store in `dir` to query it, beside a process that may be writing it: takes
     /// no lock and writes nothing (a torn log tail is ignored, not truncated). The tables are
-    /// as they were at the opening.
+    /// as they were at the opening, until [`Store::reload`].
     pub fn open_read_only(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         Store::open_inner(dir.as_ref(), options, true)
     }
@@ -129,23 +129,7 @@ impl Store {
                 }
             }
         };
-        let mut tables = BTreeMap::new();
-        if tables_dir.is_dir() {
-            for entry in std::fs::read_dir(&tables_dir).map_err(io(&tables_dir))? {
-                let path = entry.map_err(io(&tables_dir))?.path();
-                let Some(name) = path.file_name().and_then(|n| n.to_str()).map(String::from) else {
-                    continue;
-                };
-                if !path.is_dir() || !crate::config::valid_name(&name) {
-                    continue;
-                }
-                let table = Table::open(&path, &name, read_only)?;
-                if !read_only {
-                    retention::apply(&table.inner, now_ms())?;
-                }
-                tables.insert(name, table);
-            }
-        }
+        let tables = load_tables(&tables_dir, read_only)?;
         let inner = Arc::new_cyclic(|weak: &std::sync::Weak<StoreInner>| {
             let source: std::sync::Weak<dyn TableSource> = weak.clone();
             let schema = Arc::new(StoreSchema { tables: source });
@@ -172,6 +156,19 @@ impl Store {
             _maintainer: maintainer,
             inner,
         })
+    }
+
+    /// Reads the tables of a store opened read-only again: afterwards queries see the rows
+    /// committed and the tables created since it was opened (or last reloaded). It costs what
+    /// opening does (each table's log is replayed, an upsert table's state file read). A
+    /// store opened for writing sees its own commits: for it this does nothing.
+    pub fn reload(&self) -> Result<()> {
+        if !self.inner.read_only {
+            return Ok(());
+        }
+        let tables = load_tables(&self.inner.dir.join("tables"), true)?;
+        *self.inner.tables.write().unwrap_or_else(|e| e.into_inner()) = tables;
+        Ok(())
     }
 
     /// The store's directory.
@@ -295,6 +292,29 @@ impl Store {
     pub fn subscribe(&self, name: &str) -> Result<broadcast::Receiver<TableChange>> {
         Ok(self.table(name)?.subscribe())
     }
+}
+
+/// The tables in `tables_dir`; opened for writing, their expired rows are dropped.
+fn load_tables(tables_dir: &Path, read_only: bool) -> Result<BTreeMap<String, Table>> {
+    let mut tables = BTreeMap::new();
+    if !tables_dir.is_dir() {
+        return Ok(tables);
+    }
+    for entry in std::fs::read_dir(tables_dir).map_err(io(tables_dir))? {
+        let path = entry.map_err(io(tables_dir))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(String::from) else {
+            continue;
+        };
+        if !path.is_dir() || !crate::config::valid_name(&name) {
+            continue;
+        }
+        let table = Table::open(&path, &name, read_only)?;
+        if !read_only {
+            retention::apply(&table.inner, now_ms())?;
+        }
+        tables.insert(name, table);
+    }
+    Ok(tables)
 }
 
 /// `name TYPE, …` of a schema, for messages.

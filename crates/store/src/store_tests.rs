@@ -727,3 +727,33 @@ async fn a_query_is_described_without_running_and_answers_its_columns_without_ro
     let err = store.describe("DROP TABLE m", limits).await.unwrap_err();
     assert!(err.to_string().contains("queries only"), "{err}");
 }
+
+#[tokio::test]
+async fn a_read_only_store_sees_later_commits_and_tables_once_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let table = store
+        .create_table(TableConfig::append("m", metrics_schema()))
+        .unwrap();
+    let mut sink = StoreSink::new(table, "job.0");
+    commit(&mut sink, &metrics(&[(1_000, "/a", 1)]), 1);
+    let reader = Store::open_read_only(dir.path(), manual()).unwrap();
+    commit(&mut sink, &metrics(&[(2_000, "/b", 2)]), 2);
+    store
+        .create_table(TableConfig::upsert("s", scores_schema(), &["client_ip"]))
+        .unwrap();
+    let count = "SELECT count(*) AS n FROM m";
+    assert_eq!(query(&reader, count).await.lines().nth(3), Some("| 1 |"));
+    assert_eq!(reader.table_names(), ["m"]);
+    reader.reload().unwrap();
+    assert_eq!(query(&reader, count).await.lines().nth(3), Some("| 2 |"));
+    assert_eq!(reader.table_names(), ["m", "s"]);
+    // A clone is the same store: it sees the reload.
+    let clone = reader.clone();
+    commit(&mut sink, &metrics(&[(3_000, "/c", 3)]), 3);
+    reader.reload().unwrap();
+    assert_eq!(query(&clone, count).await.lines().nth(3), Some("| 3 |"));
+    // The writer is always current: a reload changes nothing.
+    store.reload().unwrap();
+    assert_eq!(query(&store, count).await.lines().nth(3), Some("| 3 |"));
+}
