@@ -77,6 +77,20 @@ pub struct NexmarkArgs {
     /// Instances per stage.
     #[arg(long, default_value_t = 1)]
     parallelism: usize,
+    /// A `SET` for the job, as KEY=VALUE (repeat it for several), e.g.
+    /// `table.optimizer.agg-phase-strategy=ONE_PHASE` to compare plans in one run.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    settings: Vec<(String, String)>,
+}
+
+/// A `--set KEY=VALUE`.
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!("'{text}' is not KEY=VALUE")),
+    }
 }
 
 /// Runs a benchmark.
@@ -283,6 +297,7 @@ fn nexmark(args: NexmarkArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
                 .insert("events.num".into(), events.to_string());
         }
     }
+    script.settings.extend(args.settings.iter().cloned());
     let mut options = PlanOptions::from_settings(&script.settings).map_err(refused)?;
     options.parallelism = args.parallelism;
     let log = Log::open(dir.join("log"), LogOptions::default())?;
@@ -318,6 +333,7 @@ fn nexmark(args: NexmarkArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
         "events_per_sec_per_core": (events as f64 / cpu.max(f64::EPSILON)).round(),
         "peak_rss_mb": peak_rss_mb(),
         "parallelism": args.parallelism,
+        "settings": args.settings.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         "source_scans": scans,
         "result_rows": report.sum(&sink_stage, |m| &m.rows_out),
         "late_events": report.sum("", |m| &m.late_events),

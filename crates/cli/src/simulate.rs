@@ -37,8 +37,9 @@ pub struct FleetArgs {
     #[arg(long, value_name = "HZ", default_value_t = 1.0)]
     rate: f64,
     /// Where to send the records: log://TOPIC[?partitions=N] (the embedded log; labels to
-    /// TOPIC-labels), file://PATH.ndjson (labels to PATH.labels.ndjson) or mqtt://HOST:PORT
-    /// (vehicles/{vin}/telemetry and vehicles/{vin}/labels, QoS 1).
+    /// TOPIC-labels), file://PATH.ndjson (labels to PATH.labels.ndjson), mqtt://HOST:PORT
+    /// (vehicles/{vin}/telemetry and vehicles/{vin}/labels, QoS 1) or
+    /// kafka://HOST:PORT/TOPIC[?partitions=N] (key = VIN; labels to TOPIC-labels).
     #[arg(long, value_name = "URI")]
     sink: String,
     /// Write the labels (the ground truth) to this NDJSON file instead of the sink's own label

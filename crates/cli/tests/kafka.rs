@@ -476,3 +476,105 @@ fn kafka_options_are_checked_where_the_table_is_declared() {
     );
     assert!(ok, "{err}");
 }
+
+#[test]
+fn the_fleet_simulator_writes_the_records_of_a_file_run_to_kafka_keyed_by_vin() {
+    let Some(broker) =
+        broker("the_fleet_simulator_writes_the_records_of_a_file_run_to_kafka_keyed_by_vin")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let topic = unique("vehicles");
+    let simulate = |sink: &str| {
+        let out = Command::new(SPATE)
+            .arg("--data-dir")
+            .arg(tmp.path())
+            .args(["simulate", "fleet", "--start", "2025-04-01T07:00:00Z"])
+            .args(["--speedup", "max", "-q", "--vehicles", "12"])
+            .args([
+                "--max-events",
+                "1200",
+                "--faulty",
+                "1",
+                "--fault-onset-within",
+                "0s",
+            ])
+            .args(["--sink", sink])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sink}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    simulate(&format!("kafka://{broker}/{topic}?partitions=3"));
+    let file = tmp.path().join("fleet.ndjson");
+    simulate(&format!("file://{}", file.display()));
+
+    let consumed = |topic: &str| -> Vec<Value> {
+        client(&["consume", &broker, topic], "")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let lines = |path: &Path| -> Vec<String> {
+        let mut lines: Vec<String> = std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    };
+    for (records, expected) in [
+        (consumed(&topic), lines(&file)),
+        (
+            consumed(&format!("{topic}-labels")),
+            lines(&tmp.path().join("fleet.labels.ndjson")),
+        ),
+    ] {
+        // Each record is keyed by its VIN, stamped with its time, and one VIN's records stay
+        // in one partition, in order.
+        let mut partition_of: BTreeMap<String, i64> = BTreeMap::new();
+        let mut last_ts: BTreeMap<String, i64> = BTreeMap::new();
+        for record in &records {
+            let value: Value = serde_json::from_str(record["value"].as_str().unwrap()).unwrap();
+            let vin = value["vin"].as_str().unwrap().to_string();
+            assert_eq!(record["key"].as_str(), Some(vin.as_str()), "{record}");
+            assert_eq!(record["timestamp"], value["ts"], "{record}");
+            let partition = record["partition"].as_i64().unwrap();
+            assert_eq!(
+                *partition_of.entry(vin.clone()).or_insert(partition),
+                partition
+            );
+            let ts = value["ts"].as_i64().unwrap();
+            let last = last_ts.insert(vin, ts).unwrap_or(i64::MIN);
+            assert!(ts >= last, "{record} after time {last}");
+        }
+        let mut values: Vec<String> = records
+            .iter()
+            .map(|r| r["value"].as_str().unwrap().to_string())
+            .collect();
+        values.sort();
+        assert!(!expected.is_empty());
+        assert_eq!(values, expected, "Kafka holds what the file run wrote");
+    }
+    let partitions: BTreeSet<i64> = consumed(&topic)
+        .iter()
+        .map(|r| r["partition"].as_i64().unwrap())
+        .collect();
+    assert_eq!(partitions.len(), 3, "12 VINs spread over the 3 partitions");
+
+    let bad = Command::new(SPATE)
+        .args(["simulate", "fleet", "--sink", "kafka://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("no topic"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

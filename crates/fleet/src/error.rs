@@ -48,6 +48,16 @@ pub enum SinkError {
         #[source]
         source: spate_log::LogError,
     },
+    /// The Kafka brokers refused a topic or a record, or could not be reached.
+    #[error("Kafka {servers}, topic {topic}: {reason}")]
+    Kafka {
+        /// The bootstrap servers.
+        servers: String,
+        /// The topic.
+        topic: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The MQTT broker could not be reached, or stopped acknowledging.
     #[error("MQTT broker {broker}: {reason}")]
     Mqtt {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use spate_log::{Log, LogError, LogOptions, Producer, TopicConfig};
 
-use super::{Encoded, Sink};
+use super::{Encoded, Sink, labels_topic};
 use crate::error::SinkError;
 
 /// Partitions of the topics the sink creates when `?partitions=` does not say.
@@ -17,11 +17,6 @@ pub struct LogSink {
     producer: Producer,
     telemetry: String,
     labels: String,
-}
-
-/// The labels topic of telemetry topic `topic`.
-pub fn labels_topic(topic: &str) -> String {
-    format!("{topic}-labels")
 }
 
 impl LogSink {

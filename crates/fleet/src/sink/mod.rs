@@ -5,13 +5,14 @@
 //! | `log://TOPIC[?partitions=N]` | topic `TOPIC` of the embedded log, key = VIN | topic `TOPIC-labels` |
 //! | `file://PATH.ndjson` | NDJSON file `PATH.ndjson` | `PATH.labels.ndjson` |
 //! | `mqtt://HOST[:PORT][?prefix=P]` | `[P/]vehicles/{vin}/telemetry`, QoS 1 | `[P/]vehicles/{vin}/labels` |
+//! | `kafka://HOST:PORT[,HOST:PORT…]/TOPIC[?partitions=N]` | topic `TOPIC`, key = VIN | topic `TOPIC-labels` |
 //!
-//! An MQTT sink's `prefix` puts its topics under `P/` (e.g. a test's own `test/<pid>`).
-//!
-//! `kafka://` is recognised and refused: Kafka delivery is not there yet. With a labels file
+//! An MQTT sink's `prefix` puts its topics under `P/` (e.g. a test's own `test/<pid>`). Log
+//! and Kafka sinks create missing topics with `partitions` partitions. With a labels file
 //! (`--labels`), labels go to that NDJSON file instead, whatever the sink.
 
 mod file;
+mod kafka;
 mod log;
 mod mqtt;
 
@@ -21,6 +22,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 pub use self::file::{FileSink, LabelFileSink};
+pub use self::kafka::KafkaSink;
 pub use self::log::{DEFAULT_PARTITIONS, LogSink};
 pub use self::mqtt::MqttSink;
 use crate::error::SinkError;
@@ -99,6 +101,11 @@ impl Encoded {
     }
 }
 
+/// The topic of the labels beside telemetry topic `topic` (log and Kafka sinks).
+pub fn labels_topic(topic: &str) -> String {
+    format!("{topic}-labels")
+}
+
 /// A destination for telemetry and labels.
 pub trait Sink: Send {
     /// Hands over the telemetry and the labels of one tick.
@@ -137,10 +144,46 @@ pub enum SinkUri {
         /// Levels put before every topic (`P/vehicles/…`), if any.
         prefix: Option<String>,
     },
+    /// `kafka://SERVERS/TOPIC[?partitions=N]`.
+    Kafka {
+        /// The bootstrap servers, `host:port[,host:port…]`.
+        servers: String,
+        /// The telemetry topic; labels go to `TOPIC-labels`.
+        topic: String,
+        /// Partitions of topics the sink creates.
+        partitions: u32,
+    },
 }
 
 /// The default MQTT port.
 const MQTT_PORT: u16 = 1883;
+
+/// Splits `TOPIC[?partitions=N]` (the rest of a log or Kafka URI): the topic part, and the
+/// partitions of topics the sink creates.
+fn topic_and_partitions<'a>(rest: &'a str, sink: &str) -> Result<(&'a str, u32), String> {
+    let (topic, query) = match rest.split_once('?') {
+        Some((topic, query)) => (topic, Some(query)),
+        None => (rest, None),
+    };
+    let mut partitions = DEFAULT_PARTITIONS;
+    for pair in query.into_iter().flat_map(|q| q.split('&')) {
+        match pair.split_once('=') {
+            Some(("partitions", n)) => {
+                partitions = n
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("partitions={n}: expected a positive number"))?;
+            }
+            _ => {
+                return Err(format!(
+                    "unknown parameter {pair:?}; the {sink} sink takes partitions=N"
+                ));
+            }
+        }
+    }
+    Ok((topic, partitions))
+}
 
 impl FromStr for SinkUri {
     type Err = SinkError;
@@ -150,35 +193,33 @@ impl FromStr for SinkUri {
             uri: uri.to_string(),
             reason,
         };
-        let usage = "use log://TOPIC, file://PATH.ndjson or mqtt://HOST:PORT";
+        let usage =
+            "use log://TOPIC, file://PATH.ndjson, mqtt://HOST:PORT or kafka://HOST:PORT/TOPIC";
         let Some((scheme, rest)) = uri.split_once("://") else {
             return Err(bad(format!("not a URI; {usage}")));
         };
         match scheme {
             "log" => {
-                let (topic, query) = match rest.split_once('?') {
-                    Some((topic, query)) => (topic, Some(query)),
-                    None => (rest, None),
-                };
+                let (topic, partitions) = topic_and_partitions(rest, "log").map_err(bad)?;
                 if topic.is_empty() {
                     return Err(bad("no topic: use log://TOPIC".into()));
                 }
-                let mut partitions = DEFAULT_PARTITIONS;
-                for pair in query.into_iter().flat_map(|q| q.split('&')) {
-                    match pair.split_once('=') {
-                        Some(("partitions", n)) => {
-                            partitions = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                                bad(format!("partitions={n}: expected a positive number"))
-                            })?;
-                        }
-                        _ => {
-                            return Err(bad(format!(
-                                "unknown parameter {pair:?}; the log sink takes partitions=N"
-                            )));
-                        }
-                    }
-                }
                 Ok(SinkUri::Log {
+                    topic: topic.to_string(),
+                    partitions,
+                })
+            }
+            "kafka" => {
+                let (path, partitions) = topic_and_partitions(rest, "Kafka").map_err(bad)?;
+                let usage = "use kafka://HOST:PORT/TOPIC";
+                let Some((servers, topic)) = path.split_once('/') else {
+                    return Err(bad(format!("no topic: {usage}")));
+                };
+                if servers.is_empty() || topic.is_empty() || topic.contains('/') {
+                    return Err(bad(format!("expected brokers and one topic: {usage}")));
+                }
+                Ok(SinkUri::Kafka {
+                    servers: servers.to_string(),
                     topic: topic.to_string(),
                     partitions,
                 })
@@ -229,9 +270,6 @@ impl FromStr for SinkUri {
                     prefix,
                 })
             }
-            "kafka" => Err(bad(format!(
-                "Kafka sinks are not supported yet (they come with the Kafka connector); {usage}"
-            ))),
             other => Err(bad(format!("unknown scheme {other}://; {usage}"))),
         }
     }
@@ -252,6 +290,16 @@ impl SinkUri {
             SinkUri::Mqtt { host, port, prefix } => {
                 Box::new(MqttSink::connect(host, *port, prefix.as_deref())?)
             }
+            SinkUri::Kafka {
+                servers,
+                topic,
+                partitions,
+            } => Box::new(KafkaSink::connect(
+                servers,
+                topic,
+                &labels_topic(topic),
+                *partitions,
+            )?),
         };
         Ok(match labels {
             Some(labels) => Box::new(LabelFileSink::create(sink, labels)?),
@@ -265,7 +313,8 @@ impl SinkUri {
             return labels.display().to_string();
         }
         match self {
-            SinkUri::Log { topic, .. } => format!("log topic {}", log::labels_topic(topic)),
+            SinkUri::Log { topic, .. } => format!("log topic {}", labels_topic(topic)),
+            SinkUri::Kafka { topic, .. } => format!("Kafka topic {}", labels_topic(topic)),
             SinkUri::File { path } => file::labels_path(path).display().to_string(),
             SinkUri::Mqtt { prefix: None, .. } => "MQTT topics vehicles/{vin}/labels".into(),
             SinkUri::Mqtt {
@@ -322,6 +371,14 @@ mod tests {
             }
         );
         assert_eq!(
+            parse("kafka://127.0.0.1:9092,127.0.0.1:9093/vehicles?partitions=6").unwrap(),
+            SinkUri::Kafka {
+                servers: "127.0.0.1:9092,127.0.0.1:9093".into(),
+                topic: "vehicles".into(),
+                partitions: 6
+            }
+        );
+        assert_eq!(
             parse("mqtt://broker").unwrap(),
             SinkUri::Mqtt {
                 host: "broker".into(),
@@ -333,11 +390,21 @@ mod tests {
 
     #[test]
     fn bad_uris_say_why() {
-        let kafka = parse("kafka://localhost:9092/vehicles").unwrap_err();
-        assert!(kafka.contains("not supported yet"), "{kafka}");
+        let kafka = parse("kafka://localhost:9092").unwrap_err();
+        assert!(kafka.contains("no topic"), "{kafka}");
         assert!(
-            kafka.starts_with("--sink kafka://localhost:9092/vehicles:"),
+            kafka.starts_with("--sink kafka://localhost:9092:"),
             "{kafka}"
+        );
+        assert!(
+            parse("kafka://h:9092/a/b")
+                .unwrap_err()
+                .contains("one topic")
+        );
+        assert!(
+            parse("kafka://h:9092/t?acks=1")
+                .unwrap_err()
+                .contains("the Kafka sink takes partitions=N")
         );
         assert!(parse("vehicles.ndjson").unwrap_err().contains("not a URI"));
         assert!(
