@@ -368,4 +368,77 @@ fn api_traffic_becomes_metrics_and_attack_alerts() {
             "{attack}: {named} of {clients} clients alerted as {reason}"
         );
     }
+
+    // The same job into the embedded store (jobs/api/sinks-store.sql, the default on one
+    // machine) holds what PostgreSQL holds.
+    let store_sinks = dir.path().join("sinks-store.sql");
+    std::fs::write(&store_sinks, job_file("sinks-store.sql", &prefix, &url)).unwrap();
+    let out = Command::new(SPATE)
+        .current_dir(dir.path())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["sql", "run", "--init"])
+        .arg(&job[0])
+        .arg("--init")
+        .arg(&store_sinks)
+        .arg(&job[2])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let query = |sql: &str| -> Vec<serde_json::Value> {
+        let out = Command::new(SPATE)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["query", "--format", "json", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let stored = query(&format!(
+        "SELECT SUM(requests) AS n FROM {prefix}api_metrics_10s"
+    ));
+    assert_eq!(stored[0]["n"], requests.len(), "{stored:?}");
+    let mut stored_alerts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in query(&format!(
+        "SELECT client_ip, reason FROM {prefix}attack_alerts"
+    )) {
+        stored_alerts
+            .entry(r["client_ip"].as_str().unwrap().into())
+            .or_default()
+            .insert(r["reason"].as_str().unwrap().into());
+    }
+    assert_eq!(stored_alerts, alerted, "attack alerts: store vs PostgreSQL");
+    let scored = |rows: Vec<Vec<Option<String>>>| -> BTreeSet<(String, String)> {
+        rows.into_iter()
+            .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap_or_default()))
+            .collect()
+    };
+    let postgres_scores = scored(rows(
+        &url,
+        &format!("SELECT client_ip, reason FROM {prefix}client_scores"),
+    ));
+    let store_scores: BTreeSet<(String, String)> = query(&format!(
+        "SELECT client_ip, reason FROM {prefix}client_scores"
+    ))
+    .iter()
+    .map(|r| {
+        (
+            r["client_ip"].as_str().unwrap().to_string(),
+            r["reason"].as_str().unwrap_or_default().to_string(),
+        )
+    })
+    .collect();
+    assert_eq!(
+        store_scores, postgres_scores,
+        "client scores: store vs PostgreSQL"
+    );
 }

@@ -3,6 +3,7 @@
 //! (jobs/fleet/*.sql: every reading archived to Parquet under `dt=…/hour=…/` with `_SUCCESS`
 //! files, every running window scored with `ML_PREDICT`), then drift, retrain and promote.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -304,6 +305,80 @@ fn train_evaluate_score_then_retrain_on_drift() {
             "{h}"
         );
     }
+
+    // The same job into the serving store (jobs/fleet/sinks-store.sql): one row per vehicle,
+    // its latest scored window.
+    let pipeline_to_store = job.join("pipeline-store.sql");
+    std::fs::write(
+        &pipeline_to_store,
+        std::fs::read_to_string(job.join("pipeline.sql"))
+            .unwrap()
+            .replace(
+                &tmp.path().join("archive").display().to_string(),
+                &tmp.path().join("archive-2").display().to_string(),
+            ),
+    )
+    .unwrap();
+    spate(
+        &data,
+        &[
+            "sql",
+            "run",
+            "--init",
+            job.join("source.sql").to_str().unwrap(),
+            "--init",
+            jobs().join("features.sql").to_str().unwrap(),
+            "--init",
+            jobs().join("sinks-store.sql").to_str().unwrap(),
+            pipeline_to_store.to_str().unwrap(),
+        ],
+    );
+    // Each vehicle's latest window in the log (its times are text of one format, in order).
+    let mut latest: BTreeMap<String, (String, f64)> = BTreeMap::new();
+    for h in &health {
+        let end = h["window_end"].to_string();
+        let entry = latest
+            .entry(h["vin"].as_str().unwrap().to_string())
+            .or_insert((String::new(), 0.0));
+        if end > entry.0 {
+            *entry = (end, h["score"].as_f64().unwrap());
+        }
+    }
+    let latest: BTreeMap<String, f64> = latest.into_iter().map(|(v, (_, s))| (v, s)).collect();
+    let stored: Vec<Value> = serde_json::from_str(&spate(
+        &data,
+        &[
+            "query",
+            "--format",
+            "json",
+            "SELECT vin, score FROM vehicle_health",
+        ],
+    ))
+    .unwrap();
+    let stored: BTreeMap<String, f64> = stored
+        .iter()
+        .map(|r| {
+            (
+                r["vin"].as_str().unwrap().to_string(),
+                r["score"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stored, latest,
+        "the store holds each vehicle's latest verdict"
+    );
+    let rejected: Vec<Value> = serde_json::from_str(&spate(
+        &data,
+        &[
+            "query",
+            "--format",
+            "json",
+            "SELECT problem FROM telemetry_rejects",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
 
     // Winter, an aged fleet and a new model: the features drift, a challenger is trained on
     // the new data and promoted when it beats v1 there.
