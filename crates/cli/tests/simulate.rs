@@ -261,7 +261,12 @@ fn bad_options_are_named() {
         assert!(stderr.contains(wanted), "{args:?}: {stderr}");
     };
     fail(
-        &["--sink", "kafka://127.0.0.1:1/vehicles", "--max-events", "1"],
+        &[
+            "--sink",
+            "kafka://127.0.0.1:1/vehicles",
+            "--max-events",
+            "1",
+        ],
         "Kafka 127.0.0.1:1, topic vehicles",
     );
     fail(&["--sink", "ftp://x"], "unknown scheme ftp://");
