@@ -9,7 +9,9 @@
 //! trained on exactly what the streaming job will feed it.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -145,6 +147,12 @@ pub struct RetrainArgs {
     /// Seed of the split and of training.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Keep watching: check again this long after each check (e.g. 1h), until Ctrl-C or
+    /// SIGTERM. Each check reads what --from holds then (an archive folder grows as the job
+    /// writes it) and prints its JSON line; a check that fails prints an "error" line and the
+    /// watch goes on.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    every: Option<Duration>,
 }
 
 /// Runs a `spate model` command.
@@ -155,7 +163,10 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
         ModelCommand::List(args) => list(&args),
         ModelCommand::Promote(args) => promote(&args),
         ModelCommand::Drift(args) => drift(&args),
-        ModelCommand::Retrain(args) => retrain(&args),
+        ModelCommand::Retrain(args) => match args.every {
+            Some(every) => watch(&args, every),
+            None => retrain(&args),
+        },
         ModelCommand::Serve(args) => crate::model_serve::run(&args),
     }
 }
@@ -554,6 +565,63 @@ fn drift(args: &DriftArgs) -> anyhow::Result<()> {
     }
     println!("{line}");
     Ok(())
+}
+
+/// Checks drift (and retrains) every `every` until a signal stops it; a check finding the
+/// telemetry as the last one left it keeps the live model without reading it again (and
+/// without registering another challenger trained on the same data).
+fn watch(args: &RetrainArgs, every: Duration) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    crate::signals::stop_on_signal(&stop, "drift watch");
+    let mut checked = None;
+    loop {
+        let seen = data_fingerprint(&args.data.from);
+        let outcome = match &seen {
+            Ok(now) if checked.as_ref() == Some(now) => {
+                let reason = "no new telemetry since the last check";
+                println!("{}", json!({"action": "keep", "reason": reason}));
+                Ok(())
+            }
+            Ok(_) => retrain(args),
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", args.data.from.display())),
+        };
+        match outcome {
+            Ok(()) => checked = seen.ok(),
+            Err(e) => {
+                tracing::warn!("drift check failed: {e:#}");
+                println!("{}", json!({"action": "error", "reason": format!("{e:#}")}));
+            }
+        }
+        let next = Instant::now() + every;
+        while let Some(left) = next.checked_duration_since(Instant::now()) {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+    }
+}
+
+/// What the telemetry at `path` (a file, or a folder read recursively) looks like: the
+/// names, sizes and modification times of its files, sorted.
+fn data_fingerprint(path: &Path) -> std::io::Result<Vec<(PathBuf, u64, std::time::SystemTime)>> {
+    let mut files = Vec::new();
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(p) = pending.pop() {
+        let meta = std::fs::metadata(&p)?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&p)? {
+                pending.push(entry?.path());
+            }
+        } else {
+            files.push((p, meta.len(), meta.modified()?));
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 fn retrain(args: &RetrainArgs) -> anyhow::Result<()> {

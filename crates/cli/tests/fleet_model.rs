@@ -423,6 +423,65 @@ fn train_evaluate_score_then_retrain_on_drift() {
             .contains("drift in"),
         "{decisions:?}"
     );
+
+    // Watching: the first check reads the telemetry (and may train a challenger); later
+    // checks find it unchanged and keep the live model without training again; a check that
+    // fails says so and the watch goes on; SIGTERM ends it cleanly.
+    // Runs a watch until it has printed three checks, then stops it with SIGTERM.
+    let watch = |from: &str| -> Vec<Value> {
+        let child = Command::new(SPATE)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["model", "retrain", "--registry", models, "--from", from])
+            .args(["--labels", &drifted_labels, "--every", "300ms"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut child = Child(child);
+        let stdout = child.0.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                let _ = tx.send(serde_json::from_str::<Value>(&line.unwrap()).unwrap());
+            }
+        });
+        let mut checks = Vec::new();
+        while checks.len() < 3 {
+            match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+                Ok(check) => checks.push(check),
+                Err(e) => panic!("the watch printed {checks:?}, then {e}"),
+            }
+        }
+        let term = Command::new("kill")
+            .args(["-TERM", &child.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let status = child.0.wait().unwrap();
+        assert!(status.success(), "the watch ended with {status}");
+        reader.join().unwrap();
+        checks.extend(rx.try_iter());
+        checks
+    };
+    let checks = watch(&drifted);
+    assert_ne!(checks[0]["action"], "error", "{}", checks[0]);
+    for check in &checks[1..] {
+        assert_eq!(check["action"], "keep", "{check}");
+        assert_eq!(check["reason"], "no new telemetry since the last check");
+    }
+    let missing = tmp.path().join("no-such-archive").display().to_string();
+    let failed = watch(&missing);
+    for check in &failed {
+        assert_eq!(check["action"], "error", "{check}");
+        assert!(
+            check["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no-such-archive"),
+            "{check}"
+        );
+    }
 }
 
 /// A child process killed when the test ends, however it ends.
