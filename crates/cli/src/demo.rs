@@ -1,180 +1,476 @@
-//! `spate demo`: the end-to-end path on embedded defaults. Synthetic API access events go into
-//! the embedded log at a steady rate; the 10 s windowed job reads them with checkpoints and
-//! writes per-client metrics as JSON part files. Stop it with Ctrl-C; it resumes from its
-//! data directory.
+//! `spate demo`: both applications end to end on embedded defaults, in this one process.
+//!
+//! - API analytics: the privacy API (`spate api serve`) called by the load generator
+//!   (`spate loadgen api`, attackers included) writes its access log; the collector
+//!   (`spate collect`) ships it, with GeoIP when a database is fetched, to the log topic
+//!   `api-access`; the shipped jobs `jobs/api/*.sql` write their tables into the serving store.
+//! - Fleet: the simulator (`spate simulate fleet`, faults and drift) sends telemetry to the log
+//!   topic `telemetry`; the shipped jobs `jobs/fleet/*.sql` archive it to Parquet and score it
+//!   with the registry's live model (trained on first start) into the store's
+//!   `vehicle_health`.
+//! - The store is served over HTTP (queries, live tables, dashboards) and PostgreSQL's wire
+//!   protocol by the API analytics job's process, this one.
+//!
+//! Each part is the `spate` command of the same name, run on a thread of its own. The jobs
+//! checkpoint into `<data-dir>/checkpoints`: Ctrl-C stops everything, and the next start
+//! resumes from the data directory.
 
-use std::path::Path;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::Args;
-use spate_connectors::file_sink::{FileFormat, FileSink};
-use spate_connectors::log_source::{Bound, EndOffsets};
-use spate_connectors::side_output::LogSideOutput;
-use spate_engine::JobConfig;
-use spate_engine::checkpoint::CheckpointStore;
-use spate_engine::side_output::SideOutputs;
-use spate_log::{Log, LogError, LogOptions, Record, TopicConfig};
 
-use crate::reference_job::ReferenceJob;
+use crate::run_command;
 
 /// Options of `spate demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Events per second to generate.
-    #[arg(long, default_value_t = 2_000)]
-    rate: u64,
+    /// Where the store's HTTP API and dashboards are served.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where the store's PostgreSQL endpoint is served (user `spate`).
+    #[arg(long, default_value = "127.0.0.1:5433")]
+    pg_listen: SocketAddr,
+    /// The password of the PostgreSQL user `spate`.
+    #[arg(long, env = "SPATE_PG_PASSWORD", default_value = "spate")]
+    pg_password: String,
+    /// Where the privacy API listens.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    api_listen: SocketAddr,
+    /// Normal API requests per second (attackers come on top).
+    #[arg(long, default_value_t = 20.0)]
+    api_rate: f64,
+    /// Vehicles of the simulated fleet.
+    #[arg(long, default_value_t = 1_000)]
+    vehicles: u64,
+    /// Simulated fleet seconds per wall second: the fleet job's 5-minute windows close every
+    /// 300/N seconds.
+    #[arg(long, default_value_t = 10.0)]
+    fleet_speedup: f64,
     /// Stop after this many seconds (runs until Ctrl-C by default).
     #[arg(long)]
     duration_secs: Option<u64>,
 }
 
-const TOPIC: &str = "api-events";
+/// The shipped job files, written into the data directory with its paths.
+const JOBS: [(&str, &str); 7] = [
+    (
+        "api/source.sql",
+        include_str!("../../../jobs/api/source.sql"),
+    ),
+    (
+        "api/sinks-store.sql",
+        include_str!("../../../jobs/api/sinks-store.sql"),
+    ),
+    (
+        "api/analytics.sql",
+        include_str!("../../../jobs/api/analytics.sql"),
+    ),
+    (
+        "fleet/source.sql",
+        include_str!("../../../jobs/fleet/source.sql"),
+    ),
+    (
+        "fleet/features.sql",
+        include_str!("../../../jobs/fleet/features.sql"),
+    ),
+    (
+        "fleet/sinks-store.sql",
+        include_str!("../../../jobs/fleet/sinks-store.sql"),
+    ),
+    (
+        "fleet/pipeline.sql",
+        include_str!("../../../jobs/fleet/pipeline.sql"),
+    ),
+];
 
-/// Runs the demo.
+/// The API keys of the demo's customers.
+const DEMO_KEYS: &str = "key,customer,plan\n\
+    demo-alpha-1,Alpha Fleet,pro\n\
+    demo-beta-2,Beta Cars,standard\n\
+    demo-gamma-3,Gamma Rental,standard\n\
+    demo-delta-4,Delta Taxi,free\n";
+
+/// Runs the demo until Ctrl-C (or `--duration-secs`).
 pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
-    let log = Log::open(data_dir.join("log"), LogOptions::default())?;
-    let topic = match log.topic(TOPIC) {
-        Ok(t) => t,
-        Err(LogError::UnknownTopic(_)) => log.create_topic(TOPIC, TopicConfig::new(2))?,
-        Err(e) => return Err(e.into()),
-    };
-    let results = data_dir.join("results/api_metrics_10s");
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let data_dir = data_dir.canonicalize()?;
+    let paths = Paths::new(&data_dir);
+    paths.prepare()?;
+    let models_fetched = spate_privacy::models::ALL
+        .iter()
+        .all(|asset| paths.models.join(asset.file_name).is_file());
+    ensure_fleet_model(&paths)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    crate::signals::stop_on_signal(&stop, "demo");
+    let mut parts = Parts::default();
+    let api_url = format!("http://{}", args.api_listen);
+    let mut api = vec![
+        "api".into(),
+        "serve".into(),
+        "--listen".into(),
+        args.api_listen.to_string(),
+        "--keys".into(),
+        paths.keys.display().to_string(),
+        "--access-log".into(),
+        paths.access_log.display().to_string(),
+        "--access-log-max-bytes".into(),
+        (64u64 << 20).to_string(),
+        "--trusted-proxy".into(),
+        "127.0.0.1/32".into(),
+    ];
+    if !models_fetched {
+        api.push("--without-models".into());
+    }
+    parts.start(&data_dir, "privacy API", api);
+    wait_for_port(args.api_listen, Duration::from_secs(30)).context("the privacy API")?;
+    parts.start(
+        &data_dir,
+        "collector",
+        args_of(&[
+            "collect",
+            "--config",
+            &paths.collect_config.display().to_string(),
+        ]),
+    );
+    parts.start(
+        &data_dir,
+        "API analytics jobs",
+        args_of(&[
+            "sql",
+            "run",
+            "--init",
+            &paths.job("api/source.sql"),
+            "--init",
+            &paths.job("api/sinks-store.sql"),
+            &paths.job("api/analytics.sql"),
+            "--checkpoint-dir",
+            &data_dir.join("checkpoints/api").display().to_string(),
+            "--checkpoint-interval-ms",
+            "2000",
+            "--listen",
+            &args.listen.to_string(),
+            "--pg-listen",
+            &args.pg_listen.to_string(),
+            "--pg-password",
+            &args.pg_password,
+        ]),
+    );
+    // Rounds of five minutes, each with its own seed: the load generator spreads its attacks
+    // over a round, so a dashboard sees every kind within minutes.
+    let (keys, attackers) = (
+        paths.keys.display().to_string(),
+        data_dir.join("api/attackers.ndjson").display().to_string(),
+    );
+    let rate = args.api_rate.to_string();
+    parts.start_rounds(&data_dir, "load generator", move |round| {
+        args_of(&[
+            "loadgen",
+            "api",
+            "--target",
+            &api_url,
+            "--rate",
+            &rate,
+            "--duration",
+            "5m",
+            "--day-length",
+            "1h",
+            "--seed",
+            &round.to_string(),
+            "--keys",
+            &keys,
+            "--labels",
+            &attackers,
+        ])
+    });
+    parts.start(
+        &data_dir,
+        "fleet simulator",
+        args_of(&[
+            "simulate",
+            "fleet",
+            "--vehicles",
+            &args.vehicles.to_string(),
+            "--speedup",
+            &args.fleet_speedup.to_string(),
+            "--sink",
+            "log://telemetry",
+            "--labels",
+            &data_dir.join("fleet/labels.ndjson").display().to_string(),
+            "--quiet",
+        ]),
+    );
+    parts.start(
+        &data_dir,
+        "fleet jobs",
+        args_of(&[
+            "sql",
+            "run",
+            "--init",
+            &paths.job("fleet/source.sql"),
+            "--init",
+            &paths.job("fleet/features.sql"),
+            "--init",
+            &paths.job("fleet/sinks-store.sql"),
+            &paths.job("fleet/pipeline.sql"),
+            "--checkpoint-dir",
+            &data_dir.join("checkpoints/fleet").display().to_string(),
+            "--checkpoint-interval-ms",
+            "2000",
+        ]),
+    );
+    wait_for_port(args.listen, Duration::from_secs(30)).context("the store's HTTP API")?;
     println!("spate demo: data in {}", data_dir.display());
+    println!("  dashboards:   http://{}/dashboard/", args.listen);
+    println!("  store API:    http://{}/api/tables", args.listen);
     println!(
-        "  events:      spate --data-dir {} log consume {TOPIC} --max-messages 5",
-        data_dir.display()
+        "  PostgreSQL:   PGPASSWORD={} psql -h {} -p {} -U spate -c 'SELECT * FROM api_metrics_10s LIMIT 5'",
+        args.pg_password,
+        args.pg_listen.ip(),
+        args.pg_listen.port()
     );
     println!(
-        "  results:     {} (JSON part files, committed at each checkpoint)",
-        results.display()
+        "  privacy API:  http://{0}/ (upload page), http://{0}/v1/privacy/blur",
+        args.api_listen
     );
-    println!(
-        "  dead letters: spate --data-dir {} log consume api-metrics-10s.dead-letter",
-        data_dir.display()
-    );
+    if !models_fetched {
+        println!(
+            "  uploads are answered 503 until the detectors are fetched: spate --data-dir {} models fetch",
+            data_dir.display()
+        );
+    }
+    if paths.geoip_databases()?.is_empty() {
+        println!(
+            "  no GeoIP database, so no map: spate --data-dir {} geoip fetch (then restart the demo)",
+            data_dir.display()
+        );
+    }
+    println!("  Ctrl-C stops it; the next start resumes from the data directory");
+
     let deadline = args
         .duration_secs
         .map(|s| Instant::now() + Duration::from_secs(s));
-    // With --duration-secs the generator publishes the end offsets when it stops, and the job
-    // then runs to the end of what was generated.
-    let ends = EndOffsets::default();
-    let generator = {
-        let (topic, ends) = (Arc::clone(&topic), ends.clone());
-        std::thread::spawn(move || generate(&topic, args.rate, deadline, &ends))
-    };
-    let sink_dir = results.clone();
-    let graph = ReferenceJob {
-        log: log.clone(),
-        topic: TOPIC.into(),
-        bound: match deadline {
-            Some(_) => Bound::Until(ends.clone()),
-            None => Bound::Unbounded,
-        },
-        parallelism: 2,
-        sink: Arc::new(move |task| {
-            Ok(Box::new(FileSink::new(
-                sink_dir.clone(),
-                FileFormat::Json,
-                task.instance,
-            )?) as Box<_>)
-        }),
-        early_fire: None,
+    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+        if let Some(failed) = parts.failed() {
+            return Err(failed);
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
-    .graph()?;
-    let config = JobConfig {
-        checkpoints: Some((
-            CheckpointStore::local(&data_dir.join("checkpoints/api-metrics-10s"))?,
-            Duration::from_secs(2),
-        )),
-        side_outputs: SideOutputs::new(Arc::new(LogSideOutput::open(&log, &graph.name)?)),
-        ..JobConfig::default()
-    };
-    let runtime = tokio::runtime::Runtime::new()?;
-    let report = runtime.block_on(spate_engine::run(graph, config))?;
-    generator
-        .join()
-        .map_err(|_| anyhow::anyhow!("generator panicked"))??;
-    println!(
-        "done: {} events in, {} result rows, {} checkpoints; results in {}",
-        report.sum("source", |m| &m.rows_in),
-        report.sum("window", |m| &m.rows_out),
-        report.checkpoints,
-        results.display()
-    );
+    // The jobs' last checkpoints hold what they committed; what follows is replayed on the
+    // next start. The parts' threads end with the process.
+    println!("spate demo: stopped");
     Ok(())
 }
 
-/// Appends synthetic access events at `rate` per second, in event time = now, with some
-/// disorder and a few malformed lines (which the job dead-letters).
-fn generate(
-    topic: &spate_log::Topic,
-    rate: u64,
-    deadline: Option<Instant>,
-    ends: &EndOffsets,
-) -> anyhow::Result<()> {
-    let mut seq: u64 = 0;
-    let tick = Duration::from_millis(100);
-    let per_tick = (rate / 10).max(1);
-    let paths = [
-        "/v1/privacy/blur",
-        "/v1/privacy/blur?background=blur",
-        "/",
-        "/metrics",
-        "/wp-admin",
-    ];
-    let mut lines: Vec<String> = Vec::with_capacity(per_tick as usize);
-    loop {
-        let t0 = Instant::now();
-        if deadline.is_some_and(|d| t0 >= d) {
-            let offsets = (0..topic.partitions())
-                .map(|p| topic.end_offset(p))
-                .collect::<Result<Vec<_>, _>>()?;
-            ends.set(offsets);
-            return Ok(());
-        }
-        let now = spate_log::now_ms();
-        lines.clear();
-        for _ in 0..per_tick {
-            seq += 1;
-            let h = seq.wrapping_mul(0x9E3779B97F4A7C15);
-            let ip = format!("10.{}.{}.{}", (h >> 8) % 4, (h >> 16) % 16, (h >> 24) % 64);
-            let delay = if h.is_multiple_of(5) {
-                (h >> 32) % 1500
-            } else {
-                0
-            };
-            let status = if h.is_multiple_of(23) {
-                404
-            } else if h.is_multiple_of(37) {
-                500
-            } else {
-                200
-            };
-            let line = if seq.is_multiple_of(10_000) {
-                "{\"ts\": not json".to_string()
-            } else {
-                format!(
-                    "{{\"ts\":{},\"client_ip\":\"{ip}\",\"method\":\"POST\",\"path\":\"{}\",\"status\":{status},\"latency_ms\":{:.1},\"bytes_out\":{}}}",
-                    now - delay as i64,
-                    paths[(h % paths.len() as u64) as usize],
-                    5.0 + (h >> 40) as f64 % 300.0,
-                    1000 + (h >> 20) % 50_000
-                )
-            };
-            lines.push(line);
-        }
-        for p in 0..topic.partitions() {
-            let records: Vec<Record<'_>> = lines
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i as u32 % topic.partitions() == p)
-                .map(|(_, l)| Record::new(now, l.as_bytes()))
-                .collect();
-            topic.append(p, &records)?;
-        }
-        if let Some(rest) = tick.checked_sub(t0.elapsed()) {
-            std::thread::sleep(rest);
+/// `args` as owned strings.
+fn args_of(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// The demo's files in the data directory.
+struct Paths {
+    data_dir: PathBuf,
+    jobs: PathBuf,
+    keys: PathBuf,
+    access_log: PathBuf,
+    collect_config: PathBuf,
+    models: PathBuf,
+    registry: PathBuf,
+}
+
+impl Paths {
+    fn new(data_dir: &Path) -> Paths {
+        Paths {
+            data_dir: data_dir.to_path_buf(),
+            jobs: data_dir.join("demo/jobs"),
+            keys: data_dir.join("api/keys.csv"),
+            access_log: data_dir.join("api/access.log"),
+            collect_config: data_dir.join("demo/collect.toml"),
+            models: data_dir.join("models"),
+            registry: data_dir.join("models/engine-anomaly"),
         }
     }
+
+    fn job(&self, name: &str) -> String {
+        self.jobs.join(name).display().to_string()
+    }
+
+    /// The GeoIP databases fetched into the data directory (`spate geoip fetch`).
+    fn geoip_databases(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let dir = self.data_dir.join("geoip");
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "mmdb") {
+                found.push(path);
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Writes the keys (unless there are some), the jobs with this data directory's paths
+    /// and the collector's configuration.
+    fn prepare(&self) -> anyhow::Result<()> {
+        for dir in [self.jobs.join("api"), self.jobs.join("fleet")] {
+            std::fs::create_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(self.keys.parent().expect("a keys file has a folder"))?;
+        std::fs::create_dir_all(self.data_dir.join("fleet"))?;
+        if !self.keys.exists() {
+            std::fs::write(&self.keys, DEMO_KEYS)?;
+        }
+        let root = self.data_dir.display().to_string();
+        for (name, text) in JOBS {
+            let text = text.replace("spate-data/", &format!("{root}/"));
+            std::fs::write(self.jobs.join(name), text)?;
+        }
+        let databases: Vec<String> = self
+            .geoip_databases()?
+            .iter()
+            .map(|p| format!("{:?}", p.display().to_string()))
+            .collect();
+        let geoip = match databases.is_empty() {
+            true => String::new(),
+            false => format!("[geoip]\ndatabases = [{}]\n", databases.join(", ")),
+        };
+        std::fs::write(
+            &self.collect_config,
+            format!(
+                "name = \"demo-api\"\ncommit_interval = \"500ms\"\nscan_interval = \"250ms\"\n\
+                 [[source]]\ninclude = [{:?}]\nformat = \"json\"\n{geoip}\
+                 [sink]\ntype = \"log\"\ntopic = \"api-access\"\npartitions = 2\n",
+                format!("{}*", self.access_log.display()),
+            ),
+        )?;
+        Ok(())
+    }
+}
+
+/// Trains the fleet's first model when the registry has no live one: a simulated fleet
+/// with faults, one day of readings, labelled by the simulator.
+fn ensure_fleet_model(paths: &Paths) -> anyhow::Result<()> {
+    let registry = spate_ml::Registry::open(&paths.registry)?;
+    if registry.live_version()?.is_some() {
+        return Ok(());
+    }
+    println!("spate demo: training the fleet's first anomaly model (once)");
+    let work = paths.data_dir.join("demo/training");
+    std::fs::create_dir_all(&work)?;
+    let telemetry = work.join("telemetry.ndjson");
+    let labels = work.join("labels.ndjson");
+    run_command(
+        &paths.data_dir,
+        &args_of(&[
+            "simulate",
+            "fleet",
+            "--vehicles",
+            "60",
+            "--rate",
+            "0.1",
+            "--duration",
+            "24h",
+            "--speedup",
+            "max",
+            "--faulty",
+            "0.5",
+            "--fault-onset-within",
+            "8h",
+            "--fault-progression",
+            "2h",
+            "--seed",
+            "7",
+            "--sink",
+            &format!("file://{}", telemetry.display()),
+            "--labels",
+            &labels.display().to_string(),
+            "--quiet",
+        ]),
+    )
+    .context("simulating the training fleet")?;
+    run_command(
+        &paths.data_dir,
+        &args_of(&[
+            "model",
+            "train",
+            "--from",
+            &telemetry.display().to_string(),
+            "--labels",
+            &labels.display().to_string(),
+            "--out",
+            &paths.registry.display().to_string(),
+        ]),
+    )
+    .context("training the fleet's model")
+}
+
+/// The demo's parts, each a `spate` command on a thread.
+#[derive(Default)]
+struct Parts {
+    running: Vec<(String, JoinHandle<anyhow::Result<()>>)>,
+}
+
+impl Parts {
+    fn start(&mut self, data_dir: &Path, name: &str, args: Vec<String>) {
+        let data_dir = data_dir.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || run_command(&data_dir, &args))
+            .expect("a thread starts");
+        self.running.push((name.to_string(), thread));
+    }
+
+    /// Runs the command `round(n)` makes for n = 1, 2, … one after another.
+    fn start_rounds(
+        &mut self,
+        data_dir: &Path,
+        name: &str,
+        round: impl Fn(u64) -> Vec<String> + Send + 'static,
+    ) {
+        let data_dir = data_dir.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                for n in 1.. {
+                    run_command(&data_dir, &round(n))?;
+                }
+                Ok(())
+            })
+            .expect("a thread starts");
+        self.running.push((name.to_string(), thread));
+    }
+
+    /// The first part that ended (none should before the demo stops), as an error.
+    fn failed(&mut self) -> Option<anyhow::Error> {
+        let i = self.running.iter().position(|(_, t)| t.is_finished())?;
+        let (name, thread) = self.running.swap_remove(i);
+        Some(match thread.join() {
+            Ok(Ok(())) => anyhow::anyhow!("the {name} stopped"),
+            Ok(Err(e)) => e.context(format!("the {name} failed")),
+            Err(_) => anyhow::anyhow!("the {name} panicked"),
+        })
+    }
+}
+
+/// Waits until something accepts connections at `addr`.
+fn wait_for_port(addr: SocketAddr, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "nothing listens at {addr} after {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }

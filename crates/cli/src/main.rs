@@ -92,7 +92,11 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    execute(Cli::parse(), started)
+}
+
+/// Runs a parsed command line.
+fn execute(cli: Cli, started: Instant) -> anyhow::Result<()> {
     let data_dir = cli
         .data_dir
         .clone()
@@ -112,4 +116,13 @@ fn main() -> anyhow::Result<()> {
         Command::Collect(args) => collect_cmd::run_collect(&data_dir, args),
         Command::Geoip(cmd) => collect_cmd::run_geoip(&data_dir, cmd),
     }
+}
+
+/// Runs the `spate` command line `args` (without the program name) inside this process, with
+/// `data_dir` as its data directory: how `spate demo` runs its parts together.
+pub(crate) fn run_command(data_dir: &std::path::Path, args: &[String]) -> anyhow::Result<()> {
+    let mut argv = vec!["spate".to_string(), "--data-dir".to_string()];
+    argv.push(data_dir.display().to_string());
+    argv.extend(args.iter().cloned());
+    execute(Cli::try_parse_from(argv)?, Instant::now())
 }

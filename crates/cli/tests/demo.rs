@@ -1,0 +1,152 @@
+//! `spate demo` through the binary: every pipeline of both applications in one process, the
+//! live tables queried over HTTP and psql while it runs, a clean stop on SIGTERM and a resume
+//! from the data directory.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const SPATE: &str = env!("CARGO_BIN_EXE_spate");
+
+/// A loopback port free right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The demo, stopped with SIGTERM when dropped.
+struct Demo(Child);
+
+impl Demo {
+    fn start(data: &Path, ports: [u16; 3]) -> Demo {
+        let [listen, pg, api] = ports.map(|p| format!("127.0.0.1:{p}"));
+        Demo(
+            Command::new(SPATE)
+                .arg("--data-dir")
+                .arg(data)
+                .args(["demo", "--vehicles", "50", "--fleet-speedup", "30"])
+                .args([
+                    "--listen",
+                    &listen,
+                    "--pg-listen",
+                    &pg,
+                    "--api-listen",
+                    &api,
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    /// Sends SIGTERM and returns the exit status and what the demo printed.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let status = self.0.wait().unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(self.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+        (status, out)
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Rows of `sql` over the demo's HTTP API, or `None` while it does not answer them.
+fn query(listen: u16, sql: &str) -> Option<Vec<Value>> {
+    let url = format!("http://127.0.0.1:{listen}/api/query");
+    let mut answer = ureq::post(&url).send(sql).ok()?;
+    serde_json::from_str(&answer.body_mut().read_to_string().ok()?).ok()
+}
+
+/// Polls `sql` (a single `n` column) until it is positive, for at most `seconds`.
+fn wait_for_rows(listen: u16, sql: &str, seconds: u64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(rows) = query(listen, sql)
+            && let Some(n) = rows.first().and_then(|r| r["n"].as_i64())
+            && n > 0
+        {
+            return n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no rows from {sql} in {seconds} s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn the_demo_runs_both_applications_serves_their_tables_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("spate-data");
+    let ports = [free_port(), free_port(), free_port()];
+    let demo = Demo::start(&data, ports);
+    let metrics = wait_for_rows(
+        ports[0],
+        "SELECT SUM(requests) AS n FROM api_metrics_10s",
+        240,
+    );
+    let vehicles = wait_for_rows(ports[0], "SELECT COUNT(*) AS n FROM vehicle_health", 240);
+    assert!(vehicles <= 50, "one row per vehicle: {vehicles}");
+    // The same tables over PostgreSQL's wire protocol, with the demo's password.
+    if Path::new("/usr/bin/psql").exists() {
+        let out = Command::new("psql")
+            .env("PGPASSWORD", "spate")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &ports[1].to_string(),
+                "-U",
+                "spate",
+                "-At",
+            ])
+            .args(["-c", "SELECT COUNT(*) FROM vehicle_health"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let n: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        assert!(n >= vehicles, "psql sees {n} vehicles");
+    } else {
+        eprintln!("SKIPPED the psql part: /usr/bin/psql is missing");
+    }
+    let (status, printed) = demo.stop();
+    assert!(status.success(), "the demo ended with {status}: {printed}");
+    assert!(
+        printed.contains("training the fleet's first anomaly model"),
+        "{printed}"
+    );
+    assert!(printed.contains(&format!("http://127.0.0.1:{}/dashboard/", ports[0])));
+
+    // Again from the same data directory: the model is there, the tables too.
+    let demo = Demo::start(&data, ports);
+    let again = wait_for_rows(
+        ports[0],
+        "SELECT SUM(requests) AS n FROM api_metrics_10s",
+        120,
+    );
+    assert!(
+        again >= metrics,
+        "{again} requests after the restart, {metrics} before"
+    );
+    let (status, printed) = demo.stop();
+    assert!(status.success(), "{printed}");
+    assert!(!printed.contains("training"), "{printed}");
+}
