@@ -3,7 +3,8 @@
 //!
 //! - HTTP ([`router`]): `GET /api/tables` lists the tables; `GET|POST /api/query` answers SQL
 //!   as JSON rows or an Arrow IPC stream; `GET /api/tables/{name}/live` pushes each commit to
-//!   a table as Server-Sent Events.
+//!   a table as Server-Sent Events; `GET /dashboard/` links the live dashboards of the
+//!   shipped jobs' tables (API analytics and vehicle health), whose files are embedded.
 //! - PostgreSQL's wire protocol ([`PgOptions`]): simple and extended queries, answered in
 //!   text, for the user `spate` with a cleartext or MD5 password.
 //! - [`Server`] binds both and runs them on the current Tokio runtime.
@@ -13,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod assets;
 mod encode;
 mod error;
 mod http;

@@ -4,6 +4,7 @@ use axum::Router;
 use axum::routing::get;
 use spate_store::{QueryLimits, Store};
 
+mod dashboard;
 mod error;
 mod live;
 mod query;
@@ -26,10 +27,13 @@ struct AppState {
 ///   table, 503 past the time limit, 422 past the memory limit.
 /// - `GET /api/tables/{name}/live`: Server-Sent Events, one per commit to the table (see
 ///   the `live` module).
+/// - `GET /dashboard/`, `/dashboard/api` and `/dashboard/fleet`: live dashboards over the
+///   shipped jobs' tables, built from the embedded files under `/dashboard/assets/`.
 pub fn router(store: Store, limits: QueryLimits) -> Router {
     Router::new()
         .route("/api/tables", get(tables::list))
         .route("/api/query", get(query::get).post(query::post))
         .route("/api/tables/{name}/live", get(live::subscribe))
+        .merge(dashboard::routes())
         .with_state(AppState { store, limits })
 }
