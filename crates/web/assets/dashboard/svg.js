@@ -54,7 +54,7 @@ export function clock(date) {
  * A line chart of time series, `series` = [{name, color, points: [[Date, number]]}], drawn
  * into `container` (replacing what it held) with time and value axes and a legend.
  */
-export function timeChart(container, series, { unit = "", width = 640, height = 220 } = {}) {
+export function timeChart(container, series, { unit = "", width = 460, height = 190 } = {}) {
   const margin = { left: 48, right: 12, top: 22, bottom: 24 };
   const points = series.flatMap((s) => s.points);
   const chart = svg("svg", {
