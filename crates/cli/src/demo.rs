@@ -8,8 +8,8 @@
 //!   topic `telemetry`; the shipped jobs `jobs/fleet/*.sql` archive it to Parquet and score it
 //!   with the registry's live model (trained on first start) into the store's
 //!   `vehicle_health`.
-//! - The store is served over HTTP (queries, live tables, dashboards) and PostgreSQL's wire
-//!   protocol by the API analytics job's process, this one.
+//! - The store the jobs write is served over HTTP (queries, live tables, dashboards, and
+//!   `/healthz`: 200 once every part runs) and PostgreSQL's wire protocol.
 //!
 //! Each part is the `spate` command of the same name, run on a thread of its own. The jobs
 //! checkpoint into `<data-dir>/checkpoints`: Ctrl-C stops everything, and the next start
@@ -25,7 +25,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 
+use spate_web::{Health, PartState};
+
 use crate::run_command;
+use crate::serve_cmd::{PgAuthArg, ServeFlags};
 
 /// Options of `spate demo`.
 #[derive(Debug, Args)]
@@ -129,11 +132,12 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
     if !models_fetched {
         api.push("--without-models".into());
     }
-    parts.start(&data_dir, "privacy API", api);
+    parts.start(&data_dir, "privacy API", Ready::Started, api);
     wait_for_port(args.api_listen, Duration::from_secs(30)).context("the privacy API")?;
     parts.start(
         &data_dir,
         "collector",
+        Ready::Started,
         args_of(&[
             "collect",
             "--config",
@@ -143,6 +147,7 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
     parts.start(
         &data_dir,
         "API analytics jobs",
+        Ready::Table("api_metrics_10s"),
         args_of(&[
             "sql",
             "run",
@@ -155,12 +160,6 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
             &data_dir.join("checkpoints/api").display().to_string(),
             "--checkpoint-interval-ms",
             "2000",
-            "--listen",
-            &args.listen.to_string(),
-            "--pg-listen",
-            &args.pg_listen.to_string(),
-            "--pg-password",
-            &args.pg_password,
         ]),
     );
     // Rounds of five minutes, each with its own seed: the load generator spreads its attacks
@@ -193,6 +192,7 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
     parts.start(
         &data_dir,
         "fleet simulator",
+        Ready::Started,
         args_of(&[
             "simulate",
             "fleet",
@@ -210,6 +210,7 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
     parts.start(
         &data_dir,
         "fleet jobs",
+        Ready::Table("vehicle_health"),
         args_of(&[
             "sql",
             "run",
@@ -226,9 +227,25 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
             "2000",
         ]),
     );
-    wait_for_port(args.listen, Duration::from_secs(30)).context("the store's HTTP API")?;
+    // The store the jobs write (this process's one handle), served with the parts' health.
+    let health = Health::default();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let flags = ServeFlags {
+        listen: Some(args.listen),
+        pg_listen: Some(args.pg_listen),
+        pg_password: Some(args.pg_password.clone()),
+        pg_auth: PgAuthArg::Md5,
+        query_timeout: Duration::from_secs(30),
+        query_memory_limit_mb: 1024,
+    };
+    let store = crate::registry::open_store(&data_dir)?;
+    let _server = runtime.block_on(flags.start(store.clone(), health.clone()))?;
     println!("spate demo: data in {}", data_dir.display());
     println!("  dashboards:   http://{}/dashboard/", args.listen);
+    println!(
+        "  readiness:    http://{}/healthz (200 once every part runs)",
+        args.listen
+    );
     println!("  store API:    http://{}/api/tables", args.listen);
     println!(
         "  PostgreSQL:   PGPASSWORD={} psql -h {} -p {} -U spate -c 'SELECT * FROM api_metrics_10s LIMIT 5'",
@@ -261,6 +278,7 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
         if let Some(failed) = parts.failed() {
             return Err(failed);
         }
+        parts.report(&health, &store);
         std::thread::sleep(Duration::from_millis(200));
     }
     // The jobs' last checkpoints hold what they committed; what follows is replayed on the
@@ -414,20 +432,43 @@ fn ensure_fleet_model(paths: &Paths) -> anyhow::Result<()> {
     .context("training the fleet's model")
 }
 
+/// When a part counts as running, beyond its thread being alive.
+enum Ready {
+    /// Once its thread runs.
+    Started,
+    /// Once the store has this table (its job's sink opened it).
+    Table(&'static str),
+}
+
 /// The demo's parts, each a `spate` command on a thread.
 #[derive(Default)]
 struct Parts {
-    running: Vec<(String, JoinHandle<anyhow::Result<()>>)>,
+    running: Vec<(String, Ready, JoinHandle<anyhow::Result<()>>)>,
 }
 
 impl Parts {
-    fn start(&mut self, data_dir: &Path, name: &str, args: Vec<String>) {
+    fn start(&mut self, data_dir: &Path, name: &str, ready: Ready, args: Vec<String>) {
         let data_dir = data_dir.to_path_buf();
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || run_command(&data_dir, &args))
             .expect("a thread starts");
-        self.running.push((name.to_string(), thread));
+        self.running.push((name.to_string(), ready, thread));
+    }
+
+    /// Tells `health` where each part is.
+    fn report(&self, health: &Health, store: &spate_store::Store) {
+        for (name, ready, _) in &self.running {
+            let running = match ready {
+                Ready::Started => true,
+                Ready::Table(table) => store.table(table).is_ok(),
+            };
+            let state = match running {
+                true => PartState::Running,
+                false => PartState::Starting,
+            };
+            health.set(name, state);
+        }
     }
 
     /// Runs the command `round(n)` makes for n = 1, 2, … one after another.
@@ -447,13 +488,14 @@ impl Parts {
                 Ok(())
             })
             .expect("a thread starts");
-        self.running.push((name.to_string(), thread));
+        self.running
+            .push((name.to_string(), Ready::Started, thread));
     }
 
     /// The first part that ended (none should before the demo stops), as an error.
     fn failed(&mut self) -> Option<anyhow::Error> {
-        let i = self.running.iter().position(|(_, t)| t.is_finished())?;
-        let (name, thread) = self.running.swap_remove(i);
+        let i = self.running.iter().position(|(_, _, t)| t.is_finished())?;
+        let (name, _, thread) = self.running.swap_remove(i);
         Some(match thread.join() {
             Ok(Ok(())) => anyhow::anyhow!("the {name} stopped"),
             Ok(Err(e)) => e.context(format!("the {name} failed")),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use spate_store::{QueryLimits, Store, StoreOptions};
-use spate_web::{PgAuth, PgOptions, Server, ServerConfig};
+use spate_web::{Health, PgAuth, PgOptions, Server, ServerConfig};
 
 /// How the PostgreSQL endpoint asks for the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,8 +61,10 @@ impl ServeFlags {
         self.listen.is_some() || self.pg_listen.is_some()
     }
 
-    fn config(&self) -> ServerConfig {
+    /// The servers' configuration, `/healthz` reporting `health`.
+    fn config(&self, health: Health) -> ServerConfig {
         ServerConfig {
+            health,
             http: self.listen,
             pg: self.pg_listen,
             pg_options: PgOptions {
@@ -79,9 +81,10 @@ impl ServeFlags {
         }
     }
 
-    /// Starts serving `store` on the current Tokio runtime and prints where.
-    pub async fn start(&self, store: Store) -> anyhow::Result<Server> {
-        let server = Server::start(store, self.config()).await?;
+    /// Starts serving `store` on the current Tokio runtime, `/healthz` reporting `health`,
+    /// and prints where.
+    pub async fn start(&self, store: Store, health: Health) -> anyhow::Result<Server> {
+        let server = Server::start(store, self.config(health)).await?;
         if let Some(addr) = server.http_addr() {
             eprintln!("HTTP API: http://{addr}/api/tables, http://{addr}/api/query?sql=…");
         }
@@ -145,7 +148,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let _server = args.flags.start(store.clone()).await?;
+        let _server = args.flags.start(store.clone(), Health::default()).await?;
         let mut last = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(100)).await;

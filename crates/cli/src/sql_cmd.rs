@@ -13,6 +13,7 @@ use spate_engine::{JobConfig, JobGraph};
 use spate_log::{Log, LogOptions};
 use spate_sql::{PlanOptions, SqlError, parse_script, plan_script};
 use spate_store::Store;
+use spate_web::{Health, PartState};
 
 use crate::job_text::JobText;
 use crate::registry::Registry;
@@ -131,8 +132,10 @@ fn run_graphs_serving(
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
+        // `/healthz` reports the jobs: running once started, failed with their error.
+        let health = Health::default();
         let _server = match serving {
-            Some((flags, store)) => Some(flags.start(store).await?),
+            Some((flags, store)) => Some(flags.start(store, health.clone()).await?),
             None => None,
         };
         let mut jobs = tokio::task::JoinSet::new();
@@ -149,7 +152,15 @@ fn run_graphs_serving(
                 side_outputs: SideOutputs::new(Arc::new(LogSideOutput::open(log, &graph.name)?)),
                 ..JobConfig::default()
             };
-            jobs.spawn(spate_engine::run(graph, config));
+            let (name, health) = (format!("job {}", graph.name), health.clone());
+            health.set(&name, PartState::Running);
+            jobs.spawn(async move {
+                let result = spate_engine::run(graph, config).await;
+                if let Err(e) = &result {
+                    health.set(&name, PartState::Failed(e.to_string()));
+                }
+                result
+            });
         }
         while let Some(done) = jobs.join_next().await {
             let report = done??;

@@ -94,6 +94,29 @@ fn the_demo_runs_both_applications_serves_their_tables_and_resumes() {
     let data = tmp.path().join("spate-data");
     let ports = [free_port(), free_port(), free_port()];
     let demo = Demo::start(&data, ports);
+    // Ready once every part runs: each job has opened its table.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let health = loop {
+        let url = format!("http://127.0.0.1:{}/healthz", ports[0]);
+        if let Ok(mut answer) = ureq::get(&url).call() {
+            break serde_json::from_str::<Value>(&answer.body_mut().read_to_string().unwrap())
+                .unwrap();
+        }
+        assert!(Instant::now() < deadline, "/healthz never answered 200");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(health["ready"], true, "{health}");
+    let parts = health["parts"].as_object().unwrap();
+    for part in [
+        "privacy API",
+        "collector",
+        "API analytics jobs",
+        "load generator",
+        "fleet simulator",
+        "fleet jobs",
+    ] {
+        assert_eq!(parts[part], "running", "{health}");
+    }
     let metrics = wait_for_rows(
         ports[0],
         "SELECT SUM(requests) AS n FROM api_metrics_10s",

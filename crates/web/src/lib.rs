@@ -7,6 +7,7 @@
 //!   shipped jobs' tables (API analytics and vehicle health), whose files are embedded.
 //! - PostgreSQL's wire protocol ([`PgOptions`]): simple and extended queries, answered in
 //!   text, for the user `spate` with a cleartext or MD5 password.
+//! - `GET /healthz` reports the process's parts ([`Health`]): 200 once every one runs.
 //! - [`Server`] binds both and runs them on the current Tokio runtime.
 //!
 //! Every query runs through [`spate_store::Store::query_with`] within the configured
@@ -17,11 +18,13 @@
 mod assets;
 mod encode;
 mod error;
+mod health;
 mod http;
 mod pg;
 mod server;
 
 pub use error::WebError;
+pub use health::{Health, PartState};
 pub use http::router;
 pub use pg::{PgAuth, PgOptions};
 pub use server::{Server, ServerConfig};

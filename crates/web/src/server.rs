@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::error::WebError;
+use crate::health::Health;
 use crate::pg::{self, PgOptions};
 
 /// What to serve, and where.
@@ -20,6 +21,8 @@ pub struct ServerConfig {
     pub pg_options: PgOptions,
     /// The limits of each query, over HTTP and PostgreSQL alike.
     pub limits: QueryLimits,
+    /// What `GET /healthz` reports.
+    pub health: Health,
 }
 
 /// The running servers; dropping it stops them.
@@ -61,7 +64,7 @@ impl Server {
             tasks: Vec::new(),
         };
         if let Some(listener) = http {
-            let app = crate::http::router(store.clone(), config.limits);
+            let app = crate::http::router(store.clone(), config.limits, config.health.clone());
             server.tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
                     tracing::error!("the HTTP API stopped: {e}");

@@ -1,8 +1,11 @@
 //! The HTTP API over the store: tables, queries and live tables.
 
 use axum::Router;
+use axum::extract::State;
 use axum::routing::get;
 use spate_store::{QueryLimits, Store};
+
+use crate::health::Health;
 
 mod dashboard;
 mod error;
@@ -15,10 +18,12 @@ mod tables;
 struct AppState {
     store: Store,
     limits: QueryLimits,
+    health: Health,
 }
 
 /// The HTTP API over `store`, each query within `limits`:
 ///
+/// - `GET /healthz`: `health`'s report, 200 once every part of the process runs, else 503.
 /// - `GET /api/tables`: the tables, with their columns, types, primary key and row counts.
 /// - `GET /api/query?sql=…` and `POST /api/query` (the SQL as the body, or JSON
 ///   `{"sql": …}`): the answer as a JSON array of row objects, or as an Arrow IPC stream
@@ -29,11 +34,19 @@ struct AppState {
 ///   the `live` module).
 /// - `GET /dashboard/`, `/dashboard/api` and `/dashboard/fleet`: live dashboards over the
 ///   shipped jobs' tables, built from the embedded files under `/dashboard/assets/`.
-pub fn router(store: Store, limits: QueryLimits) -> Router {
+pub fn router(store: Store, limits: QueryLimits, health: Health) -> Router {
     Router::new()
+        .route(
+            "/healthz",
+            get(|State(state): State<AppState>| async move { state.health.report() }),
+        )
         .route("/api/tables", get(tables::list))
         .route("/api/query", get(query::get).post(query::post))
         .route("/api/tables/{name}/live", get(live::subscribe))
         .merge(dashboard::routes())
-        .with_state(AppState { store, limits })
+        .with_state(AppState {
+            store,
+            limits,
+            health,
+        })
 }

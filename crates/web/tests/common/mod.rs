@@ -120,6 +120,7 @@ impl Fixture {
                     auth,
                 },
                 limits,
+                health: Default::default(),
             },
         )
         .await
