@@ -74,6 +74,10 @@ pub struct Registry {
     /// MQTT sources built so far: each INSERT reading an MQTT table subscribes with a client
     /// identifier of its own.
     mqtt_sources: Cell<usize>,
+    /// When the job was planned: the time of the first Nexmark event, the same for every
+    /// scan of a table (a query reading its auctions and its bids joins them at equal times,
+    /// as Flink's reused source does).
+    planned_at_ms: i64,
 }
 
 impl Registry {
@@ -84,6 +88,7 @@ impl Registry {
             log,
             sinks: Cell::new(0),
             mqtt_sources: Cell::new(0),
+            planned_at_ms: spate_log::now_ms(),
         }
     }
 }
@@ -390,7 +395,7 @@ impl ConnectorRegistry for Registry {
                 }))
             }
             Connector::Nexmark => {
-                let config = NexmarkConfig::new(schema, &table.options, spate_log::now_ms())
+                let config = NexmarkConfig::new(schema, &table.options, self.planned_at_ms)
                     .map_err(|e| nexmark_error(table, e))?;
                 Ok(Arc::new(move |task| {
                     Ok(Box::new(NexmarkSource::new(config.clone(), task)) as Box<_>)
