@@ -53,7 +53,9 @@ pub use connector::Connector;
 pub use dialect::FlinkDialect;
 pub use error::{Position, Result, SqlError};
 pub use ml_predict::MlPredictCall;
-pub use plan::{ConnectorRegistry, PlanOptions, parse_duration, plan_insert, plan_script};
+pub use plan::{
+    AggPhaseStrategy, ConnectorRegistry, PlanOptions, parse_duration, plan_insert, plan_script,
+};
 pub use predict::Predictor;
 pub use query::{Insert, LookupJoin, ParsedQuery};
 pub use script::{Script, parse_script};

@@ -928,23 +928,35 @@ fn reference_job_plan_shape() {
     );
     assert!(plan.contains("Tumble { size_ms: 10000 }"), "{plan}");
     assert!(plan.contains("keys=(client_ip)"), "{plan}");
-    // Two phases by default: pre-aggregation in the source's chain, a global merge after
-    // the exchange; Flink's ONE_PHASE strategy sends rows.
-    let source_part = &plan[..plan.find("window (parallelism").unwrap()];
-    assert!(source_part.contains("LocalWindowAggregate["), "{plan}");
-    assert!(plan.contains("GlobalWindowAggregate["), "{plan}");
-    let one_phase = format!(
-        "SET 'parallelism.default' = '3';\n\
-         SET 'table.optimizer.agg-phase-strategy' = 'ONE_PHASE';\n\
-         {EVENTS}{REFERENCE_SINK}{REFERENCE_INSERT}"
-    );
-    let script = parse_script(&one_phase).unwrap();
-    let options = PlanOptions::from_settings(&script.settings).unwrap();
-    let plan = plan_script(&script, &Registry::new(), &options).unwrap()[0]
-        .describe()
-        .unwrap();
+    // Keyed, in one phase by default (AUTO); Flink's TWO_PHASE pre-aggregates in the source's
+    // chain and merges after the exchange; without keys, AUTO takes two phases.
     assert!(!plan.contains("LocalWindowAggregate"), "{plan}");
     assert!(plan.contains(" WindowAggregate["), "{plan}");
+    let plan_of = |sql: &str| {
+        let script = parse_script(sql).unwrap();
+        let options = PlanOptions::from_settings(&script.settings).unwrap();
+        plan_script(&script, &Registry::new(), &options).unwrap()[0]
+            .describe()
+            .unwrap()
+    };
+    let two = plan_of(&format!(
+        "SET 'parallelism.default' = '3';\n\
+         SET 'table.optimizer.agg-phase-strategy' = 'TWO_PHASE';\n\
+         {EVENTS}{REFERENCE_SINK}{REFERENCE_INSERT}"
+    ));
+    let source_part = &two[..two.find("window (parallelism").unwrap()];
+    assert!(source_part.contains("LocalWindowAggregate["), "{two}");
+    assert!(two.contains("GlobalWindowAggregate["), "{two}");
+    let keyless = plan_of(&format!(
+        "SET 'parallelism.default' = '3';\n{EVENTS}\
+         CREATE TABLE totals (window_start TIMESTAMP(3), cnt BIGINT)
+           WITH ('connector' = 'blackhole');
+         INSERT INTO totals SELECT window_start, COUNT(*)
+         FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end;"
+    ));
+    assert!(keyless.contains("LocalWindowAggregate["), "{keyless}");
+    assert!(keyless.contains("window (parallelism 1)"), "{keyless}");
     let bad = "SET 'table.optimizer.agg-phase-strategy' = 'THREE_PHASE';\n";
     let err = PlanOptions::from_settings(&parse_script(bad).unwrap().settings).unwrap_err();
     assert!(err.to_string().contains("ONE_PHASE"), "{err}");

@@ -767,7 +767,7 @@ impl Planner<'_> {
     /// The window aggregation `config` grouped by `keys`: in one phase (rows hashed by key to
     /// the window operator), or in two (rows pre-aggregated per slice and key before the
     /// exchange, partial aggregates hashed by key to the global phase) where the window
-    /// allows and [`PlanOptions::two_phase`] is on. Without keys it runs on one instance.
+    /// allows and [`PlanOptions::agg_phases`] says so. Without keys it runs on one instance.
     fn push_window_aggregation(
         &self,
         pipeline: &mut Pipeline,
@@ -779,7 +779,8 @@ impl Planner<'_> {
         } else {
             self.options.parallelism
         };
-        if !(self.options.two_phase && config.two_phase_capable()) {
+        let two_phases = self.options.agg_phases.two_phases(!keys.is_empty());
+        if !(two_phases && config.two_phase_capable()) {
             pipeline.exchange("window", Partitioning::Hash(keys), parallelism);
             pipeline.push(Arc::new(move |task| config.build(task)));
             return;
