@@ -33,12 +33,6 @@ impl Health {
         parts.insert(part.to_string(), state);
     }
 
-    /// Whether every part is running.
-    pub fn ready(&self) -> bool {
-        let parts = self.parts.read().unwrap_or_else(PoisonError::into_inner);
-        parts.values().all(|s| *s == PartState::Running)
-    }
-
     /// `200` with `{"ready": true, "parts": {…}}` once every part runs, `503` before (or
     /// after one failed), with each part's state.
     pub(crate) fn report(&self) -> (StatusCode, Json<Value>) {
@@ -77,7 +71,6 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["parts"]["job"], "starting");
         health.set("job", PartState::Running);
-        assert!(health.ready());
         assert_eq!(health.report().0, StatusCode::OK);
         health.set("api", PartState::Failed("port taken".into()));
         let (status, Json(body)) = health.report();

@@ -118,6 +118,24 @@ impl WindowKind {
         }
     }
 
+    /// The end of the first window that covers the slice starting at `slice_start` (the first
+    /// of [`WindowKind::window_ends`], without making the list); `None` for a slice between
+    /// two windows of a hopping window smaller than its slide.
+    pub fn first_window_end(&self, slice_start: i64) -> Option<i64> {
+        let slice_end = slice_start + self.slice_ms().expect("sliced window");
+        match *self {
+            WindowKind::Tumble { .. } | WindowKind::Cumulate { .. } => Some(slice_end),
+            WindowKind::Hop { size_ms, slide_ms } => {
+                // The earliest window start w, a multiple of slide, with w + size >= slice_end
+                // and w <= slice_start.
+                let lowest = slice_end - size_ms;
+                let w = lowest + (slide_ms - lowest.rem_euclid(slide_ms)) % slide_ms;
+                (w <= slice_start).then_some(w + size_ms)
+            }
+            WindowKind::Session { .. } => unreachable!("session windows are not sliced"),
+        }
+    }
+
     /// The start of the window that ends at `end`.
     pub fn window_start(&self, end: i64) -> i64 {
         match *self {
@@ -176,6 +194,40 @@ mod tests {
         assert_eq!(w.window_start(15), 0);
         assert_eq!(w.window_start(20), 15);
         assert_eq!(w.last_window_end(5), 15);
+    }
+
+    #[test]
+    fn the_first_window_end_is_the_first_of_the_window_ends() {
+        let kinds = [
+            WindowKind::Tumble { size_ms: 10 },
+            WindowKind::Hop {
+                size_ms: 10,
+                slide_ms: 4,
+            },
+            WindowKind::Hop {
+                size_ms: 9,
+                slide_ms: 3,
+            },
+            WindowKind::Hop {
+                size_ms: 4,
+                slide_ms: 10,
+            },
+            WindowKind::Cumulate {
+                step_ms: 5,
+                max_size_ms: 15,
+            },
+        ];
+        for kind in kinds {
+            let slice = kind.slice_ms().unwrap();
+            for k in -20..20 {
+                let start = k * slice;
+                assert_eq!(
+                    kind.first_window_end(start),
+                    kind.window_ends(start).first().copied(),
+                    "{kind:?} slice at {start}"
+                );
+            }
+        }
     }
 
     #[test]

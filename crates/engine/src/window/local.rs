@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 
 use arrow::array::{RecordBatch, UInt32Array};
-use arrow::datatypes::SchemaRef;
 
 use super::sliced::rows_by_slice;
 use super::state::GroupedState;
@@ -31,7 +30,6 @@ const MAX_GROUPS: usize = 100_000;
 /// Pre-aggregates rows per slice and key and emits partial aggregates.
 pub struct LocalWindowAggregate {
     config: WindowConfig,
-    schema: SchemaRef,
     slices: BTreeMap<i64, GroupedState>,
     watermark: EventTime,
     task: TaskInfo,
@@ -46,17 +44,11 @@ impl LocalWindowAggregate {
             ));
         }
         Ok(LocalWindowAggregate {
-            schema: config.aggregation.partial_schema(),
             config,
             slices: BTreeMap::new(),
             watermark: EventTime::MIN,
             task,
         })
-    }
-
-    /// The rows it emits: [`Aggregation::partial_schema`](super::Aggregation::partial_schema).
-    pub fn output_schema(&self) -> SchemaRef {
-        self.schema.clone()
     }
 
     fn lateness(&self) -> i64 {
@@ -70,8 +62,7 @@ impl LocalWindowAggregate {
     fn due(&self, slice_start: i64) -> bool {
         self.config
             .kind
-            .window_ends(slice_start)
-            .first()
+            .first_window_end(slice_start)
             .is_some_and(|end| end - 1 <= self.watermark)
     }
 
@@ -111,7 +102,7 @@ impl Operator for LocalWindowAggregate {
         let lateness = self.lateness();
         let mut late: Vec<u32> = Vec::new();
         for (slice_start, indices) in rows_by_slice(kind, &times) {
-            if kind.window_ends(slice_start).is_empty() {
+            if kind.first_window_end(slice_start).is_none() {
                 // Between two windows of a hopping window smaller than its slide.
                 continue;
             }

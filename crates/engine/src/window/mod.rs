@@ -19,9 +19,7 @@ pub use kind::WindowKind;
 pub use local::LocalWindowAggregate;
 pub use session::SessionWindowAggregate;
 pub use sliced::SlicedWindowAggregate;
-pub use state::{
-    AggregateSpec, Aggregation, EvaluatedRows, GroupedState, PARTIAL_SLICE, StateBatch,
-};
+pub use state::{AggregateSpec, Aggregation, EvaluatedRows, GroupedState, StateBatch};
 
 use crate::error::{EngineError, Result};
 use crate::operator::{Operator, TaskInfo};

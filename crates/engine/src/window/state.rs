@@ -282,7 +282,7 @@ impl Aggregation {
     }
 
     /// The rows a local (first-phase) aggregation sends to the global one: a
-    /// [`PARTIAL_SLICE`] column (the slice's start, the rows' time), the grouping columns,
+    /// `__slice` column (the slice's start, the rows' time), the grouping columns,
     /// then the aggregates' intermediate state.
     pub fn partial_schema(&self) -> SchemaRef {
         let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
@@ -330,7 +330,7 @@ impl Aggregation {
 }
 
 /// The slice column of partial aggregates ([`Aggregation::partial_schema`]).
-pub const PARTIAL_SLICE: &str = "__slice";
+const PARTIAL_SLICE: &str = "__slice";
 
 /// Live grouped state: interned keys and one accumulator per aggregate.
 pub struct GroupedState {
