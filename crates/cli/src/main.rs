@@ -17,6 +17,7 @@ mod model_serve;
 mod query_cmd;
 mod reference_job;
 mod registry;
+mod scale_out;
 mod serve_cmd;
 mod signals;
 mod simulate;

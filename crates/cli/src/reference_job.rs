@@ -140,6 +140,7 @@ impl ReferenceJob {
             stages: vec![Stage {
                 name: "window".into(),
                 input: Partitioning::Hash(vec![client_ip]),
+                input_schema: None,
                 parallelism: self.parallelism,
                 chain: vec![window_op],
                 sink: Some(self.sink),

@@ -24,7 +24,7 @@
 //! sinks of the job file, which keeps the INSERTs of one file apart. Two job files writing one
 //! topic should set their own prefixes, as Flink asks.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -37,7 +37,7 @@ use spate_connectors::jdbc::lookup::JdbcLookup;
 use spate_connectors::jdbc::sink::JdbcSink;
 use spate_connectors::jdbc::source::JdbcSource;
 use spate_connectors::kafka::sink::KafkaSink;
-use spate_connectors::kafka::source::KafkaSource;
+use spate_connectors::kafka::source::{KafkaSource, KafkaSourceConfig};
 use spate_connectors::log_sink::{LogSink, LogSinkConfig, Partitioner};
 use spate_connectors::log_source::{Bound, LogSource, LogSourceConfig, StartupMode};
 use spate_connectors::mqtt::sink::MqttSink;
@@ -78,6 +78,13 @@ pub struct Registry {
     /// scan of a table (a query reading its auctions and its bids joins them at equal times,
     /// as Flink's reused source does).
     planned_at_ms: i64,
+    /// Reads every Kafka source from this partition only, never committing to its group
+    /// (a scale-out job runs a copy of its source per partition it is assigned).
+    kafka_partition: Option<i32>,
+    /// The Kafka sources built so far.
+    kafka_sources: RefCell<Vec<KafkaSourceConfig>>,
+    /// The tables written so far, with their connectors.
+    sinks_built: RefCell<Vec<(String, Connector)>>,
 }
 
 impl Registry {
@@ -89,7 +96,28 @@ impl Registry {
             sinks: Cell::new(0),
             mqtt_sources: Cell::new(0),
             planned_at_ms: spate_log::now_ms(),
+            kafka_partition: None,
+            kafka_sources: RefCell::new(Vec::new()),
+            sinks_built: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The connectors, with every Kafka source reading only `partition` of its topic.
+    pub fn reading_partition(log: Log, partition: i32) -> Self {
+        Registry {
+            kafka_partition: Some(partition),
+            ..Registry::new(log)
+        }
+    }
+
+    /// The Kafka sources planned so far.
+    pub fn kafka_sources(&self) -> Vec<KafkaSourceConfig> {
+        self.kafka_sources.borrow().clone()
+    }
+
+    /// The tables written so far, with their connectors.
+    pub fn sinks_built(&self) -> Vec<(String, Connector)> {
+        self.sinks_built.borrow().clone()
     }
 }
 
@@ -402,7 +430,12 @@ impl ConnectorRegistry for Registry {
                 }))
             }
             Connector::Kafka => {
-                let config = kafka::source_config(table, schema)?;
+                let mut config = kafka::source_config(table, schema)?;
+                if let Some(partition) = self.kafka_partition {
+                    config.only_partitions = Some(vec![partition]);
+                    config.commit_offsets = false;
+                }
+                self.kafka_sources.borrow_mut().push(config.clone());
                 Ok(Arc::new(move |task| {
                     Ok(Box::new(KafkaSource::new(config.clone(), task)?) as Box<_>)
                 }))
@@ -434,6 +467,9 @@ impl ConnectorRegistry for Registry {
         let index = self.sinks.get();
         self.sinks.set(index + 1);
         refuse_metadata(table)?;
+        self.sinks_built
+            .borrow_mut()
+            .push((table.name.clone(), table.connector));
         match table.connector {
             Connector::Filesystem => {
                 let format = file_format(table)?;

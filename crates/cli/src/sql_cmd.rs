@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use spate_connectors::side_output::LogSideOutput;
 use spate_engine::checkpoint::CheckpointStore;
 use spate_engine::side_output::SideOutputs;
 use spate_engine::{JobConfig, JobGraph};
 use spate_log::{Log, LogOptions};
-use spate_sql::{PlanOptions, SqlError, parse_script, plan_script};
+use spate_sql::{PlanOptions, Script, SqlError, parse_script, plan_script};
 use spate_store::Store;
 use spate_web::{Health, PartState};
 
@@ -57,6 +58,12 @@ pub struct JobArgs {
 pub struct RunArgs {
     #[command(flatten)]
     job: JobArgs,
+    /// Share the job with the other processes running it: they split its Kafka table's
+    /// partitions through its consumer group (`properties.group.id`), repartition by key
+    /// through Kafka topics, and take over each other's partitions. Needs --checkpoint-dir,
+    /// shared by the processes.
+    #[arg(long, conflicts_with = "parallelism")]
+    scale_out: bool,
     #[command(flatten)]
     serve: ServeFlags,
 }
@@ -64,7 +71,28 @@ pub struct RunArgs {
 /// Runs a `spate sql` command.
 pub fn run(data_dir: &Path, cmd: SqlCommand) -> anyhow::Result<()> {
     match cmd {
-        SqlCommand::Run(RunArgs { job: args, serve }) => {
+        SqlCommand::Run(RunArgs {
+            job: args,
+            scale_out: true,
+            ..
+        }) => {
+            let (_, script, mut options, log) = parse(data_dir, &args)?;
+            options.parallelism = 1;
+            let checkpoints = args
+                .checkpoint_dir
+                .clone()
+                .context("--scale-out needs --checkpoint-dir, shared by the processes")?;
+            crate::scale_out::run(crate::scale_out::ScaleOutJob {
+                script,
+                options,
+                log,
+                checkpoints,
+                interval: Duration::from_millis(args.checkpoint_interval_ms),
+            })
+        }
+        SqlCommand::Run(RunArgs {
+            job: args, serve, ..
+        }) => {
             let (graphs, log) = plan(data_dir, &args)?;
             let interval = Duration::from_millis(args.checkpoint_interval_ms);
             // The store is opened once per process: the job's sinks write this handle.
@@ -93,7 +121,21 @@ pub fn run(data_dir: &Path, cmd: SqlCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Plans the job file: one graph per INSERT.
 fn plan(data_dir: &Path, args: &JobArgs) -> anyhow::Result<(Vec<JobGraph>, Log)> {
+    let (job, script, options, log) = parse(data_dir, args)?;
+    let registry = Registry::new(log.clone());
+    let graphs = plan_script(&script, &registry, &options).map_err(|e| job.error(e))?;
+    anyhow::ensure!(
+        !graphs.is_empty(),
+        "{}: the job has no INSERT statement",
+        args.job.display()
+    );
+    Ok((graphs, log))
+}
+
+/// Reads and parses the job file and its options, and opens the embedded log.
+fn parse(data_dir: &Path, args: &JobArgs) -> anyhow::Result<(JobText, Script, PlanOptions, Log)> {
     let job = JobText::read(&args.init, &args.job)?;
     let located = |e: SqlError| job.error(e);
     let script = parse_script(&job.text).map_err(located)?;
@@ -103,14 +145,7 @@ fn plan(data_dir: &Path, args: &JobArgs) -> anyhow::Result<(Vec<JobGraph>, Log)>
         options.parallelism = p;
     }
     let log = Log::open(data_dir.join("log"), LogOptions::default())?;
-    let registry = Registry::new(log.clone());
-    let graphs = plan_script(&script, &registry, &options).map_err(located)?;
-    anyhow::ensure!(
-        !graphs.is_empty(),
-        "{}: the job has no INSERT statement",
-        args.job.display()
-    );
-    Ok((graphs, log))
+    Ok((job, script, options, log))
 }
 
 /// Runs planned jobs together until they all end (a job whose sources are all bounded ends by

@@ -578,3 +578,240 @@ fn the_fleet_simulator_writes_the_records_of_a_file_run_to_kafka_keyed_by_vin() 
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// A PostgreSQL database for the scale-out test: `SPATE_TEST_POSTGRES_URL`.
+struct Postgres(String);
+
+impl Postgres {
+    fn from_env(test: &str) -> Option<Self> {
+        match std::env::var("SPATE_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(Postgres(url)),
+            _ => {
+                eprintln!("SKIPPED: {test}: set SPATE_TEST_POSTGRES_URL");
+                None
+            }
+        }
+    }
+
+    /// Runs `sql`; the rows it returns, each column as text, sorted.
+    fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        use sqlx::{Connection, Row};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut c = sqlx::PgConnection::connect(&self.0).await.unwrap();
+            let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let mut rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| (0..r.len()).map(|i| r.get::<String, _>(i)).collect())
+                .collect();
+            rows.sort();
+            rows
+        })
+    }
+
+    /// `jdbc:postgresql://…` of the database.
+    fn jdbc_url(&self) -> String {
+        format!("jdbc:postgresql://{}", self.0.split_once("://").unwrap().1)
+    }
+}
+
+#[test]
+fn scaled_out_processes_equal_one_process_and_hand_partitions_over_exactly_once() {
+    let test = "scaled_out_processes_equal_one_process_and_hand_partitions_over_exactly_once";
+    let (Some(broker), Some(pg)) = (broker(test), Postgres::from_env(test)) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let input = unique("clicks");
+    client(&["create", &broker, &input, "4"], "");
+    let (single, scaled) = (unique("pages_single"), unique("pages_scaled"));
+    let (single, scaled) = (single.replace('-', "_"), scaled.replace('-', "_"));
+    for table in [&single, &scaled] {
+        pg.query(&format!(
+            "CREATE TABLE {table} (page TEXT PRIMARY KEY, views BIGINT, total BIGINT)"
+        ));
+    }
+    // Records keyed by user, counted by page: the job repartitions by page through Kafka.
+    let produce = |ids: std::ops::Range<i64>| {
+        let lines: String = ids
+            .map(|i| {
+                format!(
+                    "{{\"user\":\"u{}\",\"page\":\"p{}\",\"n\":{i}}}\n",
+                    i % 97,
+                    i % 13
+                )
+            })
+            .collect();
+        client(&["produce", &broker, &input, "--key-field", "user"], &lines);
+    };
+    let job = |name: &str, group: &str, sink: &str, bounded: bool| {
+        let path = tmp.path().join(name);
+        let bound = match bounded {
+            true => "'scan.bounded.mode' = 'latest-offset',",
+            false => "",
+        };
+        std::fs::write(
+            &path,
+            format!(
+                "CREATE TABLE clicks (`user` STRING, page STRING, n BIGINT) WITH (
+                   'connector' = 'kafka', 'topic' = '{input}',
+                   'properties.bootstrap.servers' = '{broker}',
+                   'properties.group.id' = '{group}', {bound}
+                   'scan.startup.mode' = 'earliest-offset', 'format' = 'json');
+                 CREATE TABLE pages (page STRING, views BIGINT, total BIGINT,
+                   PRIMARY KEY (page) NOT ENFORCED) WITH (
+                   'connector' = 'jdbc', 'url' = '{url}', 'table-name' = '{sink}',
+                   'sink.buffer-flush.interval' = '100ms');
+                 INSERT INTO pages SELECT page, COUNT(*), SUM(n) FROM clicks GROUP BY page;",
+                url = pg.jdbc_url()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let count = |table: &str| {
+        pg.query(&format!(
+            "SELECT page, views::TEXT, total::TEXT FROM {table}"
+        ))
+    };
+    produce(0..20_000);
+
+    // One process, bounded: the reference.
+    let single_job = job("single.sql", &unique("single"), &single, true);
+    let out = spate_run(&tmp.path().join("data-single"), &single_job, &[])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference = count(&single);
+    assert_eq!(reference.len(), 13);
+
+    // Two processes sharing the job through their group.
+    let scaled_job = job("scaled.sql", &unique("scaled"), &scaled, false);
+    let checkpoints = tmp.path().join("checkpoints");
+    let logs = ["a.log", "b.log", "c.log"].map(|l| tmp.path().join(l));
+    let start = |n: usize| {
+        Running(
+            spate_run(
+                &tmp.path().join(format!("data-{n}")),
+                &scaled_job,
+                &[
+                    "--scale-out",
+                    "--checkpoint-dir",
+                    checkpoints.to_str().unwrap(),
+                    "--checkpoint-interval-ms",
+                    "200",
+                ],
+            )
+            .env("SPATE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&logs[n]).unwrap())
+            .spawn()
+            .unwrap(),
+        )
+    };
+    let logs_text = || {
+        logs.iter()
+            .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n--- next process ---\n")
+    };
+    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not happen; the processes' logs:\n{}",
+                logs_text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let (mut a, b) = (start(0), start(1));
+    // Both take a share of the partitions.
+    let runs = |n: usize| -> BTreeSet<String> {
+        std::fs::read_to_string(&logs[n])
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix("scale-out: running "))
+            .map(String::from)
+            .collect()
+    };
+    // Each assignment of process n: how many parts it was given.
+    let assignments = |n: usize| -> Vec<usize> {
+        let log = std::fs::read_to_string(&logs[n]).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| l.strip_prefix("scale-out: assigned "))
+            .map(|parts| parts.split(' ').count())
+            .collect()
+    };
+    wait_until("both processes running parts", &|| {
+        (0..2).all(|n| !runs(n).is_empty())
+    });
+    wait_until("the scaled-out result equal to one process's", &|| {
+        count(&scaled) == reference
+    });
+    let expected = |n: i64| -> Vec<Vec<String>> {
+        let mut pages: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for i in 0..n {
+            let e = pages.entry(format!("p{}", i % 13)).or_default();
+            e.0 += 1;
+            e.1 += i;
+        }
+        pages
+            .into_iter()
+            .map(|(page, (views, total))| vec![page, views.to_string(), total.to_string()])
+            .collect()
+    };
+
+    // More input; one process dies (SIGKILL) while it counts, and a replacement starts: it
+    // resumes the dead process's parts from their checkpoints. (tansu 0.6 never hands a
+    // member's partitions to the others when it dies without leaving, even after its
+    // session times out; a joining member gets them.)
+    let lost = runs(0);
+    let rebalances = assignments(1).len();
+    std::thread::scope(|scope| {
+        scope.spawn(|| produce(20_000..40_000));
+        wait_until("progress on the new input", &|| count(&scaled) != reference);
+        a.0.kill().unwrap();
+        a.0.wait().unwrap();
+    });
+    // The group notices the loss once the session times out (a new assignment of the
+    // survivor); the replacement joins after that.
+    wait_until("the group noticing the lost process", &|| {
+        assignments(1).len() > rebalances
+    });
+    let c = start(2);
+    wait_until("every event counted once after the replacement", &|| {
+        count(&scaled) == expected(40_000) && !runs(2).is_disjoint(&lost)
+    });
+
+    // More input; the replacement stops (SIGTERM) and leaves the group: the survivor takes
+    // over every partition.
+    produce(40_000..50_000);
+    wait_until("progress on the last input", &|| {
+        count(&scaled) != expected(40_000)
+    });
+    let stopped = c.0.id();
+    unsafe { libc::kill(stopped as i32, libc::SIGTERM) };
+    wait_until("every event counted once by the survivor", &|| {
+        count(&scaled) == expected(50_000) && assignments(1).last() == Some(&8)
+    });
+    // Nothing more arrives once everything is counted.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(count(&scaled), expected(50_000));
+    drop(c);
+    drop(b);
+    for table in [&single, &scaled] {
+        pg.query(&format!("DROP TABLE {table}"));
+    }
+}

@@ -516,7 +516,7 @@ mod tests {
             match source.poll().unwrap() {
                 SourcePoll::Batch { batch, .. } => batches.push(batch),
                 SourcePoll::Finished => return batches,
-                SourcePoll::Idle | SourcePoll::PartitionFinished(_) => {}
+                SourcePoll::Idle | SourcePoll::Watermark(_) | SourcePoll::PartitionFinished(_) => {}
             }
         }
     }

@@ -21,7 +21,9 @@ pub fn drain(source: &mut dyn spate_engine::source::Source) -> Vec<arrow::array:
     loop {
         match source.poll().unwrap() {
             SourcePoll::Batch { batch, .. } => batches.push(batch),
-            SourcePoll::Idle => std::thread::sleep(std::time::Duration::from_millis(1)),
+            SourcePoll::Idle | SourcePoll::Watermark(_) => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
             SourcePoll::PartitionFinished(0) => partition_finished = true,
             SourcePoll::PartitionFinished(p) => panic!("no partition {p}"),
             SourcePoll::Finished => break,

@@ -144,6 +144,7 @@ fn source_config(broker: &str, topic: &str, group: Option<&str>) -> KafkaSourceC
         bound: BoundedMode::LatestOffset,
         commit_offsets: group.is_some(),
         poll_records: 64,
+        only_partitions: None,
     }
 }
 
@@ -160,7 +161,9 @@ fn read(source: &mut KafkaSource, limit: usize) -> Vec<(usize, RecordBatch)> {
                 total += batch.num_rows();
                 out.push((partition, batch));
             }
-            SourcePoll::Idle => std::thread::sleep(Duration::from_millis(5)),
+            SourcePoll::Idle | SourcePoll::Watermark(_) => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
             SourcePoll::PartitionFinished(_) => {}
             SourcePoll::Finished => break,
         }

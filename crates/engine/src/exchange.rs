@@ -92,26 +92,7 @@ impl ExchangeSender {
                 if n == 1 {
                     return self.send_to(0, Message::Data(batch)).await;
                 }
-                let arrays = keys
-                    .iter()
-                    .map(|k| k.evaluate(&batch)?.into_array(batch.num_rows()))
-                    .collect::<Result<Vec<_>, _>>()?;
-                self.hashes.clear();
-                self.hashes.resize(batch.num_rows(), 0);
-                create_hashes(&arrays, &HASH_SEED, &mut self.hashes)?;
-                let mut parts: Vec<Vec<u32>> = vec![Vec::new(); n];
-                for (i, h) in self.hashes.iter().enumerate() {
-                    parts[(*h % n as u64) as usize].push(i as u32);
-                }
-                for (t, idx) in parts.into_iter().enumerate() {
-                    if idx.is_empty() {
-                        continue;
-                    }
-                    let part = if idx.len() == batch.num_rows() {
-                        batch.clone()
-                    } else {
-                        arrow::compute::take_record_batch(&batch, &UInt32Array::from(idx))?
-                    };
+                for (t, part) in split_by_hash(keys, &batch, n, &mut self.hashes)? {
                     self.send_to(t, Message::Data(part)).await?;
                 }
                 Ok(())
@@ -126,4 +107,40 @@ impl ExchangeSender {
         }
         Ok(())
     }
+}
+
+/// Splits `batch` into `n` parts by the hash of the key expressions `keys`: the rows of part
+/// `t` (returned only when it has rows) are those whose hash is `t` modulo `n`. Every process
+/// of a job hashes alike, so a scale-out job's repartition topics place keys as its exchanges
+/// do. `hashes` is scratch space, reused across calls.
+pub fn split_by_hash(
+    keys: &[Arc<dyn PhysicalExpr>],
+    batch: &RecordBatch,
+    n: usize,
+    hashes: &mut Vec<u64>,
+) -> Result<Vec<(usize, RecordBatch)>> {
+    let arrays = keys
+        .iter()
+        .map(|k| k.evaluate(batch)?.into_array(batch.num_rows()))
+        .collect::<Result<Vec<_>, _>>()?;
+    hashes.clear();
+    hashes.resize(batch.num_rows(), 0);
+    create_hashes(&arrays, &HASH_SEED, hashes)?;
+    let mut parts: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (i, h) in hashes.iter().enumerate() {
+        parts[(*h % n as u64) as usize].push(i as u32);
+    }
+    let mut split = Vec::new();
+    for (t, idx) in parts.into_iter().enumerate() {
+        if idx.is_empty() {
+            continue;
+        }
+        let part = if idx.len() == batch.num_rows() {
+            batch.clone()
+        } else {
+            arrow::compute::take_record_batch(batch, &UInt32Array::from(idx))?
+        };
+        split.push((t, part));
+    }
+    Ok(split)
 }

@@ -17,6 +17,10 @@ pub enum SourcePoll {
         /// The rows.
         batch: RecordBatch,
     },
+    /// Event-time progress that the source knows itself, such as a scale-out job's
+    /// repartition topic, which carries its writers' watermarks; only for stages without a
+    /// [`WatermarkStrategy`](crate::time::WatermarkStrategy) of their own.
+    Watermark(crate::message::EventTime),
     /// Nothing available right now.
     Idle,
     /// A partition is exhausted (bounded sources only).

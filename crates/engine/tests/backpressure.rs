@@ -47,6 +47,7 @@ async fn run_throttled(capacity: usize, stages: usize) -> (usize, usize, usize) 
         graph_stages.push(Stage {
             name: format!("stage{i}"),
             input: Partitioning::Forward,
+            input_schema: None,
             parallelism: 1,
             chain: vec![Arc::clone(&filter), Arc::clone(&project)],
             sink: last.then(|| sink_factory(&store, options.clone())),

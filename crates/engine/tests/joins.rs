@@ -85,6 +85,7 @@ fn graph(left: &SourceSpec, right: &SourceSpec, kind: JoinKind, store: &SharedSt
         stages: vec![Stage {
             name: "join".into(),
             input: Partitioning::Rebalance,
+            input_schema: None,
             parallelism: 2,
             chain: vec![join],
             sink: Some(sink_factory(store, SinkOptions::default())),

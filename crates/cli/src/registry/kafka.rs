@@ -313,6 +313,7 @@ pub(super) fn source_config(
         bound,
         commit_offsets: has_group,
         poll_records: POLL_RECORDS,
+        only_partitions: None,
     })
 }
 

@@ -6,8 +6,13 @@
 //! - [`sink`]: keyed rows go to the partition of Kafka's murmur2 of the key; at least once
 //!   (flushed on every checkpoint barrier).
 //!
+//! - [`repartition`]: the topics through which the processes of a scale-out job hand rows
+//!   over by key, exactly once without broker transactions.
+//!
 //! Values and keys are `json`, `csv` or `raw` ([`crate::format::record`]).
 
+mod producer;
+pub mod repartition;
 pub mod sink;
 pub mod source;
 
@@ -83,4 +88,43 @@ fn partition_count<C: rdkafka::ClientContext>(
         )),
         None => Err(format!("the broker has no topic {topic}")),
     }
+}
+
+/// Creates `topic` with `partitions` partitions unless it exists; an existing topic with
+/// another partition count is an error, since keys hashed to its partitions would land
+/// elsewhere.
+pub fn ensure_topic(properties: &Properties, topic: &str, partitions: usize) -> Result<(), String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::error::RDKafkaErrorCode;
+
+    let admin: AdminClient<DefaultClientContext> = client_config(properties, &[])
+        .create()
+        .map_err(|e| describe("creating the admin client", e))?;
+    let count = i32::try_from(partitions).map_err(|_| "too many partitions".to_string())?;
+    let options = AdminOptions::new()
+        .request_timeout(Some(REQUEST_TIMEOUT))
+        .operation_timeout(Some(REQUEST_TIMEOUT));
+    let new = NewTopic::new(topic, count, TopicReplication::Fixed(1));
+    let results = futures::executor::block_on(admin.create_topics([&new], &options))
+        .map_err(|e| describe(&format!("creating topic {topic}"), e))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => return Err(format!("creating topic {topic}: {code}")),
+        }
+    }
+    match partition_count(admin.inner(), topic)? {
+        n if n == partitions => Ok(()),
+        n => Err(format!(
+            "topic {topic} has {n} partitions, not {partitions}; delete it or keep the job's \
+             partition count"
+        )),
+    }
+}
+
+/// How many partitions `topic` has.
+pub fn topic_partitions(properties: &Properties, topic: &str) -> Result<usize, String> {
+    let producer = producer::Producer::new(properties, &[])?;
+    partition_count(producer.client(), topic)
 }

@@ -92,6 +92,9 @@ pub struct KafkaSourceConfig {
     pub commit_offsets: bool,
     /// Records taken from the client per poll at most.
     pub poll_records: usize,
+    /// The partitions read, shared by the instances as the topic's are; `None` for all of
+    /// the topic's (a scale-out job runs a copy of its source per assigned partition).
+    pub only_partitions: Option<Vec<i32>>,
 }
 
 /// A record waiting to be handed over.
@@ -187,9 +190,18 @@ impl KafkaSource {
         )
         .create_with_context(reporter)
         .map_err(|e| err(describe("creating the consumer", e)))?;
-        let count = partition_count(consumer.client(), &topic).map_err(err)?;
-        let partitions: Vec<i32> = (0..count as i32)
-            .filter(|p| *p as usize % task.parallelism == task.instance)
+        let all: Vec<i32> = match &config.only_partitions {
+            Some(only) => only.clone(),
+            None => {
+                let count = partition_count(consumer.client(), &topic).map_err(err)?;
+                (0..count as i32).collect()
+            }
+        };
+        let partitions: Vec<i32> = all
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % task.parallelism == task.instance)
+            .map(|(_, p)| p)
             .collect();
         let value_schema = sub_schema(&config.schema, &config.value_fields, &topic)?;
         let value_decoder = RecordDecoder::new(config.value_format, value_schema)?;

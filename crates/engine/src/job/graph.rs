@@ -66,6 +66,9 @@ pub struct Stage {
     pub name: String,
     /// How the previous stage's output is distributed to this stage's instances.
     pub input: Partitioning,
+    /// The schema of the rows entering the stage, where the planner states it: a scale-out
+    /// job that repartitions them through a Kafka topic reads them back with it.
+    pub input_schema: Option<arrow::datatypes::SchemaRef>,
     /// Number of instances.
     pub parallelism: usize,
     /// The operators, in order.

@@ -141,6 +141,13 @@ impl SourceTask {
                     flush(&mut out, &mut self.exchange, &metrics).await?;
                     idle_sent = false;
                 }
+                SourcePoll::Watermark(t) => {
+                    metrics
+                        .watermark
+                        .store(t, std::sync::atomic::Ordering::Relaxed);
+                    self.chain.push_watermark(t, &mut out)?;
+                    flush(&mut out, &mut self.exchange, &metrics).await?;
+                }
                 SourcePoll::Idle => {
                     self.emit_watermark(wm.as_mut(), &mut out, &metrics, &mut idle_sent)
                         .await?;

@@ -621,6 +621,7 @@ pub fn window_graph(
         stages: vec![Stage {
             name: "window".into(),
             input: Partitioning::Hash(vec![c("key")]),
+            input_schema: None,
             parallelism: par,
             chain: vec![factory],
             sink: Some(sink),

@@ -333,6 +333,7 @@ impl Planner<'_> {
             name: "join".into(),
             // Unused: every input has its own partitioning.
             input: Partitioning::Rebalance,
+            input_schema: None,
             parallelism: self.options.parallelism,
             chain: vec![operator],
             sink: None,

@@ -73,11 +73,18 @@ impl Pipeline {
         }
     }
 
-    /// Starts a stage fed through `input`.
-    fn exchange(&mut self, name: &str, input: Partitioning, parallelism: usize) {
+    /// Starts a stage fed through `input` with rows of `input_schema`.
+    fn exchange(
+        &mut self,
+        name: &str,
+        input: Partitioning,
+        parallelism: usize,
+        input_schema: SchemaRef,
+    ) {
         self.stages.push(Stage {
             name: self.unique_name(name),
             input,
+            input_schema: Some(input_schema),
             parallelism,
             chain: Vec::new(),
             sink: None,
@@ -537,7 +544,12 @@ impl Planner<'_> {
         } else {
             self.options.parallelism
         };
-        pipeline.exchange("group aggregate", Partitioning::Hash(keys), parallelism);
+        pipeline.exchange(
+            "group aggregate",
+            Partitioning::Hash(keys),
+            parallelism,
+            Arc::new(input_schema.clone()),
+        );
         let input_schema = Arc::new(input_schema);
         pipeline.push(Arc::new(move |task| {
             Ok(Box::new(GroupAggregate::new(
@@ -707,7 +719,8 @@ impl Planner<'_> {
             .collect();
         let reorder =
             Projection::new(columns, Arc::new(Schema::new(fields))).map_err(|e| self.engine(e))?;
-        self.push_window_aggregation(&mut pipeline, config, key_exprs);
+        let rows = Arc::clone(full_schema);
+        self.push_window_aggregation(&mut pipeline, config, key_exprs, rows);
         pipeline.push(SharedProjection::factory(reorder, false));
         Ok(pipeline)
     }
@@ -759,7 +772,12 @@ impl Planner<'_> {
             .collect();
         let reorder =
             Projection::new(columns, Arc::new(Schema::new(fields))).map_err(|e| self.engine(e))?;
-        self.push_window_aggregation(&mut pipeline, config, keys);
+        self.push_window_aggregation(
+            &mut pipeline,
+            config,
+            keys,
+            Arc::new(input.as_arrow().clone()),
+        );
         pipeline.push(SharedProjection::factory(reorder, false));
         Ok(pipeline)
     }
@@ -773,6 +791,7 @@ impl Planner<'_> {
         pipeline: &mut Pipeline,
         config: WindowConfig,
         keys: Vec<Arc<dyn PhysicalExpr>>,
+        rows: SchemaRef,
     ) {
         let parallelism = if keys.is_empty() {
             1
@@ -781,7 +800,7 @@ impl Planner<'_> {
         };
         let two_phases = self.options.agg_phases.two_phases(!keys.is_empty());
         if !(two_phases && config.two_phase_capable()) {
-            pipeline.exchange("window", Partitioning::Hash(keys), parallelism);
+            pipeline.exchange("window", Partitioning::Hash(keys), parallelism, rows);
             pipeline.push(Arc::new(move |task| config.build(task)));
             return;
         }
@@ -790,7 +809,8 @@ impl Planner<'_> {
             Ok(Box::new(LocalWindowAggregate::new(local.clone(), task.clone())?) as Box<_>)
         }));
         let keys = config.aggregation.partial_keys();
-        pipeline.exchange("window", Partitioning::Hash(keys), parallelism);
+        let partials = config.aggregation.partial_schema();
+        pipeline.exchange("window", Partitioning::Hash(keys), parallelism, partials);
         pipeline.push(Arc::new(move |task| {
             Ok(Box::new(SlicedWindowAggregate::global(config.clone(), task.clone())?) as Box<_>)
         }));
@@ -907,7 +927,12 @@ impl Planner<'_> {
                 "rank an append-only table or a window aggregation",
             ));
         }
-        pipeline.exchange("rank", Partitioning::Hash(partition_by), parallelism);
+        pipeline.exchange(
+            "rank",
+            Partitioning::Hash(partition_by),
+            parallelism,
+            Arc::new(arrow_input.clone()),
+        );
         let input_schema = Arc::new(arrow_input.clone());
         // Window columns exist only downstream of a window aggregation, whose rows for a
         // window all arrive before the watermark passes its end.

@@ -331,6 +331,7 @@ pub fn plan_insert(
             } else {
                 Partitioning::Rebalance
             },
+            input_schema: None,
             parallelism,
             chain: Vec::new(),
             sink: None,

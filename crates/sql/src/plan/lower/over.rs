@@ -154,7 +154,12 @@ impl Planner<'_> {
         } else {
             self.options.parallelism
         };
-        pipeline.exchange("over aggregate", Partitioning::Hash(keys), parallelism);
+        pipeline.exchange(
+            "over aggregate",
+            Partitioning::Hash(keys),
+            parallelism,
+            Arc::clone(&arrow_input),
+        );
         pipeline.push(Arc::new(move |task| {
             Ok(Box::new(OverAggregate::new(
                 config.clone(),

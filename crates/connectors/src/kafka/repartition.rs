@@ -1,0 +1,500 @@
+//! Repartition topics: how the processes of a scale-out job hand rows to each other by key,
+//! the way Kafka Streams does, with exactly-once hand-over on brokers without transactions.
+//!
+//! The upstream part of a job runs once per partition of its input topic (the *writer*); it
+//! hashes each row's keys to a partition of the repartition topic, as the job's in-process
+//! exchange would, and produces the rows there as Arrow IPC batches. The downstream part runs
+//! once per partition of the repartition topic and reads it back.
+//!
+//! Kafka transactions would make a writer's rows visible only once its checkpoint completes;
+//! the broker the tests run against (tansu 0.6) has none, so the same protocol travels in the
+//! topic itself. Every record carries its writer and *epoch* (the checkpoint that will cover
+//! it). Once checkpoint *c* completes, the writer appends a **commit** marker for *c* to every
+//! partition, with its watermark; a reader releases that writer's rows of epochs up to *c* only
+//! then. A writer that restarts from checkpoint *c* appends a **restart** marker for *c* first:
+//! rows of later epochs, written by the instance that died, are dropped, and the restarted
+//! writer produces them again. Readers thus see each row once, whichever process wrote it and
+//! however often writers fail over, and their watermark is the least of the writers' committed
+//! ones, so a writer that is being handed over holds event time back rather than making its
+//! rows late.
+//!
+//! Writers are ordered within a partition (the producer is idempotent), and a reader's
+//! checkpoint holds its read offset with the rows it holds back.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use datafusion::physical_expr::PhysicalExpr;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use spate_engine::EngineError;
+use spate_engine::exchange::split_by_hash;
+use spate_engine::message::EventTime;
+use spate_engine::sink::Sink;
+use spate_engine::source::{Source, SourcePoll};
+
+use super::producer::Producer;
+use super::{Properties, client_config, describe};
+
+/// The rows of one partition a writer buffers before producing them as one record.
+const RECORD_ROWS: usize = 4096;
+/// The bytes of one partition's buffered rows that make a record at most (under Kafka's
+/// default 1 MiB message limit).
+const RECORD_BYTES: usize = 512 * 1024;
+
+/// What a record of a repartition topic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Data = 0,
+    Commit = 1,
+    Restart = 2,
+}
+
+/// A record's header: kind, writer, epoch, watermark (`i64::MIN` for none), then the body.
+const HEADER: usize = 1 + 4 + 8 + 8;
+
+fn header(kind: Kind, writer: u32, epoch: u64, watermark: Option<EventTime>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(HEADER);
+    bytes.push(kind as u8);
+    bytes.extend_from_slice(&writer.to_be_bytes());
+    bytes.extend_from_slice(&epoch.to_be_bytes());
+    bytes.extend_from_slice(&watermark.unwrap_or(i64::MIN).to_be_bytes());
+    bytes
+}
+
+/// A decoded record.
+struct Record<'a> {
+    kind: Kind,
+    writer: u32,
+    epoch: u64,
+    watermark: Option<EventTime>,
+    body: &'a [u8],
+}
+
+fn parse(bytes: &[u8]) -> Option<Record<'_>> {
+    if bytes.len() < HEADER {
+        return None;
+    }
+    let kind = match bytes[0] {
+        0 => Kind::Data,
+        1 => Kind::Commit,
+        2 => Kind::Restart,
+        _ => return None,
+    };
+    let word = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let watermark = word(13) as i64;
+    Some(Record {
+        kind,
+        writer: u32::from_be_bytes(bytes[1..5].try_into().expect("4 bytes")),
+        epoch: word(5),
+        watermark: (watermark != i64::MIN).then_some(watermark),
+        body: &bytes[HEADER..],
+    })
+}
+
+fn encode_batches(batches: &[RecordBatch]) -> Result<Vec<u8>, EngineError> {
+    let mut bytes = Vec::new();
+    if let Some(first) = batches.first() {
+        let mut writer = StreamWriter::try_new(&mut bytes, &first.schema())?;
+        for batch in batches {
+            writer.write(batch)?;
+        }
+        writer.finish()?;
+    }
+    Ok(bytes)
+}
+
+fn decode_batches(bytes: &[u8]) -> Result<Vec<RecordBatch>, EngineError> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    StreamReader::try_new(bytes, None)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(EngineError::from)
+}
+
+fn err(topic: &str, message: impl std::fmt::Display) -> EngineError {
+    EngineError::Sink {
+        name: format!("repartition topic {topic}"),
+        message: message.to_string(),
+    }
+}
+
+/// A repartition topic, as both sides see it.
+#[derive(Debug, Clone)]
+pub struct RepartitionTopic {
+    /// The client's librdkafka properties (`bootstrap.servers`, …).
+    pub properties: Properties,
+    /// The topic; it exists, with `partitions` partitions.
+    pub topic: String,
+    /// Its partition count: keys are hashed modulo this.
+    pub partitions: usize,
+    /// How many writers there are (the input topic's partitions): a reader's watermark waits
+    /// for all of them.
+    pub writers: u32,
+}
+
+/// The writing side: rows hashed by their keys to the topic's partitions, released to readers
+/// by commit markers once their checkpoint completes.
+pub struct RepartitionSink {
+    topic: RepartitionTopic,
+    keys: Vec<Arc<dyn PhysicalExpr>>,
+    writer: u32,
+    producer: Producer,
+    /// The checkpoint that will cover rows written now.
+    epoch: u64,
+    watermark: Option<EventTime>,
+    buffers: Vec<Vec<RecordBatch>>,
+    hashes: Vec<u64>,
+}
+
+impl RepartitionSink {
+    /// Writer `writer` (its input partition) of `topic`, hashing rows by `keys`.
+    pub fn new(
+        topic: RepartitionTopic,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        writer: u32,
+    ) -> Result<Self, EngineError> {
+        let producer = Producer::new(&topic.properties, &[("acks", "all")])
+            .map_err(|e| err(&topic.topic, e))?;
+        Ok(RepartitionSink {
+            buffers: vec![Vec::new(); topic.partitions],
+            topic,
+            keys,
+            writer,
+            producer,
+            epoch: 1,
+            watermark: None,
+            hashes: Vec::new(),
+        })
+    }
+
+    fn produce(&self, partition: usize, value: &[u8]) -> Result<(), EngineError> {
+        self.producer
+            .produce(&self.topic.topic, partition as i32, None, None, Some(value))
+            .map_err(|e| err(&self.topic.topic, e))
+    }
+
+    fn flush_partition(&mut self, partition: usize) -> Result<(), EngineError> {
+        let batches = std::mem::take(&mut self.buffers[partition]);
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let mut value = header(Kind::Data, self.writer, self.epoch, None);
+        value.extend(encode_batches(&batches)?);
+        self.produce(partition, &value)
+    }
+
+    /// A marker to every partition, delivered before this returns.
+    fn mark(&mut self, kind: Kind, epoch: u64) -> Result<(), EngineError> {
+        let value = header(kind, self.writer, epoch, self.watermark);
+        for partition in 0..self.topic.partitions {
+            self.produce(partition, &value)?;
+        }
+        self.producer.flush().map_err(|e| err(&self.topic.topic, e))
+    }
+}
+
+impl Sink for RepartitionSink {
+    fn name(&self) -> String {
+        format!("repartition {}", self.topic.topic)
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), EngineError> {
+        let parts = split_by_hash(&self.keys, batch, self.topic.partitions, &mut self.hashes)?;
+        for (partition, rows) in parts {
+            self.buffers[partition].push(rows);
+            let buffered = &self.buffers[partition];
+            let (rows, bytes) = buffered.iter().fold((0, 0), |(r, b), batch| {
+                (r + batch.num_rows(), b + batch.get_array_memory_size())
+            });
+            if rows >= RECORD_ROWS || bytes >= RECORD_BYTES {
+                self.flush_partition(partition)?;
+            }
+        }
+        self.producer.serve();
+        Ok(())
+    }
+
+    fn watermark(&mut self, watermark: EventTime) -> Result<(), EngineError> {
+        self.watermark = Some(watermark);
+        Ok(())
+    }
+
+    fn prepare_commit(&mut self, checkpoint: u64) -> Result<Vec<u8>, EngineError> {
+        for partition in 0..self.topic.partitions {
+            self.flush_partition(partition)?;
+        }
+        self.producer
+            .flush()
+            .map_err(|e| err(&self.topic.topic, e))?;
+        self.epoch = checkpoint.saturating_add(1);
+        Ok(checkpoint.to_be_bytes().to_vec())
+    }
+
+    fn commit(&mut self, checkpoint: u64) -> Result<(), EngineError> {
+        self.mark(Kind::Commit, checkpoint)
+    }
+
+    fn restore(&mut self, pending: Option<&[u8]>) -> Result<(), EngineError> {
+        let restored = match pending {
+            Some(bytes) => u64::from_be_bytes(
+                bytes
+                    .try_into()
+                    .map_err(|_| err(&self.topic.topic, "a corrupt checkpoint state"))?,
+            ),
+            None => 0,
+        };
+        // Releases what the restored checkpoint covers, drops what a failed instance wrote
+        // after it.
+        self.mark(Kind::Restart, restored)?;
+        self.epoch = restored.saturating_add(1);
+        Ok(())
+    }
+}
+
+/// One writer's rows that a reader holds back until they are committed.
+#[derive(Debug, Default)]
+struct WriterState {
+    committed: u64,
+    watermark: Option<EventTime>,
+    held: Vec<(u64, Vec<RecordBatch>)>,
+}
+
+/// The reading side: one partition of a repartition topic, each writer's rows released once
+/// committed, with the least of the writers' watermarks.
+pub struct RepartitionSource {
+    topic: RepartitionTopic,
+    partition: i32,
+    schema: SchemaRef,
+    consumer: BaseConsumer,
+    /// The offset after the last record taken.
+    offset: i64,
+    writers: Vec<WriterState>,
+    ready: VecDeque<RecordBatch>,
+    emitted: Option<EventTime>,
+}
+
+impl RepartitionSource {
+    /// The reader of `partition` of `topic`, whose rows have `schema`.
+    pub fn new(
+        topic: RepartitionTopic,
+        partition: i32,
+        schema: SchemaRef,
+    ) -> Result<Self, EngineError> {
+        let consumer: BaseConsumer = client_config(
+            &topic.properties,
+            &[
+                ("group.id", "spate-repartition"),
+                ("enable.auto.commit", "false"),
+                ("enable.partition.eof", "false"),
+            ],
+        )
+        .create()
+        .map_err(|e| err(&topic.topic, describe("creating the consumer", e)))?;
+        Ok(RepartitionSource {
+            writers: (0..topic.writers).map(|_| WriterState::default()).collect(),
+            topic,
+            partition,
+            schema,
+            consumer,
+            offset: 0,
+            ready: VecDeque::new(),
+            emitted: None,
+        })
+    }
+
+    fn seek(&mut self) -> Result<(), EngineError> {
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(
+                &self.topic.topic,
+                self.partition,
+                Offset::Offset(self.offset),
+            )
+            .map_err(|e| err(&self.topic.topic, e))?;
+        self.consumer
+            .assign(&assignment)
+            .map_err(|e| err(&self.topic.topic, describe("assigning the partition", e)))
+    }
+
+    fn writer(&mut self, writer: u32) -> Result<&mut WriterState, EngineError> {
+        let topic = &self.topic.topic;
+        self.writers.get_mut(writer as usize).ok_or_else(|| {
+            err(
+                topic,
+                format!("a record of writer {writer}, but the input has fewer partitions"),
+            )
+        })
+    }
+
+    /// Takes one record of the topic.
+    fn take(&mut self, offset: i64, value: &[u8]) -> Result<(), EngineError> {
+        let record = parse(value).ok_or_else(|| {
+            err(
+                &self.topic.topic,
+                format!(
+                    "partition {} offset {offset} is not a repartition record",
+                    self.partition
+                ),
+            )
+        })?;
+        let (topic, partition) = (self.topic.topic.clone(), self.partition);
+        let state = self.writer(record.writer)?;
+        let released = match record.kind {
+            Kind::Data => {
+                if record.epoch <= state.committed {
+                    return Err(err(
+                        &topic,
+                        format!(
+                            "partition {partition} offset {offset}: writer {} wrote epoch {} \
+                             after committing {}",
+                            record.writer, record.epoch, state.committed
+                        ),
+                    ));
+                }
+                state
+                    .held
+                    .push((record.epoch, decode_batches(record.body)?));
+                Vec::new()
+            }
+            Kind::Commit | Kind::Restart => {
+                let (done, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.held)
+                    .into_iter()
+                    .partition(|(epoch, _)| *epoch <= record.epoch);
+                if record.kind == Kind::Commit {
+                    state.held = later;
+                }
+                state.committed = state.committed.max(record.epoch);
+                if record.watermark.is_some() {
+                    state.watermark = record.watermark.max(state.watermark);
+                }
+                done.into_iter().flat_map(|(_, batches)| batches).collect()
+            }
+        };
+        self.ready.extend(released);
+        Ok(())
+    }
+
+    /// The least of the writers' watermarks, once every writer has one.
+    fn watermark(&self) -> Option<EventTime> {
+        self.writers.iter().map(|w| w.watermark).min().flatten()
+    }
+}
+
+impl Source for RepartitionSource {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn partitions(&self) -> Vec<String> {
+        vec![format!("{}/{}", self.topic.topic, self.partition)]
+    }
+
+    fn poll(&mut self) -> Result<SourcePoll, EngineError> {
+        for _ in 0..64 {
+            if let Some(batch) = self.ready.pop_front() {
+                return Ok(SourcePoll::Batch {
+                    partition: 0,
+                    batch,
+                });
+            }
+            if let Some(wm) = self.watermark()
+                && Some(wm) > self.emitted
+            {
+                self.emitted = Some(wm);
+                return Ok(SourcePoll::Watermark(wm));
+            }
+            let Some(message) = self.consumer.poll(Duration::ZERO) else {
+                return Ok(SourcePoll::Idle);
+            };
+            let message = message
+                .map_err(|e| err(&self.topic.topic, describe("reading the partition", e)))?;
+            let offset = message.offset();
+            let value = message.payload().unwrap_or_default().to_vec();
+            drop(message);
+            self.take(offset, &value)?;
+            self.offset = offset + 1;
+        }
+        Ok(SourcePoll::Idle)
+    }
+
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Vec<u8>, EngineError> {
+        let mut state = StateBytes::default();
+        state.u64(self.offset as u64);
+        state.u64(self.emitted.unwrap_or(i64::MIN) as u64);
+        state.bytes(&encode_batches(self.ready.make_contiguous())?);
+        for writer in &self.writers {
+            state.u64(writer.committed);
+            state.u64(writer.watermark.unwrap_or(i64::MIN) as u64);
+            state.u64(writer.held.len() as u64);
+            for (epoch, batches) in &writer.held {
+                state.u64(*epoch);
+                state.bytes(&encode_batches(batches)?);
+            }
+        }
+        Ok(state.0)
+    }
+
+    fn restore(&mut self, state: Option<&[u8]>) -> Result<(), EngineError> {
+        if let Some(bytes) = state {
+            let corrupt = || err(&self.topic.topic, "a corrupt checkpoint state");
+            let mut state = StateReader(bytes);
+            let time = |t: u64| (t as i64 != i64::MIN).then_some(t as i64);
+            self.offset = state.u64().ok_or_else(corrupt)? as i64;
+            self.emitted = time(state.u64().ok_or_else(corrupt)?);
+            self.ready = decode_batches(state.bytes().ok_or_else(corrupt)?)?.into();
+            for writer in &mut self.writers {
+                writer.committed = state.u64().ok_or_else(corrupt)?;
+                writer.watermark = time(state.u64().ok_or_else(corrupt)?);
+                let held = state.u64().ok_or_else(corrupt)?;
+                writer.held = (0..held)
+                    .map(|_| {
+                        let epoch = state.u64().ok_or_else(corrupt)?;
+                        Ok((epoch, decode_batches(state.bytes().ok_or_else(corrupt)?)?))
+                    })
+                    .collect::<Result<_, EngineError>>()?;
+            }
+        }
+        self.seek()
+    }
+}
+
+/// A checkpoint state being written: big-endian words and length-prefixed bytes.
+#[derive(Default)]
+struct StateBytes(Vec<u8>);
+
+impl StateBytes {
+    fn u64(&mut self, value: u64) {
+        self.0.extend_from_slice(&value.to_be_bytes());
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.u64(bytes.len() as u64);
+        self.0.extend_from_slice(bytes);
+    }
+}
+
+/// A checkpoint state being read back.
+struct StateReader<'a>(&'a [u8]);
+
+impl<'a> StateReader<'a> {
+    fn u64(&mut self) -> Option<u64> {
+        let (word, rest) = self.0.split_first_chunk::<8>()?;
+        self.0 = rest;
+        Some(u64::from_be_bytes(*word))
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = usize::try_from(self.u64()?).ok()?;
+        let (bytes, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(bytes)
+    }
+}
