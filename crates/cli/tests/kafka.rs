@@ -367,19 +367,20 @@ fn a_job_killed_and_restarted_from_its_checkpoint_neither_loses_nor_repeats_rows
 /// and whose sink is `sink` (a table `out` of `columns` INTs, taking `id` for each); whether it
 /// passed, and its standard error.
 fn validate_into(source: &str, sink: &str, columns: usize) -> (bool, String) {
+    validate_job(&format!(
+        "{source}\n{sink}\nINSERT INTO out SELECT {} FROM src;\n",
+        (0..columns)
+            .map(|i| format!("CAST(id AS INT) AS c{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// `spate sql validate` of the job `text`: whether it passed, and its standard error.
+fn validate_job(text: &str) -> (bool, String) {
     let tmp = tempfile::tempdir().unwrap();
     let job = tmp.path().join("job.sql");
-    std::fs::write(
-        &job,
-        format!(
-            "{source}\n{sink}\nINSERT INTO out SELECT {} FROM src;\n",
-            (0..columns)
-                .map(|i| format!("CAST(id AS INT) AS c{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    )
-    .unwrap();
+    std::fs::write(&job, text).unwrap();
     let out = Command::new(SPATE)
         .arg("--data-dir")
         .arg(tmp.path().join("data"))
@@ -642,6 +643,14 @@ fn wait_for_last(
     }
 }
 
+/// Runs `command`, which must succeed; its standard output.
+fn succeeded(mut command: Command) -> Vec<u8> {
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{command:?}: {stderr}");
+    out.stdout
+}
+
 /// Orders as upsert-kafka records (`{"key": …, "value": …}` lines for `kafka_client.py
 /// upsert`), applied to `table` as they are made.
 #[derive(Default)]
@@ -842,32 +851,19 @@ fn upsert_kafka_carries_a_group_by_changelog_through_kafka_and_back() {
         ),
     )
     .unwrap();
-    let out = spate_run(&data, &job, &["--parallelism", "2"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(spate_run(&data, &job, &["--parallelism", "2"]));
     let want_rows: Vec<Value> = final_totals.values().flatten().cloned().collect();
     assert_eq!(want_rows.len(), 4);
     for table in ["from_totals", "from_buffered"] {
-        let out = Command::new(SPATE)
+        let mut query = Command::new(SPATE);
+        query
             .arg("--data-dir")
             .arg(&data)
             .args(["query", "--format", "json"])
             .arg(format!(
                 "SELECT `user`, n, amount FROM {table} ORDER BY `user`"
-            ))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+            ));
+        let rows: Value = serde_json::from_slice(&succeeded(query)).unwrap();
         assert_eq!(rows, Value::Array(want_rows.clone()), "{table}");
     }
 
@@ -966,25 +962,10 @@ fn upsert_kafka_options_are_checked_where_the_table_is_declared() {
         ),
     ];
     for (job_text, expected) in &cases {
-        let tmp = tempfile::tempdir().unwrap();
-        let job = tmp.path().join("job.sql");
-        std::fs::write(&job, job_text).unwrap();
-        let out = Command::new(SPATE)
-            .arg("--data-dir")
-            .arg(tmp.path().join("data"))
-            .args(["sql", "validate"])
-            .arg(&job)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
+        let (ok, err) = validate_job(job_text);
         match expected {
-            None => assert!(out.status.success(), "{job_text}: {err}"),
-            Some(expected) => {
-                assert!(
-                    !out.status.success() && err.contains(expected),
-                    "{job_text}: {err}"
-                )
-            }
+            None => assert!(ok, "{job_text}: {err}"),
+            Some(expected) => assert!(!ok && err.contains(expected), "{job_text}: {err}"),
         }
     }
 }
