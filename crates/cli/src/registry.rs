@@ -6,6 +6,7 @@
 //! | `filesystem` | `json`, `csv`, `parquet` files, read once | `csv`, `json`, `parquet` part files, exactly once |
 //! | `spate-log` | a topic of the embedded log (`json`) | a topic of the embedded log (`json`), exactly once |
 //! | `kafka` | a Kafka topic (`json`, `csv`, `raw`; metadata columns) | a Kafka topic, at least once |
+//! | `upsert-kafka` | a Kafka topic as a table's changelog by primary key (tombstones delete) | a table's changes as records and tombstones by key, at least once |
 //! | `mqtt` | an MQTT topic filter (`json`; the `topic` metadata column), at least once | MQTT topics of a `{column}` pattern (`json`), at least once |
 //! | `datagen` | generated rows | — |
 //! | `nexmark` | the Nexmark benchmark's events | — |
@@ -61,8 +62,9 @@ pub(crate) use store::{open_store, store_dir};
 
 /// What each connector reads and writes, for hints.
 const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), kafka (json, \
-csv, raw), mqtt (json), jdbc, datagen, nexmark; sinks: filesystem (csv, json, parquet), spate-log (json), \
-kafka (json, csv, raw), mqtt (json), jdbc, spate-store, print, blackhole";
+csv, raw), upsert-kafka (json, csv, raw), mqtt (json), jdbc, datagen, nexmark; sinks: filesystem (csv, json, parquet), spate-log (json), \
+kafka (json, csv, raw), upsert-kafka (json, csv, raw), mqtt (json), jdbc, spate-store, print, \
+blackhole";
 
 /// The connectors of `spate sql`, over one embedded log.
 pub struct Registry {
@@ -355,9 +357,16 @@ impl ConnectorRegistry for Registry {
     }
 
     fn accepts_changes(&self, table: &TableDef) -> bool {
-        matches!(table.connector, Connector::Print | Connector::Blackhole)
-            || (table.connector == Connector::Jdbc && table.primary_key.is_some())
+        // An upsert-kafka table without a primary key is refused when its sink is built.
+        matches!(
+            table.connector,
+            Connector::Print | Connector::Blackhole | Connector::UpsertKafka
+        ) || (table.connector == Connector::Jdbc && table.primary_key.is_some())
             || (table.connector == Connector::SpateStore && table.primary_key.is_some())
+    }
+
+    fn upsert_source(&self, table: &TableDef) -> bool {
+        table.connector == Connector::UpsertKafka
     }
 
     fn lookup(
@@ -429,8 +438,11 @@ impl ConnectorRegistry for Registry {
                     Ok(Box::new(NexmarkSource::new(config.clone(), task)) as Box<_>)
                 }))
             }
-            Connector::Kafka => {
-                let mut config = kafka::source_config(table, schema)?;
+            Connector::Kafka | Connector::UpsertKafka => {
+                let mut config = match table.connector {
+                    Connector::Kafka => kafka::source_config(table, schema)?,
+                    _ => kafka::upsert_source_config(table, schema)?,
+                };
                 if let Some(partition) = self.kafka_partition {
                     config.only_partitions = Some(vec![partition]);
                     config.commit_offsets = false;
@@ -495,8 +507,11 @@ impl ConnectorRegistry for Registry {
                 }))
             }
             Connector::SpateLog => self.log_sink(table, index),
-            Connector::Kafka => {
-                let config = kafka::sink_config(table)?;
+            Connector::Kafka | Connector::UpsertKafka => {
+                let config = match table.connector {
+                    Connector::Kafka => kafka::sink_config(table)?,
+                    _ => kafka::upsert_sink_config(table)?,
+                };
                 Ok(Arc::new(move |task| {
                     Ok(Box::new(KafkaSink::new(config.clone(), task.instance)?) as Box<_>)
                 }))
@@ -527,13 +542,18 @@ impl ConnectorRegistry for Registry {
 /// Refuses metadata columns in tables of connectors other than Kafka and MQTT.
 fn refuse_metadata(table: &TableDef) -> spate_sql::Result<()> {
     match table.metadata_columns().next() {
-        Some((column, _)) if !matches!(table.connector, Connector::Kafka | Connector::Mqtt) => {
+        Some((column, _))
+            if !matches!(
+                table.connector,
+                Connector::Kafka | Connector::UpsertKafka | Connector::Mqtt
+            ) =>
+        {
             Err(SqlError::Unsupported {
                 at: column.at,
                 construct: format!("METADATA columns of {} tables", table.connector.name()),
                 text: column.name.clone(),
-                hint: "only kafka and mqtt tables have metadata columns; declare a physical \
-                       column"
+                hint: "only kafka, upsert-kafka and mqtt tables have metadata columns; declare \
+                       a physical column"
                     .into(),
             })
         }

@@ -367,19 +367,20 @@ fn a_job_killed_and_restarted_from_its_checkpoint_neither_loses_nor_repeats_rows
 /// and whose sink is `sink` (a table `out` of `columns` INTs, taking `id` for each); whether it
 /// passed, and its standard error.
 fn validate_into(source: &str, sink: &str, columns: usize) -> (bool, String) {
+    validate_job(&format!(
+        "{source}\n{sink}\nINSERT INTO out SELECT {} FROM src;\n",
+        (0..columns)
+            .map(|i| format!("CAST(id AS INT) AS c{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// `spate sql validate` of the job `text`: whether it passed, and its standard error.
+fn validate_job(text: &str) -> (bool, String) {
     let tmp = tempfile::tempdir().unwrap();
     let job = tmp.path().join("job.sql");
-    std::fs::write(
-        &job,
-        format!(
-            "{source}\n{sink}\nINSERT INTO out SELECT {} FROM src;\n",
-            (0..columns)
-                .map(|i| format!("CAST(id AS INT) AS c{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    )
-    .unwrap();
+    std::fs::write(&job, text).unwrap();
     let out = Command::new(SPATE)
         .arg("--data-dir")
         .arg(tmp.path().join("data"))
@@ -621,6 +622,135 @@ impl Postgres {
     }
 }
 
+/// An upsert-kafka table of JSON keys and values, with more options in `extra`.
+fn upsert_table(name: &str, columns: &str, topic: &str, broker: &str, extra: &str) -> String {
+    format!(
+        "CREATE TABLE {name} ({columns}) WITH (
+           'connector' = 'upsert-kafka', 'topic' = '{topic}',
+           'properties.bootstrap.servers' = '{broker}',
+           'key.format' = 'json', 'value.format' = 'json'{extra});"
+    )
+}
+
+/// The records of an upsert topic by user (from the key's JSON): the one partition the key's
+/// records are in, and the value of each (`None` for a tombstone) in order.
+type ByUser = BTreeMap<String, (i64, Vec<Option<Value>>)>;
+
+fn changes_by_user(records: &[Value]) -> ByUser {
+    let mut by_user = ByUser::new();
+    for r in records {
+        let key: Value = serde_json::from_str(r["key"].as_str().expect("a key")).unwrap();
+        let value = r["value"]
+            .as_str()
+            .map(|v| serde_json::from_str(v).unwrap());
+        let partition = r["partition"].as_i64().unwrap();
+        let entry = by_user
+            .entry(key["user"].as_str().unwrap().to_string())
+            .or_insert((partition, Vec::new()));
+        assert_eq!(
+            entry.0, partition,
+            "one key's records in two partitions: {r}"
+        );
+        entry.1.push(value);
+    }
+    by_user
+}
+
+/// The last record of each user in `topic` (`None`: a tombstone), once they are `want`; fails
+/// after a minute or when `job` exits.
+fn wait_for_last(
+    broker: &str,
+    topic: &str,
+    want: &BTreeMap<String, Option<Value>>,
+    job: &mut Running,
+) -> ByUser {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let by_user = changes_by_user(&consume(broker, topic));
+        let last: BTreeMap<String, Option<Value>> = by_user
+            .iter()
+            .map(|(user, (_, values))| (user.clone(), values.last().cloned().flatten()))
+            .collect();
+        if &last == want {
+            return by_user;
+        }
+        if let Some(status) = job.0.try_wait().unwrap() {
+            panic!("the job exited with {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic} holds {last:?}, not {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Runs `command`, which must succeed; its standard output.
+fn succeeded(mut command: Command) -> Vec<u8> {
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{command:?}: {stderr}");
+    out.stdout
+}
+
+/// Orders as upsert-kafka records (`{"key": …, "value": …}` lines for `kafka_client.py
+/// upsert`), applied to `table` as they are made.
+#[derive(Default)]
+struct Orders {
+    table: BTreeMap<i64, (String, i64)>,
+    lines: String,
+}
+
+impl Orders {
+    fn set(&mut self, id: i64, row: Option<(String, i64)>) {
+        let value = match &row {
+            Some((user, amount)) => serde_json::json!({"id": id, "user": user, "amount": amount}),
+            None => Value::Null,
+        };
+        self.lines.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"key": {"id": id}, "value": value})
+        ));
+        match row {
+            Some(row) => self.table.insert(id, row),
+            None => self.table.remove(&id),
+        };
+    }
+
+    /// The records made since the last call.
+    fn take_lines(&mut self) -> String {
+        std::mem::take(&mut self.lines)
+    }
+
+    /// The last value per user: `{"user", "n", "amount"}` (without the user when
+    /// `!with_user`), `None` for the users in `gone`.
+    fn totals(&self, gone: &[&str], with_user: bool) -> BTreeMap<String, Option<Value>> {
+        let mut totals: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for (user, amount) in self.table.values() {
+            let t = totals.entry(user.clone()).or_default();
+            t.0 += 1;
+            t.1 += amount;
+        }
+        let mut want: BTreeMap<String, Option<Value>> = totals
+            .into_iter()
+            .map(|(user, (n, amount))| {
+                let value = match with_user {
+                    true => serde_json::json!({"user": user, "n": n, "amount": amount}),
+                    false => serde_json::json!({"n": n, "amount": amount}),
+                };
+                (user, Some(value))
+            })
+            .collect();
+        for user in gone {
+            assert!(
+                want.insert(user.to_string(), None).is_none(),
+                "{user} has orders"
+            );
+        }
+        want
+    }
+}
+
 #[test]
 fn scaled_out_processes_equal_one_process_and_hand_partitions_over_exactly_once() {
     let test = "scaled_out_processes_equal_one_process_and_hand_partitions_over_exactly_once";
@@ -813,5 +943,266 @@ fn scaled_out_processes_equal_one_process_and_hand_partitions_over_exactly_once(
     drop(b);
     for table in [&single, &scaled] {
         pg.query(&format!("DROP TABLE {table}"));
+    }
+}
+
+#[test]
+fn upsert_kafka_carries_a_group_by_changelog_through_kafka_and_back() {
+    let Some(broker) = broker("upsert_kafka_carries_a_group_by_changelog_through_kafka_and_back")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (orders_topic, totals, buffered) = (unique("orders"), unique("totals"), unique("buffered"));
+    client(&["create", &broker, &orders_topic, "2"], "");
+    client(&["create", &broker, &totals, "3"], "");
+    client(&["create", &broker, &buffered, "3"], "");
+
+    // Job 1, unbounded: counts and sums per user of the orders table (keyed by order id)
+    // into two upsert-kafka topics, one written as the changes come, one through the buffer
+    // with the user only in the key.
+    let columns = "`user` STRING, n BIGINT, amount BIGINT, PRIMARY KEY (`user`) NOT ENFORCED";
+    let orders_table = |extra: &str| {
+        upsert_table(
+            "orders",
+            "id BIGINT, `user` STRING, amount BIGINT, PRIMARY KEY (id) NOT ENFORCED",
+            &orders_topic,
+            &broker,
+            extra,
+        )
+    };
+    let buffered_table = |extra: &str| {
+        upsert_table(
+            "buffered",
+            columns,
+            &buffered,
+            &broker,
+            &format!(", 'value.fields-include' = 'EXCEPT_KEY'{extra}"),
+        )
+    };
+    let job = tmp.path().join("totals.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "{}\n{}\n{}\n
+             EXECUTE STATEMENT SET BEGIN
+             INSERT INTO totals SELECT `user`, COUNT(*), SUM(amount) FROM orders GROUP BY `user`;
+             INSERT INTO buffered SELECT `user`, COUNT(*), SUM(amount) FROM orders GROUP BY `user`;
+             END;",
+            orders_table(""),
+            upsert_table("totals", columns, &totals, &broker, ""),
+            buffered_table(
+                ", 'sink.buffer-flush.max-rows' = '1000', 'sink.buffer-flush.interval' = '1 h'"
+            ),
+        ),
+    )
+    .unwrap();
+    let checkpoints = tmp.path().join("checkpoints");
+    let mut running = Running(
+        spate_run(
+            &tmp.path().join("data"),
+            &job,
+            &[
+                "--parallelism",
+                "2",
+                "--checkpoint-dir",
+                checkpoints.to_str().unwrap(),
+                "--checkpoint-interval-ms",
+                "200",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+
+    // First the orders: inserts, updates (some moving an order from u3 to u4, some repeating
+    // the row) and a record whose value is not an order.
+    let mut orders = Orders::default();
+    for id in 0..400 {
+        orders.set(id, Some((format!("u{}", id % 5), id)));
+    }
+    for id in (3..400).step_by(10) {
+        orders.set(id, Some((format!("u{}", (id + 1) % 5), id * 2)));
+    }
+    for id in (0..400).step_by(7) {
+        let same = orders.table[&id].clone();
+        orders.set(id, Some(same));
+    }
+    let mut lines = orders.take_lines();
+    lines.push_str("{\"key\": {\"id\": 500}, \"value\": \"not an order\"}\n");
+    client(&["upsert", &broker, &orders_topic], &lines);
+    wait_for_last(&broker, &totals, &orders.totals(&[], true), &mut running);
+    // Then tombstones of every order of u4, and of an order that never was.
+    let of_u4: Vec<i64> = orders
+        .table
+        .iter()
+        .filter(|(_, (user, _))| user == "u4")
+        .map(|(id, _)| *id)
+        .collect();
+    for id in of_u4 {
+        orders.set(id, None);
+    }
+    orders.set(9_999, None);
+    client(&["upsert", &broker, &orders_topic], &orders.take_lines());
+
+    // The client reads the topics: the last record of each user is its totals, or a tombstone
+    // for u4, whose group the deletes emptied; a user's records are in one partition; updates
+    // in place write no tombstone.
+    let final_totals = orders.totals(&["u4"], true);
+    let by_user = wait_for_last(&broker, &totals, &final_totals, &mut running);
+    for (user, (_, values)) in &by_user {
+        let tombstones = values.iter().filter(|v| v.is_none()).count();
+        assert_eq!(tombstones, usize::from(user == "u4"), "{user}: {values:?}");
+    }
+    let partitions: BTreeSet<i64> = by_user.values().map(|(p, _)| *p).collect();
+    assert!(
+        partitions.len() > 1,
+        "keys spread over partitions: {by_user:?}"
+    );
+    wait_for_last(
+        &broker,
+        &buffered,
+        &orders.totals(&["u4"], false),
+        &mut running,
+    );
+    drop(running);
+
+    // Job 2 reads both topics back as changelogs and materialises them in the store.
+    let data = tmp.path().join("data2");
+    let job = tmp.path().join("materialise.sql");
+    let bounded = ", 'scan.bounded.mode' = 'latest-offset'";
+    std::fs::write(
+        &job,
+        format!(
+            "{}\n{}\n
+             CREATE TABLE from_totals ({columns}) WITH ('connector' = 'spate-store');
+             CREATE TABLE from_buffered ({columns}) WITH ('connector' = 'spate-store');
+             EXECUTE STATEMENT SET BEGIN
+             INSERT INTO from_totals SELECT * FROM totals;
+             INSERT INTO from_buffered SELECT * FROM buffered;
+             END;",
+            upsert_table("totals", columns, &totals, &broker, bounded),
+            buffered_table(bounded),
+        ),
+    )
+    .unwrap();
+    succeeded(spate_run(&data, &job, &["--parallelism", "2"]));
+    let want_rows: Vec<Value> = final_totals.values().flatten().cloned().collect();
+    assert_eq!(want_rows.len(), 4);
+    for table in ["from_totals", "from_buffered"] {
+        let mut query = Command::new(SPATE);
+        query
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["query", "--format", "json"])
+            .arg(format!(
+                "SELECT `user`, n, amount FROM {table} ORDER BY `user`"
+            ));
+        let rows: Value = serde_json::from_slice(&succeeded(query)).unwrap();
+        assert_eq!(rows, Value::Array(want_rows.clone()), "{table}");
+    }
+
+    // A bounded run of job 1 over the same orders dead-letters the record that is not an
+    // order, once per INSERT.
+    let job = tmp.path().join("again.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "{}\n{}\nINSERT INTO totals SELECT `user`, COUNT(*), SUM(amount) FROM orders \
+             GROUP BY `user`;",
+            orders_table(bounded),
+            upsert_table("totals", columns, &totals, &broker, ""),
+        ),
+    )
+    .unwrap();
+    let out = spate_run(&tmp.path().join("data3"), &job, &[])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.contains(" 1 dead letters"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn upsert_kafka_options_are_checked_where_the_table_is_declared() {
+    // Planning needs no broker.
+    let table = |name: &str, columns: &str, extra: &str| {
+        format!(
+            "CREATE TABLE {name} ({columns}) WITH ('connector' = 'upsert-kafka', 'topic' = 't',
+               'properties.bootstrap.servers' = '127.0.0.1:1',
+               'key.format' = 'json', 'value.format' = 'json'{extra});"
+        )
+    };
+    let keyed = "id BIGINT, c INT, PRIMARY KEY (id) NOT ENFORCED";
+    let datagen =
+        "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1');";
+    let print = "CREATE TABLE out (c0 INT) WITH ('connector' = 'print');";
+    // An updating result goes into an upsert-kafka table; an upsert-kafka table feeds one.
+    let grouped = |sink: &str| {
+        format!(
+            "{datagen}\n{sink}\nINSERT INTO out SELECT id, CAST(COUNT(*) AS INT) FROM src \
+             GROUP BY id;"
+        )
+    };
+    let cases: Vec<(String, Option<&str>)> = vec![
+        (grouped(&table("out", keyed, "")), None),
+        (
+            grouped(&table("out", "id BIGINT, c INT", "")),
+            Some("an upsert-kafka table without a primary key"),
+        ),
+        (
+            grouped(&table(
+                "out",
+                keyed,
+                ", 'sink.buffer-flush.max-rows' = '10'",
+            )),
+            Some("buffering needs 'sink.buffer-flush.interval' greater than zero too"),
+        ),
+        (
+            grouped(&table(
+                "out",
+                keyed,
+                ", 'sink.buffer-flush.interval' = 'soon'",
+            )),
+            Some("expected a duration"),
+        ),
+        (
+            format!(
+                "{}\n{print}\nINSERT INTO out SELECT c FROM src;",
+                table("src", keyed, "")
+            ),
+            None,
+        ),
+        (
+            format!(
+                "{}\n{print}\nINSERT INTO out SELECT c FROM src;",
+                table(
+                    "src",
+                    "id BIGINT, c INT, ts TIMESTAMP(3), PRIMARY KEY (id) NOT ENFORCED, \
+                     WATERMARK FOR ts AS ts - INTERVAL '1' SECOND",
+                    ""
+                )
+            ),
+            Some("a WATERMARK on the upsert-kafka table"),
+        ),
+        (
+            format!(
+                "{}\nCREATE TABLE out (c0 INT) WITH ('connector' = 'filesystem', 'path' = '/x', \
+                 'format' = 'csv');\nINSERT INTO out SELECT c FROM src;",
+                table("src", keyed, "")
+            ),
+            Some("writing an updating result (a changelog) to the filesystem sink"),
+        ),
+    ];
+    for (job_text, expected) in &cases {
+        let (ok, err) = validate_job(job_text);
+        match expected {
+            None => assert!(ok, "{job_text}: {err}"),
+            Some(expected) => assert!(!ok && err.contains(expected), "{job_text}: {err}"),
+        }
     }
 }

@@ -2,13 +2,16 @@
 
     kafka_client.py create BROKER TOPIC PARTITIONS
     kafka_client.py produce BROKER TOPIC [--key-field F]   # NDJSON values on stdin
+    kafka_client.py upsert BROKER TOPIC                     # {"key": …, "value": …} lines on stdin
     kafka_client.py consume BROKER TOPIC                    # committed records, as JSON lines
     kafka_client.py committed BROKER GROUP TOPIC            # the group's offsets, as JSON
 
 `produce` keys each record with the JSON of its `--key-field` value (no key where the line is
-not such JSON) and lets the client's partitioner place it. `consume` reads every partition from its start to its end offset with
+not such JSON) and lets the client's partitioner place it. `upsert` produces one record per line
+with the JSON of its "key" as key and the JSON of its "value" as value, a tombstone (no value)
+where "value" is null. `consume` reads every partition from its start to its end offset with
 isolation.level=read_committed and prints one JSON object per record: partition, offset,
-key, value and timestamp.
+key, value (null for a tombstone) and timestamp.
 """
 
 import json
@@ -27,7 +30,8 @@ def create(broker, topic, partitions):
         future.result(TIMEOUT)
 
 
-def produce(broker, topic, key_field=None):
+def send(records, broker, topic):
+    """Produces (key, value) pairs, in order, and waits until all are delivered."""
     producer = Producer({"bootstrap.servers": broker, "enable.idempotence": True})
     failures = []
 
@@ -35,19 +39,10 @@ def produce(broker, topic, key_field=None):
         if err is not None:
             failures.append(str(err))
 
-    for line in sys.stdin:
-        line = line.rstrip("\n")
-        if not line:
-            continue
-        key = None
-        if key_field is not None:
-            try:
-                key = json.dumps(json.loads(line)[key_field])
-            except (ValueError, KeyError, TypeError):
-                key = None  # a malformed record, sent as it is, without a key
+    for key, value in records:
         while True:
             try:
-                producer.produce(topic, value=line.encode(), key=key, on_delivery=report)
+                producer.produce(topic, value=value, key=key, on_delivery=report)
                 break
             except BufferError:  # the client's queue is full: let it send
                 producer.poll(0.1)
@@ -55,6 +50,34 @@ def produce(broker, topic, key_field=None):
     left = producer.flush(TIMEOUT)
     if left or failures:
         sys.exit(f"{left} record(s) undelivered: {failures[:3]}")
+
+
+def lines():
+    for line in sys.stdin:
+        line = line.rstrip("\n")
+        if line:
+            yield line
+
+
+def produce(broker, topic, key_field=None):
+    def keyed(line):
+        if key_field is None:
+            return None
+        try:
+            return json.dumps(json.loads(line)[key_field])
+        except (ValueError, KeyError, TypeError):
+            return None  # a malformed record, sent as it is, without a key
+
+    send(((keyed(line), line.encode()) for line in lines()), broker, topic)
+
+
+def upsert(broker, topic):
+    def record(line):
+        change = json.loads(line)
+        value = change["value"]
+        return json.dumps(change["key"]), None if value is None else json.dumps(value)
+
+    send((record(line) for line in lines()), broker, topic)
 
 
 def partitions_of(client, topic):
@@ -90,13 +113,13 @@ def consume(broker, topic):
             continue
         if msg.error():
             raise KafkaException(msg.error())
-        key = msg.key()
+        key, value = msg.key(), msg.value()
         records.append(
             {
                 "partition": msg.partition(),
                 "offset": msg.offset(),
                 "key": key.decode() if key is not None else None,
-                "value": msg.value().decode(),
+                "value": value.decode() if value is not None else None,
                 "timestamp": msg.timestamp()[1],
             }
         )
@@ -123,6 +146,8 @@ def main(args):
     elif command == "produce":
         key_field = args[4] if len(args) > 4 and args[3] == "--key-field" else None
         produce(args[1], args[2], key_field)
+    elif command == "upsert":
+        upsert(args[1], args[2])
     elif command == "consume":
         consume(args[1], args[2])
     elif command == "committed":

@@ -12,10 +12,11 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use spate_connectors::format::record::RecordFormat;
-use spate_connectors::kafka::sink::{KafkaSink, KafkaSinkConfig};
+use spate_connectors::kafka::sink::{BufferFlush, KafkaSink, KafkaSinkConfig};
 use spate_connectors::kafka::source::{BoundedMode, KafkaSource, KafkaSourceConfig, StartupMode};
 use spate_connectors::kafka::{MetadataKey, Properties};
 use spate_connectors::log_sink::Partitioner;
+use spate_engine::changelog::{self, RowKind};
 use spate_engine::operator::TaskInfo;
 use spate_engine::side_output::{SideOutputSink, SideOutputs, SideRecord};
 use spate_engine::sink::Sink;
@@ -113,6 +114,8 @@ fn sink_config(broker: &str, topic: &str) -> KafkaSinkConfig {
         key: Some((RecordFormat::Json, vec!["id".into()])),
         timestamp_column: None,
         partitioner: Partitioner::Default,
+        upsert: false,
+        buffer: None,
     }
 }
 
@@ -145,6 +148,7 @@ fn source_config(broker: &str, topic: &str, group: Option<&str>) -> KafkaSourceC
         commit_offsets: group.is_some(),
         poll_records: 64,
         only_partitions: None,
+        upsert: false,
     }
 }
 
@@ -409,5 +413,145 @@ fn instances_share_partitions_and_malformed_records_are_dead_lettered() {
         );
         assert!(lines.contains(&String::from_utf8(d.payload.clone()).unwrap()));
         assert!(!d.reason.is_empty());
+    }
+}
+
+/// A changelog batch of `rows_schema()` rows: (kind, id, name).
+fn changes(rows: &[(RowKind, i64, &str)]) -> RecordBatch {
+    RecordBatch::try_new(
+        changelog::with_row_kind(&rows_schema()),
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+            changelog::row_kind_array(rows.iter().map(|r| r.0)),
+        ],
+    )
+    .unwrap()
+}
+
+/// An upsert table of `rows_schema()` keyed by `id`, its name only in the value.
+fn upsert_config(broker: &str, topic: &str) -> (KafkaSinkConfig, KafkaSourceConfig) {
+    let sink = KafkaSinkConfig {
+        value_fields: vec!["name".into()],
+        upsert: true,
+        ..sink_config(broker, topic)
+    };
+    let source = KafkaSourceConfig {
+        schema: rows_schema(),
+        value_fields: vec!["name".into()],
+        key: Some((RecordFormat::Json, vec!["id".into()])),
+        metadata: Vec::new(),
+        upsert: true,
+        ..source_config(broker, topic, None)
+    };
+    (sink, source)
+}
+
+/// What a bounded upsert source reads from `topic`: (kind, id, name or None), in order per
+/// id.
+fn upserts_in(config: &KafkaSourceConfig) -> Vec<(RowKind, i64, Option<String>)> {
+    let side = Arc::new(Collected::default());
+    let mut source = KafkaSource::new(config.clone(), &task(0, 1, &side)).unwrap();
+    source.restore(None).unwrap();
+    let mut read_back = Vec::new();
+    for (_, batch) in read(&mut source, usize::MAX) {
+        assert_eq!(batch.schema(), source.schema());
+        let kinds = changelog::row_kinds(&batch).unwrap().unwrap();
+        let ids = batch.column(0).as_primitive::<Int64Type>();
+        let names = batch.column(1).as_string::<i32>();
+        for (row, kind) in kinds.into_iter().enumerate() {
+            let name = names.is_valid(row).then(|| names.value(row).to_string());
+            read_back.push((kind, ids.value(row), name));
+        }
+    }
+    // Keys keep their order within their partition; sort by id, stably.
+    read_back.sort_by_key(|r| r.1);
+    read_back
+}
+
+#[test]
+fn an_upsert_sink_writes_changes_by_key_and_the_upsert_source_reads_them_as_upserts() {
+    let Some(broker) =
+        broker("an_upsert_sink_writes_changes_by_key_and_the_upsert_source_reads_them_as_upserts")
+    else {
+        return;
+    };
+    let topic = unique("upserts");
+    create_topic(&broker, &topic, 3);
+    let (sink_config, source_config) = upsert_config(&broker, &topic);
+    assert!(source_config.output_schema().field(1).is_nullable());
+    assert!(
+        !source_config.output_schema().field(0).is_nullable(),
+        "the key is never NULL"
+    );
+    let mut sink = KafkaSink::new(sink_config.clone(), 0).unwrap();
+    sink.restore(None).unwrap();
+    use RowKind::*;
+    sink.write(&changes(&[
+        (Insert, 1, "a"),
+        (Insert, 2, "b"),
+        (Insert, 3, "c"),
+        // An update in place: only the new row is written.
+        (UpdateBefore, 1, "a"),
+        (UpdateAfter, 1, "a2"),
+        (Delete, 2, "b"),
+        // A retraction not followed by its key's new row is a tombstone.
+        (UpdateBefore, 3, "c"),
+        (UpdateAfter, 4, "d"),
+    ]))
+    .unwrap();
+    sink.prepare_commit(1).unwrap();
+    let expected = vec![
+        (UpdateAfter, 1, Some("a".to_string())),
+        (UpdateAfter, 1, Some("a2".to_string())),
+        (UpdateAfter, 2, Some("b".to_string())),
+        (Delete, 2, None),
+        (UpdateAfter, 3, Some("c".to_string())),
+        (Delete, 3, None),
+        (UpdateAfter, 4, Some("d".to_string())),
+    ];
+    assert_eq!(upserts_in(&source_config), expected);
+
+    // Buffered, only each key's last change is written, once the checkpoint comes (or the
+    // buffer fills up).
+    let topic = unique("buffered");
+    create_topic(&broker, &topic, 3);
+    let (sink_config, source_config) = upsert_config(&broker, &topic);
+    let buffered = KafkaSinkConfig {
+        buffer: Some(BufferFlush {
+            max_rows: 3,
+            interval: Duration::from_secs(3600),
+        }),
+        ..sink_config
+    };
+    let mut sink = KafkaSink::new(buffered, 0).unwrap();
+    sink.restore(None).unwrap();
+    sink.write(&changes(&[
+        (Insert, 1, "a"),
+        (UpdateBefore, 1, "a"),
+        (UpdateAfter, 1, "a2"),
+        (Insert, 2, "b"),
+        (Delete, 2, "b"),
+    ]))
+    .unwrap();
+    sink.prepare_commit(1).unwrap();
+    assert_eq!(
+        upserts_in(&source_config),
+        vec![(UpdateAfter, 1, Some("a2".into())), (Delete, 2, None)]
+    );
+    // A third key fills the buffer: it is produced without a checkpoint.
+    sink.write(&changes(&[
+        (Insert, 3, "c"),
+        (Insert, 4, "d"),
+        (Insert, 5, "e"),
+    ]))
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while upserts_in(&source_config).len() < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "the full buffer was not produced"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

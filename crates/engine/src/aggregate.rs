@@ -122,6 +122,16 @@ impl GroupAggregate {
             .collect()
     }
 
+    /// The types of each aggregate's accumulator state as this operator's accumulators hold
+    /// it: a retracting (sliding) accumulator may keep more than `state_fields` (a sliding
+    /// SUM keeps its count too).
+    fn state_types(&self) -> Result<Vec<Vec<DataType>>> {
+        self.new_accumulators()?
+            .iter_mut()
+            .map(|a| Ok(a.state()?.iter().map(ScalarValue::data_type).collect()))
+            .collect()
+    }
+
     /// Interns the keys of `keys`; new groups get accumulators and their key values stored.
     fn intern(&mut self, keys: &[ArrayRef]) -> Result<()> {
         let before = self.groups.len();
@@ -333,17 +343,16 @@ impl Operator for GroupAggregate {
         columns.push(Arc::new(Int64Array::from_iter_values(
             live.iter().map(|&g| self.row_counts[g]),
         )));
-        for (a, spec) in self.aggregation.aggregates().iter().enumerate() {
-            let state_fields = spec.function.state_fields()?;
-            let mut per_field: Vec<Vec<ScalarValue>> = vec![Vec::new(); state_fields.len()];
+        for (a, types) in self.state_types()?.iter().enumerate() {
+            let mut per_field: Vec<Vec<ScalarValue>> = vec![Vec::new(); types.len()];
             for &g in &live {
                 for (j, v) in self.accumulators[g][a].state()?.into_iter().enumerate() {
                     per_field[j].push(v);
                 }
             }
-            for (j, (field, values)) in state_fields.iter().zip(per_field).enumerate() {
+            for (j, (data_type, values)) in types.iter().zip(per_field).enumerate() {
                 let array = if values.is_empty() {
-                    arrow::array::new_empty_array(field.data_type())
+                    arrow::array::new_empty_array(data_type)
                 } else {
                     ScalarValue::iter_to_array(values)?
                 };
@@ -392,8 +401,8 @@ impl Operator for GroupAggregate {
             .ok_or_else(|| corrupt("row counts are not BIGINT".into()))?;
         let mut at = nk + 1;
         let group_ids = self.group_ids.clone();
-        for (a, spec) in self.aggregation.aggregates().iter().enumerate() {
-            let width = spec.function.state_fields()?.len();
+        for (a, types) in self.state_types()?.iter().enumerate() {
+            let width = types.len();
             let states = &batch.columns()[at..at + width];
             for (row, &g) in group_ids.iter().enumerate() {
                 let one: Vec<ArrayRef> = states.iter().map(|s| s.slice(row, 1)).collect();
@@ -585,5 +594,32 @@ mod tests {
             .unwrap();
         assert_eq!(rows(&mut out), ["-U a 4 2", "+U a 14 3"]);
         assert!(restored.restore(Some(b"garbage")).is_err());
+    }
+
+    #[test]
+    fn retracting_state_survives_a_snapshot_and_restore() {
+        let ins = RowKind::Insert;
+        let mut op = operator(true);
+        let mut out = Output::default();
+        op.process_batch(
+            batch(&["a", "a", "b"], &[1, 3, 2], Some(&[ins; 3])),
+            &mut out,
+        )
+        .unwrap();
+        rows(&mut out);
+        let state = op.snapshot(1).unwrap();
+        let mut restored = operator(true);
+        restored.restore(Some(&state)).unwrap();
+        restored
+            .process_batch(
+                batch(&["a", "b"], &[3, 2], Some(&[RowKind::Delete; 2])),
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!(rows(&mut out), ["-U a 4 2", "+U a 1 1", "-D b 2 1"]);
+        // A snapshot without groups restores too.
+        let mut empty = operator(true);
+        let state = empty.snapshot(2).unwrap();
+        operator(true).restore(Some(&state)).unwrap();
     }
 }

@@ -10,6 +10,7 @@
 //! - [`changelog`]: row kinds (`+I`, `-U`, `+U`, `-D`) of updating streams.
 //! - [`aggregate`] and [`rank`]: unbounded `GROUP BY`, deduplication and Top-N, which update
 //!   their results as a changelog.
+//! - [`normalize`]: the last row per key of an upsert stream, turned into a changelog.
 //! - [`over`]: OVER aggregations (`ROWS`/`RANGE … PRECEDING`) in event time.
 //! - [`lookup`]: lookup joins against dimension tables held in memory.
 //! - [`join`]: regular and interval joins of two streams.
@@ -31,6 +32,7 @@ pub mod join;
 pub mod lookup;
 pub mod message;
 pub mod metrics;
+pub mod normalize;
 pub mod operator;
 pub mod over;
 pub mod rank;

@@ -1,6 +1,8 @@
 //! The sink interface, with the two-phase commit that checkpoints drive, and the operator
 //! that puts a sink at the end of a chain.
 
+use std::time::Duration;
+
 use arrow::array::RecordBatch;
 
 use crate::error::Result;
@@ -45,6 +47,17 @@ pub trait Sink: Send {
     fn watermark(&mut self, _watermark: EventTime) -> Result<()> {
         Ok(())
     }
+
+    /// How often [`Sink::on_tick`] should run, if at all (e.g. a sink flushing its buffer
+    /// every `sink.buffer-flush.interval` while no rows arrive).
+    fn tick_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Runs on the processing-time timer.
+    fn on_tick(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Runs a [`Sink`] as the last operator of a chain.
@@ -72,6 +85,14 @@ impl Operator for SinkOperator {
 
     fn process_watermark(&mut self, wm: EventTime, _out: &mut Output) -> Result<()> {
         self.sink.watermark(wm)
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        self.sink.tick_interval()
+    }
+
+    fn on_tick(&mut self, _out: &mut Output) -> Result<()> {
+        self.sink.on_tick()
     }
 
     fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>> {

@@ -14,6 +14,9 @@ pub enum Connector {
     Blackhole,
     /// `kafka`: a Kafka topic, read and written through a Kafka broker.
     Kafka,
+    /// `upsert-kafka`: a Kafka topic read and written as the changelog of a table with a
+    /// primary key: a record upserts its key's row, a tombstone (no value) deletes it.
+    UpsertKafka,
     /// `spate-log`: a topic of Spate's embedded durable log.
     SpateLog,
     /// `datagen`: generated rows, random or sequences, per `fields.<column>.…` options.
@@ -129,6 +132,22 @@ const SPECS: &[Spec] = &[
         ],
         prefixes: &["properties."],
         format_keys: &["format", "key.format", "value.format"],
+        column_options: &[],
+    },
+    Spec {
+        connector: Connector::UpsertKafka,
+        name: "upsert-kafka",
+        required: &["topic", "key.format", "value.format"],
+        optional: &[
+            "key.fields-prefix",
+            "value.fields-include",
+            "scan.bounded.mode",
+            "sink.buffer-flush.max-rows",
+            "sink.buffer-flush.interval",
+            "sink.delivery-guarantee",
+        ],
+        prefixes: &["properties."],
+        format_keys: &["key.format", "value.format"],
         column_options: &[],
     },
     Spec {
@@ -662,6 +681,39 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, SqlError::MissingOption { ref text, .. } if text == "topic"));
         assert_eq!(Connector::Kafka.required_options(), ["topic"]);
+    }
+
+    #[test]
+    fn upsert_kafka_takes_flinks_options() {
+        let options = [
+            entry("connector", "upsert-kafka"),
+            entry("topic", "counts"),
+            entry("properties.bootstrap.servers", "127.0.0.1:9092"),
+            entry("key.format", "json"),
+            entry("value.format", "json"),
+            entry("value.fields-include", "EXCEPT_KEY"),
+            entry("sink.buffer-flush.max-rows", "1000"),
+            entry("sink.buffer-flush.interval", "1 s"),
+            entry("value.json.ignore-parse-errors", "true"),
+        ];
+        assert_eq!(
+            validate(Position::new(1, 1), &options),
+            Ok(Connector::UpsertKafka)
+        );
+        let without_key_format = [
+            entry("connector", "upsert-kafka"),
+            entry("topic", "counts"),
+            entry("value.format", "json"),
+        ];
+        let err = validate(Position::new(1, 1), &without_key_format).unwrap_err();
+        assert!(matches!(err, SqlError::MissingOption { ref text, .. } if text == "key.format"));
+        // upsert-kafka starts at the earliest offset, always, as Flink's does.
+        let mut with_startup = options.to_vec();
+        with_startup.push(entry("scan.startup.mode", "latest-offset"));
+        let err = validate(Position::new(1, 1), &with_startup).unwrap_err();
+        assert!(
+            matches!(err, SqlError::UnknownOption { ref text, .. } if text == "scan.startup.mode")
+        );
     }
 
     #[test]

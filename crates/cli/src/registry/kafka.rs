@@ -1,22 +1,28 @@
-//! The options of `'connector' = 'kafka'` tables, as Flink names them, turned into the
-//! configurations of [`spate_connectors::kafka`]'s source and sink.
+//! The options of `'connector' = 'kafka'` and `'upsert-kafka'` tables, as Flink names them,
+//! turned into the configurations of [`spate_connectors::kafka`]'s source and sink.
 //!
 //! `properties.*` go to librdkafka without the prefix (`properties.bootstrap.servers` is
-//! required). Without `scan.startup.mode` a source starts from the group's offsets when it
-//! has `properties.group.id` (Flink's default) and from the earliest offset otherwise.
+//! required). Without `scan.startup.mode` a kafka source starts from the group's offsets when
+//! it has `properties.group.id` (Flink's default) and from the earliest offset otherwise.
+//!
+//! An upsert-kafka table is keyed by its primary key (the record key, in `key.format`) and is
+//! always read from the earliest offset, as Flink reads it: the table is the whole topic. Its
+//! sink buffers with `sink.buffer-flush.max-rows` and `sink.buffer-flush.interval`, both
+//! greater than zero or both zero (the default: no buffer), as Flink requires.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::datatypes::{DataType, SchemaRef};
 use spate_connectors::format::record::RecordFormat;
-use spate_connectors::kafka::sink::KafkaSinkConfig;
+use spate_connectors::kafka::sink::{BufferFlush, KafkaSinkConfig};
 use spate_connectors::kafka::source::{
     BoundedMode, KafkaSourceConfig, StartupMode, parse_specific_offsets,
 };
 use spate_connectors::kafka::{MetadataKey, Properties};
 use spate_connectors::log_sink::Partitioner;
 use spate_sql::catalog::ColumnKind;
-use spate_sql::{SqlError, TableDef};
+use spate_sql::{Connector, SqlError, TableDef, parse_duration};
 
 use super::invalid;
 
@@ -67,15 +73,60 @@ fn format(table: &TableDef, key: &str) -> Result<RecordFormat, SqlError> {
     })
 }
 
+/// The key columns of a kafka table: `key.fields`, which go with `key.format`.
+fn key_fields(table: &TableDef) -> Result<Vec<String>, SqlError> {
+    let fields: Vec<String> = table
+        .option("key.fields")
+        .unwrap_or_default()
+        .split(';')
+        .map(|f| f.trim().to_string())
+        .filter(|f| !f.is_empty())
+        .collect();
+    match (fields.is_empty(), table.option("key.format")) {
+        (true, Some(_)) => Err(invalid(
+            table,
+            "key.format",
+            "a key format needs 'key.fields'",
+            "add 'key.fields' = 'column;…'",
+        )),
+        (false, None) => Err(invalid(
+            table,
+            "key.fields",
+            "keys need 'key.format'",
+            "add 'key.format' = 'json'",
+        )),
+        _ => Ok(fields),
+    }
+}
+
+/// The key columns of an upsert-kafka table: its primary key.
+fn primary_key(table: &TableDef) -> Result<Vec<String>, SqlError> {
+    match &table.primary_key {
+        Some(key) => Ok(key.columns.clone()),
+        None => Err(SqlError::Unsupported {
+            at: table.at,
+            construct: "an upsert-kafka table without a primary key".into(),
+            text: table.name.clone(),
+            hint: "declare PRIMARY KEY (…) NOT ENFORCED: its columns are the record key, and \
+                   records update or delete the row of their key"
+                .into(),
+        }),
+    }
+}
+
 /// The value and key layout: the value's format and columns, and the key's format and
-/// columns (`key.fields`), among the physical columns of `schema`.
+/// columns (`key_fields`), among the physical columns of `schema`.
 type Layout = (
     RecordFormat,
     Vec<String>,
     Option<(RecordFormat, Vec<String>)>,
 );
 
-fn layout(table: &TableDef, schema: &SchemaRef) -> Result<Layout, SqlError> {
+fn layout(
+    table: &TableDef,
+    schema: &SchemaRef,
+    key_fields: Vec<String>,
+) -> Result<Layout, SqlError> {
     let value_key = match table.option("value.format") {
         Some(_) => "value.format",
         None => "format",
@@ -87,20 +138,24 @@ fn layout(table: &TableDef, schema: &SchemaRef) -> Result<Layout, SqlError> {
         .filter(|c| c.kind == ColumnKind::Physical)
         .map(|c| c.name.clone())
         .collect();
-    let key_fields: Vec<String> = table
-        .option("key.fields")
-        .unwrap_or_default()
-        .split(';')
-        .map(|f| f.trim().to_string())
-        .filter(|f| !f.is_empty())
-        .collect();
     if let Some(missing) = key_fields.iter().find(|f| !physical.contains(f)) {
-        return Err(invalid(
-            table,
-            "key.fields",
-            format!("{missing} is not a physical column of the table"),
-            "name physical columns, separated by ';'",
-        ));
+        return Err(match table.connector {
+            Connector::UpsertKafka => SqlError::Unsupported {
+                at: table.at,
+                construct: format!(
+                    "the primary key column {missing} of table {}, which is not physical",
+                    table.name
+                ),
+                text: missing.clone(),
+                hint: "key an upsert-kafka table by physical columns".into(),
+            },
+            _ => invalid(
+                table,
+                "key.fields",
+                format!("{missing} is not a physical column of the table"),
+                "name physical columns, separated by ';'",
+            ),
+        });
     }
     if table.option("key.fields-prefix").is_some() {
         return Err(invalid(
@@ -110,25 +165,9 @@ fn layout(table: &TableDef, schema: &SchemaRef) -> Result<Layout, SqlError> {
             "drop 'key.fields-prefix'",
         ));
     }
-    let key = match (key_fields.is_empty(), table.option("key.format")) {
-        (true, None) => None,
-        (true, Some(_)) => {
-            return Err(invalid(
-                table,
-                "key.format",
-                "a key format needs 'key.fields'",
-                "add 'key.fields' = 'column;…'",
-            ));
-        }
-        (false, None) => {
-            return Err(invalid(
-                table,
-                "key.fields",
-                "keys need 'key.format'",
-                "add 'key.format' = 'json'",
-            ));
-        }
-        (false, Some(_)) => Some((format(table, "key.format")?, key_fields.clone())),
+    let key = match key_fields.is_empty() {
+        true => None,
+        false => Some((format(table, "key.format")?, key_fields.clone())),
     };
     let value_fields: Vec<String> = match table.option("value.fields-include") {
         None => physical,
@@ -220,17 +259,69 @@ fn metadata(table: &TableDef, writing: bool) -> Result<Vec<(String, MetadataKey)
     Ok(columns)
 }
 
-/// The configuration of a source of `table`, producing rows of `schema`.
+/// The configuration of a source of the kafka table `table`, producing rows of `schema`.
 pub(super) fn source_config(
     table: &TableDef,
     schema: SchemaRef,
 ) -> Result<KafkaSourceConfig, SqlError> {
+    let key_fields = key_fields(table)?;
+    source(table, schema, key_fields, startup(table)?, false)
+}
+
+/// The configuration of a source of the upsert-kafka table `table`: upserts from the earliest
+/// offset on, keyed by the primary key.
+pub(super) fn upsert_source_config(
+    table: &TableDef,
+    schema: SchemaRef,
+) -> Result<KafkaSourceConfig, SqlError> {
+    let key_fields = primary_key(table)?;
+    source(table, schema, key_fields, StartupMode::Earliest, true)
+}
+
+fn source(
+    table: &TableDef,
+    schema: SchemaRef,
+    key_fields: Vec<String>,
+    startup: StartupMode,
+    upsert: bool,
+) -> Result<KafkaSourceConfig, SqlError> {
     let properties = properties(table)?;
     let topic = topic(table)?;
-    let (value_format, value_fields, key) = layout(table, &schema)?;
+    let (value_format, value_fields, key) = layout(table, &schema, key_fields)?;
     let metadata = metadata(table, false)?;
-    let has_group = properties.contains_key("group.id");
-    let startup = match table.option("scan.startup.mode") {
+    let bound = match table.option("scan.bounded.mode") {
+        None | Some("unbounded") => BoundedMode::Unbounded,
+        Some("latest-offset") => BoundedMode::LatestOffset,
+        Some(_) => {
+            return Err(invalid(
+                table,
+                "scan.bounded.mode",
+                "Spate bounds Kafka sources at latest-offset only",
+                "write 'scan.bounded.mode' = 'latest-offset'",
+            ));
+        }
+    };
+    Ok(KafkaSourceConfig {
+        commit_offsets: properties.contains_key("group.id"),
+        properties,
+        topic,
+        schema,
+        value_format,
+        value_fields,
+        key,
+        metadata,
+        startup,
+        bound,
+        poll_records: POLL_RECORDS,
+        upsert,
+        only_partitions: None,
+    })
+}
+
+/// Where a kafka source starts without a checkpoint (`scan.startup.mode`).
+fn startup(table: &TableDef) -> Result<StartupMode, SqlError> {
+    let has_group = table.option("properties.group.id").is_some();
+    Ok(match table.option("scan.startup.mode") {
         Some("earliest-offset") => StartupMode::Earliest,
         Some("latest-offset") => StartupMode::Latest,
         None if !has_group => StartupMode::Earliest,
@@ -245,7 +336,7 @@ pub(super) fn source_config(
             }
             StartupMode::GroupOffsets {
                 reset_to_latest: matches!(
-                    properties.get("auto.offset.reset").map(String::as_str),
+                    table.option("properties.auto.offset.reset"),
                     Some("latest" | "largest" | "end")
                 ),
             }
@@ -288,45 +379,11 @@ pub(super) fn source_config(
                 "write 'scan.startup.mode' = 'earliest-offset'",
             ));
         }
-    };
-    let bound = match table.option("scan.bounded.mode") {
-        None | Some("unbounded") => BoundedMode::Unbounded,
-        Some("latest-offset") => BoundedMode::LatestOffset,
-        Some(_) => {
-            return Err(invalid(
-                table,
-                "scan.bounded.mode",
-                "Spate bounds Kafka sources at latest-offset only",
-                "write 'scan.bounded.mode' = 'latest-offset'",
-            ));
-        }
-    };
-    Ok(KafkaSourceConfig {
-        properties,
-        topic,
-        schema,
-        value_format,
-        value_fields,
-        key,
-        metadata,
-        startup,
-        bound,
-        commit_offsets: has_group,
-        poll_records: POLL_RECORDS,
-        only_partitions: None,
     })
 }
 
-/// The configuration of a sink of `table`.
+/// The configuration of a sink of the kafka table `table`.
 pub(super) fn sink_config(table: &TableDef) -> Result<KafkaSinkConfig, SqlError> {
-    let properties = properties(table)?;
-    let topic = topic(table)?;
-    let schema = Arc::new(table.sink_schema());
-    let (value_format, value_fields, key) = layout(table, &schema)?;
-    let timestamp_column = metadata(table, true)?
-        .into_iter()
-        .find(|(column, key)| *key == MetadataKey::Timestamp && schema.index_of(column).is_ok())
-        .map(|(column, _)| column);
     let partitioner = match table.option("sink.partitioner") {
         None | Some("default") => Partitioner::Default,
         Some("fixed") => Partitioner::Fixed,
@@ -340,6 +397,33 @@ pub(super) fn sink_config(table: &TableDef) -> Result<KafkaSinkConfig, SqlError>
             ));
         }
     };
+    let key_fields = key_fields(table)?;
+    sink(table, key_fields, partitioner, false, None)
+}
+
+/// The configuration of a sink of the upsert-kafka table `table`: keyed by the primary key,
+/// partitioned by the key's hash.
+pub(super) fn upsert_sink_config(table: &TableDef) -> Result<KafkaSinkConfig, SqlError> {
+    let key_fields = primary_key(table)?;
+    let buffer = buffer_flush(table)?;
+    sink(table, key_fields, Partitioner::Default, true, buffer)
+}
+
+fn sink(
+    table: &TableDef,
+    key_fields: Vec<String>,
+    partitioner: Partitioner,
+    upsert: bool,
+    buffer: Option<BufferFlush>,
+) -> Result<KafkaSinkConfig, SqlError> {
+    let properties = properties(table)?;
+    let topic = topic(table)?;
+    let schema = Arc::new(table.sink_schema());
+    let (value_format, value_fields, key) = layout(table, &schema, key_fields)?;
+    let timestamp_column = metadata(table, true)?
+        .into_iter()
+        .find(|(column, key)| *key == MetadataKey::Timestamp && schema.index_of(column).is_ok())
+        .map(|(column, _)| column);
     match table.option("sink.delivery-guarantee") {
         None | Some("at-least-once" | "none") => {}
         Some("exactly-once") => {
@@ -371,5 +455,50 @@ pub(super) fn sink_config(table: &TableDef) -> Result<KafkaSinkConfig, SqlError>
         key,
         timestamp_column,
         partitioner,
+        upsert,
+        buffer,
     })
+}
+
+/// `sink.buffer-flush.max-rows` and `sink.buffer-flush.interval` of an upsert-kafka table:
+/// both greater than zero buffer, both zero (the default) do not, as in Flink.
+fn buffer_flush(table: &TableDef) -> Result<Option<BufferFlush>, SqlError> {
+    let max_rows = match table.option("sink.buffer-flush.max-rows") {
+        None => 0,
+        Some(text) => text.trim().parse::<usize>().map_err(|_| {
+            invalid(
+                table,
+                "sink.buffer-flush.max-rows",
+                "expected a number of rows",
+                "write e.g. 'sink.buffer-flush.max-rows' = '1000'",
+            )
+        })?,
+    };
+    let interval = match table.option("sink.buffer-flush.interval") {
+        None => Duration::ZERO,
+        Some(text) => parse_duration(text).ok_or_else(|| {
+            invalid(
+                table,
+                "sink.buffer-flush.interval",
+                "expected a duration",
+                "write e.g. 'sink.buffer-flush.interval' = '1 s'",
+            )
+        })?,
+    };
+    match (max_rows > 0, !interval.is_zero()) {
+        (true, true) => Ok(Some(BufferFlush { max_rows, interval })),
+        (false, false) => Ok(None),
+        (set_rows, _) => {
+            let (set, unset) = match set_rows {
+                true => ("sink.buffer-flush.max-rows", "sink.buffer-flush.interval"),
+                false => ("sink.buffer-flush.interval", "sink.buffer-flush.max-rows"),
+            };
+            Err(invalid(
+                table,
+                set,
+                format!("buffering needs '{unset}' greater than zero too"),
+                format!("set both '{set}' and '{unset}' above zero, or neither"),
+            ))
+        }
+    }
 }

@@ -11,23 +11,28 @@
 //! recovery.
 //!
 //! Records whose value (or key) does not decode go to the dead-letter output with the reason
-//! and `topic/partition/offset`; records without a value (tombstones) are skipped, as Flink's
-//! formats skip them.
+//! and `topic/partition/offset`. Records without a value (tombstones) are skipped, as Flink's
+//! formats skip them, except in an upsert table (`upsert-kafka`, [`KafkaSourceConfig::upsert`]):
+//! there the batches are an upsert stream, a record `+U` (the key's row is now this) and a
+//! tombstone `-D` (the key's row is gone; only the key's columns are set), in the order of the
+//! partition.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMillisecondArray,
+    ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    new_null_array,
 };
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::compute::interleave;
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use spate_engine::EngineError;
+use spate_engine::changelog::{self, RowKind};
 use spate_engine::metrics::TaskMetrics;
 use spate_engine::operator::TaskInfo;
 use spate_engine::side_output::{SideOutputKind, SideRecord};
@@ -95,6 +100,30 @@ pub struct KafkaSourceConfig {
     /// The partitions read, shared by the instances as the topic's are; `None` for all of
     /// the topic's (a scale-out job runs a copy of its source per assigned partition).
     pub only_partitions: Option<Vec<i32>>,
+    /// Whether the topic holds upserts keyed by the `key` columns (`upsert-kafka`): batches
+    /// carry a row kind after the columns, and tombstones are deletes.
+    pub upsert: bool,
+}
+
+impl KafkaSourceConfig {
+    /// The schema of the batches handed over: `schema`, or for an upsert table `schema` with
+    /// every column outside the key nullable (a delete has only the key) and the row kind.
+    pub fn output_schema(&self) -> SchemaRef {
+        if !self.upsert {
+            return Arc::clone(&self.schema);
+        }
+        let key_fields = self.key.as_ref().map_or(&[][..], |(_, f)| f.as_slice());
+        let fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let in_key = key_fields.iter().any(|k| k == f.name());
+                f.as_ref().clone().with_nullable(f.is_nullable() || !in_key)
+            })
+            .collect();
+        changelog::with_row_kind(&Schema::new(fields))
+    }
 }
 
 /// A record waiting to be handed over.
@@ -102,12 +131,14 @@ struct Fetched {
     offset: i64,
     timestamp: Option<i64>,
     key: Option<Vec<u8>>,
-    value: Vec<u8>,
+    /// `None` for a tombstone (kept in upsert tables only).
+    value: Option<Vec<u8>>,
 }
 
 /// One instance of a Kafka source.
 pub struct KafkaSource {
     config: KafkaSourceConfig,
+    output: SchemaRef,
     consumer: BaseConsumer<CommitReporter>,
     partitions: Vec<i32>,
     /// The offset after the last record handed over, per partition.
@@ -207,9 +238,10 @@ impl KafkaSource {
         let value_decoder = RecordDecoder::new(config.value_format, value_schema)?;
         let key_decoder = match &config.key {
             Some((format, fields)) => {
+                // Tombstones of upsert tables have only the key to read.
                 let missing: Vec<String> = fields
                     .iter()
-                    .filter(|f| !config.value_fields.contains(f))
+                    .filter(|f| config.upsert || !config.value_fields.contains(f))
                     .cloned()
                     .collect();
                 match missing.is_empty() {
@@ -224,6 +256,7 @@ impl KafkaSource {
         };
         let n = partitions.len();
         Ok(KafkaSource {
+            output: config.output_schema(),
             consumer,
             partitions,
             offsets: vec![0; n],
@@ -331,18 +364,19 @@ impl KafkaSource {
             else {
                 continue;
             };
-            let Some(value) = message.payload() else {
+            let value = message.payload();
+            if value.is_none() && !self.config.upsert {
                 // A tombstone: nothing to decode, but the position moves past it.
                 if self.pending[i].is_empty() {
                     self.offsets[i] = message.offset() + 1;
                 }
                 continue;
-            };
+            }
             self.pending[i].push(Fetched {
                 offset: message.offset(),
                 timestamp: message.timestamp().to_millis(),
                 key: message.key().map(<[u8]>::to_vec),
-                value: value.to_vec(),
+                value: value.map(<[u8]>::to_vec),
             });
         }
         Ok(())
@@ -366,43 +400,46 @@ impl KafkaSource {
         if let Some(stop) = self.stop_at[i] {
             records.retain(|r| r.offset < stop);
         }
+        let with_value: Vec<&Fetched> = records.iter().filter(|r| r.value.is_some()).collect();
         let (values, rejected) = self
             .value_decoder
-            .decode(records.iter().map(|r| r.value.as_slice()))?;
-        let mut keep = vec![true; records.len()];
+            .decode(with_value.iter().filter_map(|r| r.value.as_deref()))?;
+        let mut decoded = vec![true; with_value.len()];
         for Rejected { index, reason } in rejected {
-            keep[index] = false;
-            self.dead_letter(p, records[index].offset, reason, &records[index].value);
+            let r = with_value[index];
+            decoded[index] = false;
+            self.dead_letter(p, r.offset, reason, r.value.as_deref().unwrap_or_default());
         }
-        let mut kept: Vec<&Fetched> = records
-            .iter()
-            .zip(&keep)
-            .filter_map(|(r, k)| k.then_some(r))
-            .collect();
-        let mut values = values;
-        let decoded_keys = match &mut self.key_decoder {
+        // The kept records, each with its row among the decoded values (none for a tombstone).
+        let mut kept: Vec<(&Fetched, Option<usize>)> = Vec::with_capacity(records.len());
+        let (mut nth_value, mut next_row) = (0, 0);
+        for r in &records {
+            if r.value.is_none() {
+                kept.push((r, None));
+                continue;
+            }
+            if decoded[nth_value] {
+                kept.push((r, Some(next_row)));
+                next_row += 1;
+            }
+            nth_value += 1;
+        }
+        let keys = match &mut self.key_decoder {
             None => None,
             Some((decoder, _)) => {
-                Some(decoder.decode(kept.iter().map(|r| r.key.as_deref().unwrap_or_default()))?)
-            }
-        };
-        let keys = match decoded_keys {
-            None => None,
-            Some((keys, rejected)) if rejected.is_empty() => Some(keys),
-            Some((keys, rejected)) => {
-                let mut mask = vec![true; kept.len()];
+                let (keys, rejected) = decoder.decode(
+                    kept.iter()
+                        .map(|(r, _)| r.key.as_deref().unwrap_or_default()),
+                )?;
+                let mut drop = vec![false; kept.len()];
                 for Rejected { index, reason } in rejected {
-                    mask[index] = false;
-                    let r = kept[index];
+                    drop[index] = true;
+                    let r = kept[index].0;
                     let key = r.key.as_deref().unwrap_or_default();
                     self.dead_letter(p, r.offset, format!("key: {reason}"), key);
                 }
-                values = arrow::compute::filter_record_batch(
-                    &values,
-                    &BooleanArray::from(mask.clone()),
-                )?;
-                let mut m = mask.iter();
-                kept.retain(|_| *m.next().expect("a mask per record"));
+                let mut d = drop.iter();
+                kept.retain(|_| !*d.next().expect("a flag per record"));
                 Some(keys)
             }
         };
@@ -417,21 +454,46 @@ impl KafkaSource {
         })
     }
 
-    /// The output rows: each column from the value, the key or the records' metadata.
+    /// The output rows of `records` (each with its row of `values`, none for a tombstone):
+    /// each column from the value, else the key (one row per record), else the records'
+    /// metadata; then the row kind of an upsert table.
     fn assemble(
         &self,
         values: &RecordBatch,
         keys: Option<&RecordBatch>,
-        records: &[&Fetched],
+        records: &[(&Fetched, Option<usize>)],
         p: i32,
     ) -> Result<RecordBatch, EngineError> {
-        let schema = &self.config.schema;
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-        for field in schema.fields() {
+        let n = records.len();
+        // Whether the value rows are the records' rows, in order (no tombstone, no key
+        // rejected).
+        let aligned =
+            values.num_rows() == n && records.iter().enumerate().all(|(j, r)| r.1 == Some(j));
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.output.fields().len());
+        for field in self.config.schema.fields() {
             let name = field.name();
+            let from_key = keys.and_then(|k| k.column_by_name(name));
             let column: ArrayRef = if let Some(c) = values.column_by_name(name) {
-                Arc::clone(c)
-            } else if let Some(c) = keys.and_then(|k| k.column_by_name(name)) {
+                if aligned {
+                    Arc::clone(c)
+                } else {
+                    // Tombstones take the key's value, or NULL.
+                    let other = match from_key {
+                        Some(k) => Arc::clone(k),
+                        None => new_null_array(c.data_type(), 1),
+                    };
+                    let indices: Vec<(usize, usize)> = records
+                        .iter()
+                        .enumerate()
+                        .map(|(j, (_, row))| match row {
+                            Some(v) => (0, *v),
+                            None if from_key.is_some() => (1, j),
+                            None => (1, 0),
+                        })
+                        .collect();
+                    interleave(&[c.as_ref(), other.as_ref()], &indices)?
+                }
+            } else if let Some(c) = from_key {
                 Arc::clone(c)
             } else {
                 let key = self
@@ -441,24 +503,31 @@ impl KafkaSource {
                     .find(|(column, _)| column == name)
                     .map(|(_, key)| *key)
                     .ok_or_else(|| self.err(format!("no value for column {name}")))?;
-                let n = records.len();
                 let raw: ArrayRef = match key {
                     MetadataKey::Topic => {
                         Arc::new(StringArray::from(vec![self.config.topic.as_str(); n]))
                     }
                     MetadataKey::Partition => Arc::new(Int32Array::from(vec![p; n])),
                     MetadataKey::Offset => Arc::new(Int64Array::from_iter_values(
-                        records.iter().map(|r| r.offset),
+                        records.iter().map(|(r, _)| r.offset),
                     )),
                     MetadataKey::Timestamp => Arc::new(TimestampMillisecondArray::from(
-                        records.iter().map(|r| r.timestamp).collect::<Vec<_>>(),
+                        records.iter().map(|(r, _)| r.timestamp).collect::<Vec<_>>(),
                     )),
                 };
                 arrow::compute::cast(&raw, field.data_type())?
             };
             columns.push(column);
         }
-        Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+        if self.config.upsert {
+            columns.push(changelog::row_kind_array(records.iter().map(
+                |(_, row)| match row {
+                    Some(_) => RowKind::UpdateAfter,
+                    None => RowKind::Delete,
+                },
+            )));
+        }
+        Ok(RecordBatch::try_new(Arc::clone(&self.output), columns)?)
     }
 
     /// Marks partitions finished whose read position reached the stop offset; the client's
@@ -489,7 +558,7 @@ impl KafkaSource {
 
 impl Source for KafkaSource {
     fn schema(&self) -> SchemaRef {
-        self.config.schema.clone()
+        Arc::clone(&self.output)
     }
 
     fn partitions(&self) -> Vec<String> {

@@ -28,11 +28,13 @@ use datafusion::logical_expr::{
     Aggregate, BinaryExpr, Distinct, Expr, Join, JoinType, LogicalPlan, Operator,
 };
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 use spate_engine::aggregate::GroupAggregate;
 use spate_engine::changelog;
 use spate_engine::exchange::Partitioning;
 use spate_engine::lookup::{KeyedLookup, LookupJoin, LookupJoinSpec, PartialCache};
+use spate_engine::normalize::ChangelogNormalize;
 use spate_engine::operator::{OperatorFactory, Projection};
 use spate_engine::rank::{RankSpec, TopN, WindowTopN};
 use spate_engine::source::{ProjectedSource, SourceFactory};
@@ -45,6 +47,7 @@ use spate_engine::{Link, SourceStage, Stage};
 
 use super::tables::{Relations, Scan};
 use super::{Planner, SharedProjection};
+use crate::catalog::TableDef;
 use crate::error::{Result, SqlError};
 use crate::window::WindowTvf;
 
@@ -250,8 +253,11 @@ impl Planner<'_> {
 
     /// The pipeline reading the table scanned as `name`.
     fn scan(&self, name: &str, relations: &Relations) -> Result<Pipeline> {
+        let (table, computed, schema) = relations.table(name).expect("a table");
+        if self.connectors.upsert_source(table) {
+            return self.upsert_scan(table, computed);
+        }
         let source = self.source(name, relations)?;
-        let (table, _, schema) = relations.table(name).expect("a table");
         let watermarks = match &table.watermark {
             Some(w) => Some(WatermarkStrategy {
                 rowtime_column: self.column_index(schema, &w.rowtime_column)?,
@@ -272,6 +278,77 @@ impl Planner<'_> {
             stages: Vec::new(),
             changelog: false,
         })
+    }
+
+    /// The scan of a table whose source reads upserts ([`ConnectorRegistry::upsert_source`]):
+    /// the source → hash by the primary key → the last row per key, emitted as a changelog
+    /// (Flink's ChangelogNormalize) → computed columns.
+    ///
+    /// [`ConnectorRegistry::upsert_source`]: super::ConnectorRegistry::upsert_source
+    fn upsert_scan(
+        &self,
+        table: &TableDef,
+        computed: Option<&Arc<Projection>>,
+    ) -> Result<Pipeline> {
+        let refuse = |construct: &str, hint: &str| SqlError::Unsupported {
+            at: table.at,
+            construct: construct.into(),
+            text: table.name.clone(),
+            hint: hint.into(),
+        };
+        if table.watermark.is_some() {
+            return Err(refuse(
+                &format!("a WATERMARK on the {} table", table.connector.name()),
+                "Spate has no event-time operators over updating tables; declare the watermark \
+                 on an append-only table (e.g. 'kafka')",
+            ));
+        }
+        let Some(primary_key) = &table.primary_key else {
+            return Err(refuse(
+                &format!("a {} table without a primary key", table.connector.name()),
+                "declare PRIMARY KEY (…) NOT ENFORCED: its columns are the record key",
+            ));
+        };
+        let rows = Arc::new(table.source_schema());
+        let key_columns = primary_key
+            .columns
+            .iter()
+            .map(|c| self.column_index(&rows, c))
+            .collect::<Result<Vec<_>>>()?;
+        let keys: Vec<Arc<dyn PhysicalExpr>> = key_columns
+            .iter()
+            .map(|&i| Arc::new(PhysicalColumn::new(rows.field(i).name(), i)) as _)
+            .collect();
+        let source = self.connectors.source(table, Arc::clone(&rows))?;
+        let mut pipeline = Pipeline {
+            sources: vec![SourceStage {
+                name: format!("source: {}", table.name),
+                source,
+                parallelism: self.options.parallelism,
+                watermarks: None,
+                chain: Vec::new(),
+                output: Link::default(),
+            }],
+            stages: Vec::new(),
+            changelog: true,
+        };
+        pipeline.exchange(
+            "changelog normalize",
+            Partitioning::Hash(keys),
+            self.options.parallelism,
+            spate_engine::changelog::with_row_kind(&rows),
+        );
+        pipeline.push(Arc::new(move |task| {
+            Ok(Box::new(ChangelogNormalize::new(
+                Arc::clone(&rows),
+                key_columns.clone(),
+                task,
+            )?) as Box<_>)
+        }));
+        if let Some(computed) = computed {
+            pipeline.push(SharedProjection::factory(Arc::clone(computed), true));
+        }
+        Ok(pipeline)
     }
 
     /// `UNION ALL`: the inputs' sources all feed what follows. Each input is a source with
@@ -346,6 +423,13 @@ impl Planner<'_> {
         let (table, computed, dimension_schema) = relations.table(&dimension).ok_or_else(|| {
             self.unsupported("a lookup join on a view", &dimension, "join a table")
         })?;
+        if self.connectors.upsert_source(table) {
+            return Err(self.unsupported(
+                &format!("a lookup join on the {} table", table.connector.name()),
+                &dimension,
+                "look up a jdbc, filesystem or kafka table",
+            ));
+        }
         let cache = table.option("lookup.cache").map(str::to_ascii_uppercase);
         let (stream_keys, dimension_keys): (Vec<Expr>, Vec<Expr>) = on.into_iter().unzip();
         let keyed = match cache.as_deref() {
@@ -456,7 +540,7 @@ impl Planner<'_> {
         let projection =
             Projection::new(exprs, Arc::new(Schema::new(fields))).map_err(|e| self.engine(e))?;
         Ok((!projection.is_identity(arrow_input))
-            .then(|| SharedProjection::factory(projection, changelog)))
+            .then(|| SharedProjection::factory(Arc::new(projection), changelog)))
     }
 
     /// Aggregates of `aggregate`, evaluated over its input.
@@ -584,7 +668,15 @@ impl Planner<'_> {
             }
             None => {
                 let (_, _, schema) = relations.table(table_name).expect("a table");
-                Ok((self.scan(table_name, relations)?, Arc::clone(schema)))
+                let pipeline = self.scan(table_name, relations)?;
+                if pipeline.changelog {
+                    return Err(self.unsupported(
+                        "a window TVF over an updating table",
+                        &tvf.text,
+                        "window an append-only table",
+                    ));
+                }
+                Ok((pipeline, Arc::clone(schema)))
             }
         }
     }
@@ -721,7 +813,7 @@ impl Planner<'_> {
             Projection::new(columns, Arc::new(Schema::new(fields))).map_err(|e| self.engine(e))?;
         let rows = Arc::clone(full_schema);
         self.push_window_aggregation(&mut pipeline, config, key_exprs, rows);
-        pipeline.push(SharedProjection::factory(reorder, false));
+        pipeline.push(SharedProjection::factory(Arc::new(reorder), false));
         Ok(pipeline)
     }
 
@@ -778,7 +870,7 @@ impl Planner<'_> {
             keys,
             Arc::new(input.as_arrow().clone()),
         );
-        pipeline.push(SharedProjection::factory(reorder, false));
+        pipeline.push(SharedProjection::factory(Arc::new(reorder), false));
         Ok(pipeline)
     }
 

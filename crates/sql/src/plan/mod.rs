@@ -58,6 +58,16 @@ pub trait ConnectorRegistry {
         false
     }
 
+    /// Whether `table`'s source reads an upsert stream keyed by the table's primary key, as
+    /// Flink's upsert-kafka does: batches of the source schema with the row kind after it,
+    /// `+U` upserting a key's row and `-D` deleting it (carrying only the key's columns, the
+    /// others NULL). The planner keeps the last row per key behind it
+    /// ([`ChangelogNormalize`](spate_engine::normalize::ChangelogNormalize)), so the query
+    /// reads a proper changelog.
+    fn upsert_source(&self, _table: &TableDef) -> bool {
+        false
+    }
+
     /// Rows of `table` fetched by key for a lookup join with `'lookup.cache'` `PARTIAL` or
     /// `NONE`, or `None` when the connector can only read the table whole. `schema` is the
     /// table's physical schema; `keys` name the lookup key columns.
@@ -570,7 +580,7 @@ impl Planner<'_> {
         let projection = Projection::new(out_exprs, Arc::new(Schema::new(fields)))
             .map_err(|e| self.engine(e))?;
         Ok((!projection.is_identity(input))
-            .then(|| SharedProjection::factory(projection, changelog)))
+            .then(|| SharedProjection::factory(Arc::new(projection), changelog)))
     }
 }
 
@@ -634,10 +644,9 @@ struct SharedProjection {
 }
 
 impl SharedProjection {
-    fn factory(projection: Projection, changelog: bool) -> OperatorFactory {
+    fn factory(projection: Arc<Projection>, changelog: bool) -> OperatorFactory {
         let changelog =
             changelog.then(|| spate_engine::changelog::with_row_kind(projection.schema()));
-        let projection = Arc::new(projection);
         Arc::new(move |_| {
             Ok(Box::new(SharedProjection {
                 projection: Arc::clone(&projection),
