@@ -21,20 +21,16 @@
 //! does not offer, so `exactly-once` is refused at planning rather than promised untested.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
-use rdkafka::ClientContext;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use spate_engine::EngineError;
 use spate_engine::changelog::{self, RowKind};
 use spate_engine::sink::Sink;
 
-use super::{Properties, REQUEST_TIMEOUT, client_config, describe, partition_count};
+use super::producer::Producer;
+use super::{Properties, partition_count};
 use crate::format::record::{RecordFormat, encode_rows};
 use crate::log_sink::Partitioner;
 
@@ -82,29 +78,10 @@ struct Buffered {
     timestamp: i64,
 }
 
-/// Keeps the first failed delivery.
-#[derive(Default)]
-struct Deliveries {
-    failure: Mutex<Option<String>>,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            let mut failure = self.failure.lock().expect("delivery lock");
-            failure.get_or_insert_with(|| e.to_string());
-        }
-    }
-}
-
 /// One instance of the Kafka sink.
 pub struct KafkaSink {
     config: KafkaSinkConfig,
-    producer: BaseProducer<Deliveries>,
+    producer: Producer,
     partitions: u32,
     instance: usize,
     key_columns: Vec<usize>,
@@ -129,10 +106,7 @@ impl KafkaSink {
     pub fn new(config: KafkaSinkConfig, instance: usize) -> Result<Self, EngineError> {
         let topic = config.topic.clone();
         let err = |e: String| sink_err(&topic, e);
-        let producer: BaseProducer<Deliveries> =
-            client_config(&config.properties, &[("enable.idempotence", "true")])
-                .create_with_context(Deliveries::default())
-                .map_err(|e| err(describe("creating the producer", e)))?;
+        let producer = Producer::new(&config.properties, &[]).map_err(err)?;
         let partitions = partition_count(producer.client(), &topic).map_err(err)? as u32;
         let column = |name: &String| {
             config
@@ -181,36 +155,6 @@ impl KafkaSink {
         }
     }
 
-    /// Hands a record to the producer, waiting while its queue is full.
-    /// A `value` of `None` is a tombstone.
-    fn produce(
-        &self,
-        partition: u32,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-    ) -> Result<(), EngineError> {
-        let mut record = BaseRecord::<[u8], [u8]>::to(&self.config.topic)
-            .partition(partition as i32)
-            .timestamp(timestamp);
-        if let Some(value) = value {
-            record = record.payload(value);
-        }
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(self.err(describe("producing a record", e))),
-            }
-        }
-    }
-
     /// Produces a record now, to the partition of its key.
     fn send(
         &mut self,
@@ -218,10 +162,13 @@ impl KafkaSink {
         value: Option<&[u8]>,
         timestamp: i64,
     ) -> Result<(), EngineError> {
-        let partition = self.partition_for(key);
-        self.produce(partition, timestamp, key, value)?;
+        let partition = self.partition_for(key) as i32;
+        let topic = &self.config.topic;
+        self.producer
+            .produce(topic, partition, Some(timestamp), key, value)
+            .map_err(|e| sink_err(topic, e))?;
         // Serve delivery reports as we go.
-        self.producer.poll(Duration::ZERO);
+        self.producer.serve();
         Ok(())
     }
 
@@ -266,20 +213,7 @@ impl KafkaSink {
 
     /// Waits for every record handed to the producer; fails if one was not delivered.
     fn flush(&self) -> Result<(), EngineError> {
-        self.producer
-            .flush(REQUEST_TIMEOUT)
-            .map_err(|e| self.err(describe("flushing the producer", e)))?;
-        let failure = self
-            .producer
-            .context()
-            .failure
-            .lock()
-            .expect("delivery lock")
-            .take();
-        match failure {
-            Some(f) => Err(self.err(format!("a record was not delivered: {f}"))),
-            None => Ok(()),
-        }
+        self.producer.flush().map_err(|e| self.err(e))
     }
 }
 
