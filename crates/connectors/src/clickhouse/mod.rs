@@ -7,9 +7,10 @@
 //! compile time, while a job's columns are known only when it is planned; RowBinary rather
 //! than JSONEachRow because every value is converted to its column's exact type on Spate's
 //! side, where a value that does not fit is caught row by row (and goes to the dead letters)
-//! instead of failing the server's parse of the whole batch, and because the server parses
-//! it several times faster. Both formats, the `X-ClickHouse-User`/`X-ClickHouse-Key`
-//! headers and `DESCRIBE TABLE` work on servers as old as Debian's 18.16.
+//! instead of failing the server's parse of the whole batch, and because it is a third of the
+//! bytes (a million rows of `spate bench clickhouse`'s shape: 38 MB, against 118 MB of
+//! JSONEachRow). RowBinary, the `X-ClickHouse-User`/`X-ClickHouse-Key` headers and `DESCRIBE
+//! TABLE` all work on servers as old as Debian's 18.16.
 
 pub mod sink;
 pub mod types;

@@ -13,10 +13,11 @@
 //! failed flush writes nothing; a server out of reach is tried again with growing pauses
 //! (`sink.max-retries`), then the job fails and resumes from its last checkpoint. Rows written
 //! between that checkpoint and the failure are written again: delivery is at least once.
-//! ClickHouse 18.16 deduplicates repeated inserts only into `Replicated*MergeTree` tables
-//! (and only blocks cut at the same rows, which time-based flushes do not promise); a
-//! `ReplacingMergeTree` ordered by an event's key makes replays idempotent once parts merge
-//! (or in `SELECT … FINAL`).
+//! ClickHouse 18.16 drops a repeated insert block only in `Replicated*MergeTree` tables:
+//! without `sink.flush-interval` the blocks are cut at `sink.batch-size` rows counted from the
+//! last checkpoint, so a replay of input read back in the same order repeats the same blocks,
+//! which such a table keeps once. Otherwise a `ReplacingMergeTree` ordered by an event's key
+//! makes replays idempotent once parts merge (or in `SELECT … FINAL`).
 
 use std::time::{Duration, Instant};
 
