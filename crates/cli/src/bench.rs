@@ -42,6 +42,9 @@ pub enum BenchCommand {
     /// The engine anomaly model: rows/s scored in process and predictions/s through the REST
     /// server, against a pass that only reads the same rows.
     Model(crate::bench_model::ModelBenchArgs),
+    /// The clickhouse sink: rows/s appended to a real ClickHouse table over HTTP, against
+    /// converting and encoding the same rows without sending them.
+    Clickhouse(crate::bench_clickhouse::ClickHouseBenchArgs),
 }
 
 /// Options of `spate bench window`.
@@ -104,6 +107,7 @@ pub fn run(cmd: BenchCommand, data_dir: Option<&Path>, started: Instant) -> anyh
         BenchCommand::Collect(args) => crate::bench_collect::run(args, data_dir),
         BenchCommand::Store(args) => crate::bench_store::run(args, data_dir),
         BenchCommand::Model(args) => crate::bench_model::run(&args),
+        BenchCommand::Clickhouse(args) => crate::bench_clickhouse::run(&args),
     }
 }
 

@@ -3,6 +3,7 @@
 mod api_cmd;
 mod bench;
 mod bench_api;
+mod bench_clickhouse;
 mod bench_collect;
 mod bench_model;
 mod bench_store;

@@ -10,6 +10,7 @@
 //! | `mqtt` | an MQTT topic filter (`json`; the `topic` metadata column), at least once | MQTT topics of a `{column}` pattern (`json`), at least once |
 //! | `datagen` | generated rows | — |
 //! | `nexmark` | the Nexmark benchmark's events | — |
+//! | `clickhouse` | — | a ClickHouse table, appended in batches over HTTP, at least once |
 //! | `print` | — | standard output or error |
 //! | `spate-store` | — | a table of the embedded serving store (`<data-dir>/store`), exactly once; upserts by primary key |
 //! | `blackhole` | — | discards rows |
@@ -28,9 +29,11 @@
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use spate_connectors::blackhole::BlackholeSink;
+use spate_connectors::clickhouse::sink::ClickHouseSink;
 use spate_connectors::datagen::{DatagenConfig, DatagenError, DatagenSource};
 use spate_connectors::file_sink::{FileFormat, FileSink};
 use spate_connectors::file_source::FileSource;
@@ -51,6 +54,7 @@ use spate_engine::source::SourceFactory;
 use spate_log::Log;
 use spate_sql::{Connector, ConnectorRegistry, ModelDef, Predictor, SqlError, TableDef};
 
+mod clickhouse;
 mod filesystem;
 mod jdbc;
 mod kafka;
@@ -63,8 +67,8 @@ pub(crate) use store::{open_store, store_dir};
 /// What each connector reads and writes, for hints.
 const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), kafka (json, \
 csv, raw), upsert-kafka (json, csv, raw), mqtt (json), jdbc, datagen, nexmark; sinks: filesystem (csv, json, parquet), spate-log (json), \
-kafka (json, csv, raw), upsert-kafka (json, csv, raw), mqtt (json), jdbc, spate-store, print, \
-blackhole";
+kafka (json, csv, raw), upsert-kafka (json, csv, raw), mqtt (json), jdbc, clickhouse, spate-store, \
+print, blackhole";
 
 /// The connectors of `spate sql`, over one embedded log.
 pub struct Registry {
@@ -243,6 +247,52 @@ fn flag(table: &TableDef, key: &str) -> Result<bool, SqlError> {
             format!("write '{key}' = 'true'"),
         )),
     }
+}
+
+/// A number option of `table`, counting `what` (e.g. "rows"); `default` when absent.
+fn number<T: std::str::FromStr + std::fmt::Display>(
+    table: &TableDef,
+    key: &str,
+    default: T,
+    what: &str,
+) -> Result<T, SqlError> {
+    match table.option(key) {
+        None => Ok(default),
+        Some(text) => text.trim().parse::<T>().map_err(|_| {
+            invalid(
+                table,
+                key,
+                format!("expected a number of {what}"),
+                format!("write e.g. '{key}' = '{default}'"),
+            )
+        }),
+    }
+}
+
+/// A flush interval option of `table`, read as Flink reads durations (`1s`, `500 ms`; a bare
+/// number is milliseconds); `default` when absent, `None` when zero (`zero` says what zero
+/// does).
+fn flush_interval(
+    table: &TableDef,
+    key: &str,
+    default: Duration,
+    zero: &str,
+) -> Result<Option<Duration>, SqlError> {
+    let Some(text) = table.option(key).map(str::trim) else {
+        return Ok(Some(default));
+    };
+    let every = match text.parse::<u64>() {
+        Ok(ms) => Duration::from_millis(ms),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            invalid(
+                table,
+                key,
+                format!("not a duration: {e}"),
+                format!("write e.g. '{key}' = '1s' ('0' {zero})"),
+            )
+        })?,
+    };
+    Ok((!every.is_zero()).then_some(every))
 }
 
 /// A stable seed from the table's name, so a job generates the same rows on every run.
@@ -472,6 +522,10 @@ impl ConnectorRegistry for Registry {
                     Ok(Box::new(JdbcSource::new(config.clone(), schema.clone(), task)?) as Box<_>)
                 }))
             }
+            Connector::ClickHouse => Err(unsupported(
+                table,
+                "reading from a clickhouse table (the connector is a sink)",
+            )),
         }
     }
 
@@ -533,6 +587,12 @@ impl ConnectorRegistry for Registry {
                 let config = jdbc::sink_config(table)?;
                 Ok(Arc::new(move |_| {
                     Ok(Box::new(JdbcSink::new(config.clone())?) as Box<_>)
+                }))
+            }
+            Connector::ClickHouse => {
+                let config = clickhouse::sink_config(table)?;
+                Ok(Arc::new(move |task| {
+                    Ok(Box::new(ClickHouseSink::new(config.clone(), task)?) as Box<_>)
                 }))
             }
         }

@@ -110,7 +110,7 @@ impl ScaleOutJob {
                 Connector::Filesystem | Connector::SpateLog | Connector::SpateStore
             ) {
                 bail!(
-                    "table {table}: a scale-out job writes to shared systems (kafka, jdbc, \
+                    "table {table}: a scale-out job writes to shared systems (kafka, jdbc, clickhouse, \
                      mqtt); the {} sinks of several processes would overwrite each other",
                     connector.name()
                 );

@@ -208,7 +208,7 @@ fn run_graphs_serving(
                     .filter(|(name, _)| !name.starts_with("source"))
                     .map(|(_, m)| m.rows_out.load(std::sync::atomic::Ordering::Relaxed))
                     .sum::<u64>(),
-                report.sum("source", |m| &m.dead_letters),
+                report.sum("", |m| &m.dead_letters),
                 report
                     .tasks
                     .iter()

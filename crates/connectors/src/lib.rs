@@ -17,12 +17,14 @@
 //!   checkpoint is complete) and topic patterns as an at-least-once sink, through rumqttc.
 //! - [`jdbc`]: MySQL/MariaDB and PostgreSQL tables: a batched insert/upsert sink and a
 //!   bounded scan (a lookup join's `FULL` cache).
+//! - [`clickhouse`]: ClickHouse tables as a batched append sink over HTTP (RowBinary).
 //! - [`side_output`]: dead letters and late events kept in log topics.
 //! - [`ingest`]: loading an NDJSON file into a log topic, resumably.
 
 #![warn(missing_docs)]
 
 pub mod blackhole;
+pub mod clickhouse;
 pub mod datagen;
 pub mod file_sink;
 pub mod file_source;

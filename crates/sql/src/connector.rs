@@ -35,6 +35,8 @@ pub enum Connector {
     /// `mqtt`: MQTT topics of a broker, read through a topic filter and written through a
     /// topic pattern.
     Mqtt,
+    /// `clickhouse`: a ClickHouse table, appended to in batches over HTTP.
+    ClickHouse,
 }
 
 /// What a connector accepts.
@@ -274,6 +276,22 @@ const SPECS: &[Spec] = &[
         ],
         prefixes: &[],
         format_keys: &["format"],
+        column_options: &[],
+    },
+    Spec {
+        connector: Connector::ClickHouse,
+        name: "clickhouse",
+        required: &["url", "table-name"],
+        optional: &[
+            "database-name",
+            "username",
+            "password",
+            "sink.batch-size",
+            "sink.flush-interval",
+            "sink.max-retries",
+        ],
+        prefixes: &[],
+        format_keys: &[],
         column_options: &[],
     },
 ];
@@ -807,5 +825,44 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.hint(), "did you mean 'sink.buffer-flush.max-rows'?");
+    }
+
+    #[test]
+    fn clickhouse_takes_the_flink_connectors_options() {
+        let options = [
+            entry("connector", "clickhouse"),
+            entry("url", "clickhouse://127.0.0.1:8123"),
+            entry("database-name", "default"),
+            entry("table-name", "t"),
+            entry("username", "default"),
+            entry("password", ""),
+            entry("sink.batch-size", "1000"),
+            entry("sink.flush-interval", "1s"),
+            entry("sink.max-retries", "3"),
+        ];
+        assert_eq!(
+            validate(Position::new(1, 1), &options),
+            Ok(Connector::ClickHouse)
+        );
+        let err = validate(
+            Position::new(1, 1),
+            &[
+                entry("connector", "clickhouse"),
+                entry("url", "clickhouse://h:8123"),
+            ],
+        )
+        .unwrap_err();
+        assert!(matches!(err, SqlError::MissingOption { ref text, .. } if text == "table-name"));
+        let err = validate(
+            Position::new(1, 1),
+            &[
+                entry("connector", "clickhouse"),
+                entry("url", "clickhouse://h:8123"),
+                entry("table-name", "t"),
+                entry("sink.batch-sise", "10"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.hint(), "did you mean 'sink.batch-size'?");
     }
 }

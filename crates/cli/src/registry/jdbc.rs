@@ -8,7 +8,7 @@ use spate_connectors::jdbc::JdbcConfig;
 use spate_connectors::jdbc::sink::JdbcSinkConfig;
 use spate_sql::{SqlError, TableDef};
 
-use super::invalid;
+use super::{flush_interval, invalid, number};
 
 /// Flink's default of `sink.buffer-flush.max-rows`.
 const DEFAULT_MAX_ROWS: usize = 100;
@@ -46,42 +46,19 @@ pub(super) fn config(table: &TableDef) -> Result<JdbcConfig, SqlError> {
 
 /// The sink of `table`: upserts by its primary key, or appends without one.
 pub(super) fn sink_config(table: &TableDef) -> Result<JdbcSinkConfig, SqlError> {
-    let max_rows = match table.option("sink.buffer-flush.max-rows") {
-        None => DEFAULT_MAX_ROWS,
-        Some(text) => text.trim().parse::<usize>().map_err(|_| {
-            invalid(
-                table,
-                "sink.buffer-flush.max-rows",
-                "expected a number of rows",
-                "write e.g. 'sink.buffer-flush.max-rows' = '100'",
-            )
-        })?,
-    };
-    let interval = match table.option("sink.buffer-flush.interval") {
-        None => Some(DEFAULT_INTERVAL),
-        Some(text) => {
-            let every = humantime::parse_duration(text.trim()).map_err(|e| {
-                invalid(
-                    table,
-                    "sink.buffer-flush.interval",
-                    format!("not a duration: {e}"),
-                    "write e.g. 'sink.buffer-flush.interval' = '1s' ('0s' flushes only on checkpoints and max-rows)",
-                )
-            })?;
-            (!every.is_zero()).then_some(every)
-        }
-    };
-    let max_retries = match table.option("sink.max-retries") {
-        None => DEFAULT_RETRIES,
-        Some(text) => text.trim().parse::<u32>().map_err(|_| {
-            invalid(
-                table,
-                "sink.max-retries",
-                "expected a number of retries",
-                "write e.g. 'sink.max-retries' = '3'",
-            )
-        })?,
-    };
+    let max_rows = number(
+        table,
+        "sink.buffer-flush.max-rows",
+        DEFAULT_MAX_ROWS,
+        "rows",
+    )?;
+    let interval = flush_interval(
+        table,
+        "sink.buffer-flush.interval",
+        DEFAULT_INTERVAL,
+        "flushes only on checkpoints and max-rows",
+    )?;
+    let max_retries = number(table, "sink.max-retries", DEFAULT_RETRIES, "retries")?;
     Ok(JdbcSinkConfig {
         jdbc: config(table)?,
         schema: Arc::new(table.sink_schema()),
@@ -98,15 +75,5 @@ pub(super) fn sink_config(table: &TableDef) -> Result<JdbcSinkConfig, SqlError> 
 
 /// `lookup.max-retries` of `table` (Flink's default 3).
 pub(super) fn lookup_retries(table: &TableDef) -> Result<u32, SqlError> {
-    match table.option("lookup.max-retries") {
-        None => Ok(DEFAULT_RETRIES),
-        Some(text) => text.trim().parse::<u32>().map_err(|_| {
-            invalid(
-                table,
-                "lookup.max-retries",
-                "expected a number of retries",
-                "write e.g. 'lookup.max-retries' = '3'",
-            )
-        }),
-    }
+    number(table, "lookup.max-retries", DEFAULT_RETRIES, "retries")
 }
