@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use spate_connectors::blackhole::BlackholeSink;
 use spate_connectors::file_sink::{FileFormat, FileSink};
+use spate_connectors::storage::Location;
 use spate_connectors::ingest::ingest_ndjson;
 use spate_connectors::log_source::{Bound, EndOffsets};
 use spate_connectors::side_output::LogSideOutput;
@@ -155,7 +156,7 @@ fn window(args: WindowArgs, data_dir: Option<&Path>, started: Instant) -> anyhow
     let bound = Bound::Until(ends);
     let sink: SinkFactory = match &args.output {
         Some(out) => {
-            let out = out.clone();
+            let out = Location::Local(out.clone());
             Arc::new(move |task| {
                 Ok(Box::new(FileSink::new(out.clone(), FileFormat::Csv, task.instance)?) as Box<_>)
             })
