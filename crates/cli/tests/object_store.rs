@@ -124,7 +124,10 @@ impl S3 {
             } else if name.ends_with(".json") {
                 for line in std::str::from_utf8(&data).unwrap().lines() {
                     let row: serde_json::Value = serde_json::from_str(line).unwrap();
-                    assert!(row.get("dt").is_none(), "partition columns stay out: {line}");
+                    assert!(
+                        row.get("dt").is_none(),
+                        "partition columns stay out: {line}"
+                    );
                     ids.push(row["id"].as_i64().unwrap());
                 }
             } else {
@@ -200,19 +203,27 @@ fn partitioned_parquet_and_ndjson_on_s3_exactly_once_through_kills() {
     let tmp = tempfile::tempdir().unwrap();
     let prefix = s3.prefix("kill");
     let sql = writing_job(&s3, &prefix);
-    // Killed twice, each time once more objects were committed than before.
+    // Killed twice, each time once more part files were committed than before.
     let mut seen = 0;
     for kill in 0..2 {
         let mut job = s3.spate(tmp.path(), &sql, true).spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let listed = s3.list(&prefix);
-            if listed.len() > seen + 2 {
-                seen = listed.len();
+            let committed = s3
+                .list(&prefix)
+                .keys()
+                .filter(|k| k.ends_with(".parquet") || k.ends_with(".json"))
+                .filter(|k| !k.contains("/.staging/"))
+                .count();
+            if committed > seen + 2 {
+                seen = committed;
                 break;
             }
             assert!(Instant::now() < deadline, "kill {kill}: nothing committed");
-            assert!(job.try_wait().unwrap().is_none(), "kill {kill}: the job ended");
+            assert!(
+                job.try_wait().unwrap().is_none(),
+                "kill {kill}: the job ended"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         job.kill().unwrap();

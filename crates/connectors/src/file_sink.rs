@@ -1,12 +1,13 @@
 //! The filesystem sink: part files in a directory or under an object storage prefix
 //! (`s3://`, `oss://`; see [`crate::storage`]), exactly once, in CSV, NDJSON or Parquet.
 //!
-//! Rows go to an in-progress part file, staged (a hidden local file under `.staging/`, or a
-//! multipart upload not yet completed); a Parquet file gets its footer when it is closed. A
+//! Rows go to an in-progress part file, staged under the hidden `.staging/` (on object storage
+//! a multipart upload, completed when the file closes); a Parquet file gets its footer when
+//! it is closed. A
 //! file is closed when it reaches the rolling policy's size or age (checked as rows arrive),
 //! and at every checkpoint barrier; closed files become pending and are stored in the
 //! checkpoint. When the checkpoint is complete, pending files are committed (renamed into the
-//! directory, or their uploads completed) as `part-<instance>-<n>.<ext>`, so readers only ever
+//! directory, or copied there and deleted) as `part-<instance>-<n>.<ext>`, so readers only ever
 //! see whole, committed files. After a failure the pending files of the last complete
 //! checkpoint are committed and whatever else the instance had staged is dropped.
 //!
@@ -389,7 +390,7 @@ impl FileSink {
             };
             let output = self
                 .location
-                .create(&rel, &format!("{name}.inprogress"))
+                .create(&format!("{name}.inprogress"))
                 .map_err(|e| self.err(e))?;
             let writer = PartWriter::new(output, self.format, batch)
                 .map_err(|e| self.parquet_err(&rel, e))?;
@@ -448,9 +449,9 @@ impl FileSink {
     fn finish(&self, rel: &str, writer: PartWriter) -> Result<Staged, EngineError> {
         let output = match writer {
             PartWriter::Csv(output) | PartWriter::Json(output) => output,
-            PartWriter::Parquet { writer, .. } => writer
-                .into_inner()
-                .map_err(|e| self.parquet_err(rel, e))?,
+            PartWriter::Parquet { writer, .. } => {
+                writer.into_inner().map_err(|e| self.parquet_err(rel, e))?
+            }
         };
         output.finish().map_err(|e| self.err(e))
     }
@@ -520,11 +521,7 @@ impl FileSink {
 
 impl Sink for FileSink {
     fn name(&self) -> String {
-        format!(
-            "filesystem {} ({:?})",
-            self.location.display(),
-            self.format
-        )
+        format!("filesystem {} ({:?})", self.location.display(), self.format)
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), EngineError> {
@@ -712,6 +709,58 @@ mod tests {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 3, "{names:?}");
+    }
+
+    /// The part files directly under `dir`.
+    fn parts(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("part-"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn files_roll_by_size_and_by_age_between_checkpoints() {
+        let tmp = tempfile::tempdir().unwrap();
+        let by_size = tmp.path().join("size");
+        let mut sink = FileSink::new(Location::Local(by_size.clone()), FileFormat::Csv, 0)
+            .unwrap()
+            .rolling(RollingPolicy {
+                file_size: 20,
+                rollover_ms: 3_600_000,
+            });
+        sink.restore(None).unwrap();
+        // Each batch is 18 bytes: the second one takes a file past 20 bytes.
+        for _ in 0..4 {
+            sink.write(&batch(&[("d", "h", 1), ("d", "h", 2), ("d", "h", 3)]))
+                .unwrap();
+        }
+        assert!(parts(&by_size).is_empty(), "nothing before the checkpoint");
+        sink.prepare_commit(1).unwrap();
+        sink.commit(1).unwrap();
+        assert_eq!(parts(&by_size), ["part-0-1.csv", "part-0-2.csv"]);
+        let by_age = tmp.path().join("age");
+        let mut sink = FileSink::new(Location::Local(by_age.clone()), FileFormat::Csv, 0)
+            .unwrap()
+            .rolling(RollingPolicy {
+                file_size: 1 << 20,
+                rollover_ms: 20,
+            });
+        sink.restore(None).unwrap();
+        sink.write(&batch(&[("d", "h", 1)])).unwrap();
+        sink.write(&batch(&[("d", "h", 2)])).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        sink.write(&batch(&[("d", "h", 3)])).unwrap();
+        sink.write(&batch(&[("d", "h", 4)])).unwrap();
+        sink.prepare_commit(1).unwrap();
+        sink.commit(1).unwrap();
+        assert_eq!(parts(&by_age), ["part-0-1.csv", "part-0-2.csv"]);
+        let first = fs::read_to_string(by_age.join("part-0-1.csv")).unwrap();
+        assert_eq!(first, "d,h,1\nd,h,2\nd,h,3\n");
     }
 
     #[test]

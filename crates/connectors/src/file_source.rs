@@ -308,8 +308,7 @@ fn read_parquet(
     rows: u64,
     schema: &SchemaRef,
 ) -> Result<ParquetRecordBatchReader, EngineError> {
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(data).map_err(|e| file.read_err(e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(|e| file.read_err(e))?;
     let wanted: Vec<usize> = builder
         .schema()
         .fields()
@@ -340,12 +339,11 @@ fn fit(
             Some(col) if col.data_type() == field.data_type() => Ok(col.clone()),
             Some(col) => arrow::compute::cast(col, field.data_type()).map_err(|e| {
                 file.read_err(format!(
-                        "column {} is {} in the file and does not cast to {}: {e}",
-                        field.name(),
-                        col.data_type(),
-                        field.data_type()
-                    ),
-                )
+                    "column {} is {} in the file and does not cast to {}: {e}",
+                    field.name(),
+                    col.data_type(),
+                    field.data_type()
+                ))
             }),
             None if field.is_nullable() => Ok(new_null_array(field.data_type(), batch.num_rows())),
             None => Err(file.read_err(format!(
@@ -555,8 +553,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let written = [rows(0, 5000), rows(5000, 3)];
         write(dir.path(), FileFormat::Parquet, &written);
-        let mut source =
-            FileSource::new(&local(dir.path()), FileFormat::Parquet, schema(), &task(0, 1)).unwrap();
+        let mut source = FileSource::new(
+            &local(dir.path()),
+            FileFormat::Parquet,
+            schema(),
+            &task(0, 1),
+        )
+        .unwrap();
         assert_eq!(source.partitions().len(), 2);
         assert!(source.partitions().iter().all(|p| p.ends_with(".parquet")));
         assert_eq!(sorted(&drain(&mut source)), sorted(&written));
@@ -571,8 +574,13 @@ mod tests {
             Field::new("id", DataType::Utf8, false),
             Field::new("missing", DataType::Int32, true),
         ]));
-        let mut source =
-            FileSource::new(&local(dir.path()), FileFormat::Parquet, table.clone(), &task(0, 1)).unwrap();
+        let mut source = FileSource::new(
+            &local(dir.path()),
+            FileFormat::Parquet,
+            table.clone(),
+            &task(0, 1),
+        )
+        .unwrap();
         let batch = arrow::compute::concat_batches(&table, &drain(&mut source)).unwrap();
         assert_eq!(batch.schema(), table);
         let ids = StringArray::from_iter_values((0..10).map(|i| i.to_string()));
@@ -594,8 +602,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let written = [rows(0, 10_000), rows(10_000, 10_000)];
         write(dir.path(), FileFormat::Parquet, &written);
-        let mut source =
-            FileSource::new(&local(dir.path()), FileFormat::Parquet, schema(), &task(0, 1)).unwrap();
+        let mut source = FileSource::new(
+            &local(dir.path()),
+            FileFormat::Parquet,
+            schema(),
+            &task(0, 1),
+        )
+        .unwrap();
         source.restore(None).unwrap();
         let mut read = Vec::new();
         while read.iter().map(RecordBatch::num_rows).sum::<usize>() < 14_000 {
@@ -605,8 +618,13 @@ mod tests {
         }
         let state = source.snapshot(1).unwrap();
         source.poll().unwrap();
-        let mut restored =
-            FileSource::new(&local(dir.path()), FileFormat::Parquet, schema(), &task(0, 1)).unwrap();
+        let mut restored = FileSource::new(
+            &local(dir.path()),
+            FileFormat::Parquet,
+            schema(),
+            &task(0, 1),
+        )
+        .unwrap();
         restored.restore(Some(&state)).unwrap();
         read.extend(drain(&mut restored));
         assert_eq!(sorted(&read), sorted(&written));
@@ -629,8 +647,13 @@ mod tests {
         // Two instances split the files; together they read every row once.
         let mut read = Vec::new();
         for instance in 0..2 {
-            let mut source =
-                FileSource::new(&local(dir.path()), FileFormat::Csv, schema(), &task(instance, 2)).unwrap();
+            let mut source = FileSource::new(
+                &local(dir.path()),
+                FileFormat::Csv,
+                schema(),
+                &task(instance, 2),
+            )
+            .unwrap();
             assert_eq!(source.partitions().len(), 1);
             read.extend(drain(&mut source));
         }
@@ -666,7 +689,8 @@ mod tests {
         let collected = Arc::new(Collected::default());
         let mut bad_task = task(0, 1);
         bad_task.side_outputs = SideOutputs::new(collected.clone());
-        let mut source = FileSource::new(&local(&file), FileFormat::Csv, schema(), &bad_task).unwrap();
+        let mut source =
+            FileSource::new(&local(&file), FileFormat::Csv, schema(), &bad_task).unwrap();
         let batch = arrow::compute::concat_batches(&schema(), &drain(&mut source)).unwrap();
         assert_eq!(
             batch

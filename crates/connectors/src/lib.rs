@@ -57,4 +57,3 @@ pub fn parse_memory_size(text: &str) -> Option<usize> {
     };
     amount.checked_mul(unit)
 }
-

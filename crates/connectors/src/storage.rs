@@ -2,13 +2,15 @@
 //! (`s3://bucket/prefix`) or of Alibaba OSS through its S3-compatible endpoint
 //! (`oss://bucket/prefix`), reached through `object_store`.
 //!
-//! A part file is staged until its checkpoint completes, and only then made visible. A local
-//! file is written under `.staging/`, fsynced and renamed into place. S3 has no rename: an
-//! object is written as a multipart upload straight to its final key, and the upload is
-//! completed on commit. An upload not completed is no object at all, so no reader (nor a
-//! listing) ever sees it. A checkpoint keeps the upload's id and parts; completing it again
-//! after a failure finds it completed already (and the object there), so commits are
-//! idempotent.
+//! A part file is staged under the hidden `.staging/` until its checkpoint completes, and only
+//! then made visible under its own name; readers skip names starting with `.` or `_`, as
+//! Flink and Hadoop do. A local file is fsynced and renamed into place. S3 has no rename: an
+//! object is written as a multipart upload to its staging key (parts going up while it is
+//! written, and nothing listed until the upload is completed at the checkpoint barrier), and
+//! the commit copies it to its final key (a copy inside the store) and deletes the staging
+//! object. The staging object stays until its final copy exists, so a commit interrupted
+//! anywhere is done again after a failure; a staging object already gone means its copy was
+//! made.
 //!
 //! Object storage is asynchronous and the sinks and sources are not: requests run on a small
 //! runtime of their own while the caller waits, which works from any thread, also from a task
@@ -173,9 +175,11 @@ where
     join(runtime().spawn(future))
 }
 
-/// Waits for a task of the object storage runtime.
+/// Waits for a task of the object storage runtime. The wait is outside tokio's cooperative
+/// budget: a caller on a task of another runtime that has used up its budget would otherwise
+/// be told to yield, and parked for good, since it never yields.
 fn join<T>(task: JoinHandle<T>) -> T {
-    match futures::executor::block_on(task) {
+    match futures::executor::block_on(tokio::task::unconstrained(task)) {
         Ok(out) => out,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
@@ -361,15 +365,18 @@ impl Location {
 
     /// The data files below the location ([`FileEntry::is_data`]), sorted by path.
     pub fn data_files(&self) -> Result<Vec<FileEntry>, StorageError> {
-        Ok(self.files()?.into_iter().filter(FileEntry::is_data).collect())
+        Ok(self
+            .files()?
+            .into_iter()
+            .filter(FileEntry::is_data)
+            .collect())
     }
 
-    /// Starts the part file that will be committed as `rel`, staged locally as
-    /// `.staging/<staging_name>`.
-    pub fn create(&self, rel: &str, staging_name: &str) -> Result<PartOutput, StorageError> {
+    /// Starts a part file, staged as `.staging/<name>`.
+    pub fn create(&self, name: &str) -> Result<PartOutput, StorageError> {
+        let staging = format!("{STAGING_DIR}/{name}");
         match self {
             Location::Local(dir) => {
-                let staging = format!("{STAGING_DIR}/{staging_name}");
                 let path = dir.join(&staging);
                 let file = File::create(&path).map_err(|e| io_err(&path, e))?;
                 Ok(PartOutput {
@@ -383,7 +390,7 @@ impl Location {
             }
             Location::Bucket(bucket) => Ok(PartOutput {
                 written: 0,
-                sink: OutputSink::Upload(Upload::start(bucket, rel)?),
+                sink: OutputSink::Upload(Upload::start(bucket, &staging)?),
             }),
         }
     }
@@ -392,7 +399,7 @@ impl Location {
     /// a failure) is left as it is.
     pub fn commit(&self, staged: &Staged, rel: &str) -> Result<(), StorageError> {
         match (self, staged) {
-            (Location::Local(dir), Staged::File { staging }) => {
+            (Location::Local(dir), Staged { staging }) => {
                 let (from, to) = (dir.join(staging), dir.join(rel));
                 if let Some(parent) = to.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
@@ -403,13 +410,7 @@ impl Location {
                     Err(e) => Err(io_err(&from, e)),
                 }
             }
-            (Location::Bucket(bucket), Staged::Upload { id, parts, size }) => {
-                bucket.complete(rel, id, parts, *size)
-            }
-            (location, staged) => Err(StorageError::BadPath {
-                path: location.display(),
-                reason: format!("checkpointed part {rel} was staged elsewhere ({staged:?})"),
-            }),
+            (Location::Bucket(bucket), Staged { staging }) => bucket.commit(staging, rel),
         }
     }
 
@@ -423,11 +424,12 @@ impl Location {
         }
     }
 
-    /// Deletes the staged local files whose names start with `prefix` (a failed run's;
-    /// uploads never completed leave no object behind).
+    /// Deletes the staged files whose names start with `prefix` (a failed run's; uploads
+    /// never completed leave no object behind).
     pub fn discard_staged(&self, prefix: &str) -> Result<(), StorageError> {
-        let Location::Local(dir) = self else {
-            return Ok(());
+        let dir = match self {
+            Location::Local(dir) => dir,
+            Location::Bucket(bucket) => return bucket.discard_staged(prefix),
         };
         let staging = dir.join(STAGING_DIR);
         let entries = std::fs::read_dir(&staging).map_err(|e| io_err(&staging, e))?;
@@ -574,7 +576,8 @@ impl Bucket {
         }
         let refused = matches!(
             e,
-            object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
         ) || [
             "InvalidAccessKeyId",
             "SignatureDoesNotMatch",
@@ -610,13 +613,8 @@ impl Bucket {
     /// Checks that the bucket exists and answers to the credentials.
     fn check(&self) -> Result<(), StorageError> {
         let (store, prefix) = (self.store.clone(), self.prefix.clone());
-        wait(async move {
-            store
-                .list_with_delimiter(Some(&prefix))
-                .await
-                .map(|_| ())
-        })
-        .map_err(|e| self.error("", e))
+        wait(async move { store.list_with_delimiter(Some(&prefix)).await.map(|_| ()) })
+            .map_err(|e| self.error("", e))
     }
 
     /// The objects below the prefix, or the object the prefix names.
@@ -627,11 +625,16 @@ impl Bucket {
             if !listed.is_empty() || prefix.as_ref().is_empty() {
                 return Ok(listed);
             }
-            match store.head(&prefix).await {
-                Ok(meta) => Ok(vec![meta]),
-                Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-                Err(e) => Err(e),
-            }
+            // The prefix may name one object: look for it beside its siblings (a HEAD of
+            // a key that is a directory on s3s-fs fails rather than saying 404).
+            let parts: Vec<_> = prefix.parts().collect();
+            let parent = ObjectPath::from_iter(parts[..parts.len() - 1].iter().cloned());
+            let siblings = store.list_with_delimiter(Some(&parent)).await?;
+            Ok(siblings
+                .objects
+                .into_iter()
+                .filter(|meta| meta.location == prefix)
+                .collect())
         })
         .map_err(|e| self.error("", e))?;
         Ok(listed
@@ -649,54 +652,51 @@ impl Bucket {
             .collect())
     }
 
-    /// Completes the upload `id` of `rel`. An upload completed already is fine: the store
-    /// then refuses to complete it again (S3 says `NoSuchUpload`, s3s-fs `AccessDenied`), and
-    /// the object is there with the upload's `size` (part files are never overwritten).
-    fn complete(
-        &self,
-        rel: &str,
-        id: &str,
-        parts: &[String],
-        size: u64,
-    ) -> Result<(), StorageError> {
-        let key = self.key(rel)?;
+    /// Copies the staging object `staging` to `rel` and deletes it. A staging object that is
+    /// gone was copied before (the copy is made before the delete).
+    fn commit(&self, staging: &str, rel: &str) -> Result<(), StorageError> {
+        let (from, to) = (self.key(staging)?, self.key(rel)?);
         let store = self.store.clone();
-        let (id, parts) = (id.to_string(), parts.to_vec());
         wait(async move {
-            let parts = parts
-                .into_iter()
-                .map(|content_id| PartId { content_id })
-                .collect();
-            match store.complete_multipart(&key, &id, parts).await {
-                Ok(_) => Ok(()),
-                Err(e) => match store.head(&key).await {
-                    Ok(meta) if meta.size == size => Ok(()),
-                    _ => Err(e),
+            match store.copy(&from, &to).await {
+                Ok(()) => store.delete(&from).await,
+                Err(e @ object_store::Error::NotFound { .. }) => match store.head(&to).await {
+                    Ok(_) => Ok(()),
+                    Err(_) => Err(e),
                 },
+                Err(e) => Err(e),
             }
         })
         .map_err(|e| self.error(rel, e))
     }
+
+    /// Deletes the staging objects whose names start with `prefix`.
+    fn discard_staged(&self, prefix: &str) -> Result<(), StorageError> {
+        let staging = self.key(STAGING_DIR)?;
+        let store = self.store.clone();
+        let prefix = prefix.to_string();
+        wait(async move {
+            let listed: Vec<_> = store.list(Some(&staging)).try_collect().await?;
+            for meta in listed {
+                if meta
+                    .location
+                    .filename()
+                    .is_some_and(|n| n.starts_with(&prefix))
+                {
+                    store.delete(&meta.location).await?;
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| self.error(STAGING_DIR, e))
+    }
 }
 
-/// How a part file not yet committed is kept: what a checkpoint stores of it.
+/// A closed part file not yet committed: what a checkpoint stores of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Staged {
-    /// A local file, by its path relative to the table's directory.
-    File {
-        /// `.staging/<name>`.
-        staging: String,
-    },
-    /// A multipart upload to the final key, to be completed.
-    Upload {
-        /// The upload's id.
-        id: String,
-        /// Its parts' entity tags, in order.
-        parts: Vec<String>,
-        /// The object's size.
-        size: u64,
-    },
+pub struct Staged {
+    /// Its path relative to the location, `.staging/<name>`.
+    pub staging: String,
 }
 
 /// A part file being written.
@@ -720,8 +720,8 @@ impl PartOutput {
         self.written
     }
 
-    /// Closes the file: a local one is fsynced, an upload's last part goes up (the upload
-    /// stays open until the commit).
+    /// Closes the file: a local one is fsynced; an upload's last part goes up and the upload
+    /// is completed.
     pub fn finish(self) -> Result<Staged, StorageError> {
         match self.sink {
             OutputSink::File {
@@ -729,9 +729,11 @@ impl PartOutput {
                 path,
                 staging,
             } => {
-                let file = file.into_inner().map_err(|e| io_err(&path, e.into_error()))?;
+                let file = file
+                    .into_inner()
+                    .map_err(|e| io_err(&path, e.into_error()))?;
                 file.sync_all().map_err(|e| io_err(&path, e))?;
-                Ok(Staged::File { staging })
+                Ok(Staged { staging })
             }
             OutputSink::Upload(upload) => upload.finish(),
         }
@@ -764,8 +766,6 @@ struct Upload {
     key: ObjectPath,
     id: String,
     buffer: Vec<u8>,
-    /// Bytes written.
-    size: u64,
     /// The entity tags of the parts uploaded: the first ones, as parts are awaited in order.
     done: Vec<String>,
     /// The parts going up after them, in order.
@@ -786,7 +786,6 @@ impl Upload {
             key,
             id,
             buffer: Vec::with_capacity(PART_BYTES),
-            size: 0,
             done: Vec::new(),
             running: VecDeque::new(),
             finished: false,
@@ -819,30 +818,34 @@ impl Upload {
 
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.buffer.extend_from_slice(buf);
-        self.size += buf.len() as u64;
         if self.buffer.len() >= PART_BYTES {
             self.send().map_err(std::io::Error::other)?;
         }
         Ok(buf.len())
     }
 
-    /// Uploads the last part and waits for all of them.
+    /// Uploads the last part, waits for all of them and completes the upload.
     fn finish(mut self) -> Result<Staged, StorageError> {
         if !self.buffer.is_empty() || self.done.len() + self.running.len() == 0 {
             self.send()?;
         }
         self.settle(0)?;
+        let (store, key, id) = (self.bucket.store.clone(), self.key.clone(), self.id.clone());
+        let parts = std::mem::take(&mut self.done)
+            .into_iter()
+            .map(|content_id| PartId { content_id })
+            .collect();
+        wait(async move { store.complete_multipart(&key, &id, parts).await })
+            .map_err(|e| self.bucket.error(&self.rel, e))?;
         self.finished = true;
-        Ok(Staged::Upload {
-            id: self.id.clone(),
-            parts: std::mem::take(&mut self.done),
-            size: self.size,
+        Ok(Staged {
+            staging: self.rel.clone(),
         })
     }
 }
 
 impl Drop for Upload {
-    /// An upload given up (the job failed before its checkpoint) is aborted in the
+    /// An upload given up (the job failed before its checkpoint barrier) is aborted in the
     /// background, so that its parts do not linger.
     fn drop(&mut self) {
         if !self.finished {
@@ -1003,6 +1006,22 @@ mod tests {
     }
 
     #[test]
+    fn many_waits_inside_a_task_of_another_runtime_finish() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let engine = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            engine.block_on(async {
+                let sum: u64 = (0..1000u64).map(|i| wait(async move { i })).sum();
+                tx.send(sum).unwrap();
+            });
+        });
+        let sum = rx.recv_timeout(std::time::Duration::from_secs(30));
+        assert_eq!(sum, Ok((0..1000).sum()));
+    }
+
+    #[test]
     fn hidden_and_underscored_files_are_not_data() {
         let entry = |rel: &str| FileEntry {
             rel: rel.into(),
@@ -1019,7 +1038,9 @@ mod tests {
     /// `None`, said SKIPPED, without one.
     fn server(test: &str) -> Option<(S3Options, String)> {
         let Ok(endpoint) = std::env::var("SPATE_TEST_S3_ENDPOINT") else {
-            eprintln!("==== SKIPPED: {test}: set SPATE_TEST_S3_ENDPOINT (e.g. http://127.0.0.1:19900), SPATE_TEST_S3_ACCESS_KEY, SPATE_TEST_S3_SECRET_KEY and SPATE_TEST_S3_BUCKET ====");
+            eprintln!(
+                "==== SKIPPED: {test}: set SPATE_TEST_S3_ENDPOINT (e.g. http://127.0.0.1:19900), SPATE_TEST_S3_ACCESS_KEY, SPATE_TEST_S3_SECRET_KEY and SPATE_TEST_S3_BUCKET ===="
+            );
             return None;
         };
         let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set"));
@@ -1069,24 +1090,29 @@ mod tests {
         let location = fresh(&bucket, &options, "t");
         let mut sink = FileSink::new(location.clone(), FileFormat::Json, 0).unwrap();
         sink.restore(None).unwrap();
-        // 100,000 lines of 230 bytes: 23 MB, so parts go up before the checkpoint.
+        // 100,000 lines of 230 bytes: 23 MB, so parts go up before the checkpoint barrier,
+        // and no object is listed while the upload is not completed.
         for k in 0..10 {
             sink.write(&lines(k * 10_000, 10_000)).unwrap();
         }
-        let state = sink.prepare_commit(1).unwrap();
-        let state: serde_json::Value = serde_json::from_slice(&state).unwrap();
-        let parts = state["pending"][0]["staged"]["upload"]["parts"]
-            .as_array()
-            .unwrap()
-            .len();
-        assert!(parts >= 3, "{state}");
         assert!(
             location.files().unwrap().is_empty(),
-            "nothing shows before the commit"
+            "an upload is no object"
+        );
+        let state = sink.prepare_commit(1).unwrap();
+        let staged: Vec<String> = location
+            .files()
+            .unwrap()
+            .into_iter()
+            .map(|f| f.rel)
+            .collect();
+        assert_eq!(staged, [".staging/part-0-1.inprogress"]);
+        assert!(
+            location.data_files().unwrap().is_empty(),
+            "staged files are no data"
         );
         // The job dies after the checkpoint, before its commit: the restored sink commits.
         let mut restored = FileSink::new(location.clone(), FileFormat::Json, 0).unwrap();
-        let state = serde_json::to_vec(&state).unwrap();
         restored.restore(Some(&state)).unwrap();
         let files = location.files().unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
@@ -1106,8 +1132,18 @@ mod tests {
         last.write(&lines(100_000, 10)).unwrap();
         last.prepare_commit(2).unwrap();
         last.commit(2).unwrap();
-        let names: Vec<String> = location.files().unwrap().into_iter().map(|f| f.rel).collect();
+        let names: Vec<String> = location
+            .files()
+            .unwrap()
+            .into_iter()
+            .map(|f| f.rel)
+            .collect();
         assert_eq!(names, ["part-0-1.json", "part-0-2.json"]);
+        // A path naming one object lists that object.
+        let one = Location::parse(&location.display_file("part-0-2.json"), &options).unwrap();
+        let listed = one.files().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].rel, "");
         // Read back through ranged requests, 8 MB at a time.
         let mut text = String::new();
         location
@@ -1118,7 +1154,11 @@ mod tests {
         assert_eq!(text.len() as u64, files[0].size);
         let ids: Vec<i64> = text
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_i64().unwrap())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                    .as_i64()
+                    .unwrap()
+            })
             .collect();
         assert_eq!(ids, (0..100_000).collect::<Vec<i64>>());
     }
@@ -1147,9 +1187,13 @@ mod tests {
         sink.commit(1).unwrap();
         let files = location.data_files().unwrap();
         assert!(files.len() >= 4, "8 MB rolled at 1 MB: {files:?}");
-        let mut source =
-            FileSource::new(&location, FileFormat::Parquet, lines(0, 1).schema(), &crate::testing::task(0, 1))
-                .unwrap();
+        let mut source = FileSource::new(
+            &location,
+            FileFormat::Parquet,
+            lines(0, 1).schema(),
+            &crate::testing::task(0, 1),
+        )
+        .unwrap();
         let mut ids = Vec::new();
         loop {
             match source.poll().unwrap() {
@@ -1180,7 +1224,9 @@ mod tests {
             secret_key: Some("not-the-secret".into()),
             ..options.clone()
         };
-        let err = fresh(&bucket, &wrong, "x").prepare_for_writing().unwrap_err();
+        let err = fresh(&bucket, &wrong, "x")
+            .prepare_for_writing()
+            .unwrap_err();
         assert!(matches!(err, StorageError::Credentials { .. }), "{err}");
         let err = Location::parse("s3://no-such-bucket-here/x", &options)
             .unwrap()

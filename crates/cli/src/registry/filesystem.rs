@@ -37,16 +37,14 @@ pub(super) fn location(table: &TableDef) -> Result<Location, SqlError> {
 pub(super) fn rolling_policy(table: &TableDef) -> Result<RollingPolicy, SqlError> {
     let mut policy = RollingPolicy::default();
     if let Some(text) = table.option("sink.rolling-policy.file-size") {
-        policy.file_size = parse_memory_size(text)
-            .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                invalid(
-                    table,
-                    "sink.rolling-policy.file-size",
-                    "not a memory size",
-                    "write e.g. '128MB', '512kb' or '1gb'",
-                )
-            })? as u64;
+        policy.file_size = parse_memory_size(text).filter(|n| *n > 0).ok_or_else(|| {
+            invalid(
+                table,
+                "sink.rolling-policy.file-size",
+                "not a memory size",
+                "write e.g. '128MB', '512kb' or '1gb'",
+            )
+        })? as u64;
     }
     for key in [
         "sink.rolling-policy.rollover-interval",
