@@ -11,6 +11,7 @@ use spate_connectors::file_sink::{FileFormat, FileSink};
 use spate_connectors::ingest::ingest_ndjson;
 use spate_connectors::log_source::{Bound, EndOffsets};
 use spate_connectors::side_output::LogSideOutput;
+use spate_connectors::storage::Location;
 use spate_engine::JobConfig;
 use spate_engine::checkpoint::CheckpointStore;
 use spate_engine::side_output::SideOutputs;
@@ -159,7 +160,7 @@ fn window(args: WindowArgs, data_dir: Option<&Path>, started: Instant) -> anyhow
     let bound = Bound::Until(ends);
     let sink: SinkFactory = match &args.output {
         Some(out) => {
-            let out = out.clone();
+            let out = Location::Local(out.clone());
             Arc::new(move |task| {
                 Ok(Box::new(FileSink::new(out.clone(), FileFormat::Csv, task.instance)?) as Box<_>)
             })

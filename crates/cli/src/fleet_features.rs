@@ -9,6 +9,7 @@ use anyhow::Context;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMillisecondType};
+use spate_connectors::storage::{Location, S3Options};
 use spate_fleet::{GroundTruth, Vin, WindowTruth};
 use spate_log::{Log, LogOptions};
 use spate_sql::{Connector, ModelDef, PlanOptions, parse_script, plan_script};
@@ -59,18 +60,29 @@ pub fn model_features() -> anyhow::Result<Vec<String>> {
 }
 
 /// The scored windows of the telemetry at `from` (an NDJSON file, or a Parquet file or
-/// archive folder as the fleet job writes it), computed by the fleet job's feature SQL.
-/// `work` holds the intermediate files.
+/// archive folder as the fleet job writes it, local or `s3://`/`oss://` with the `AWS_*`
+/// variables' credentials), computed by the fleet job's feature SQL. `work` holds the
+/// intermediate files.
 pub fn compute(from: &Path, work: &Path) -> anyhow::Result<Vec<RecordBatch>> {
-    anyhow::ensure!(
-        from.exists(),
-        "--from {}: no such file or folder",
-        from.display()
-    );
-    let format = if from.is_dir() || from.extension().is_some_and(|e| e == "parquet") {
-        "parquet"
-    } else {
-        "json"
+    let json = from
+        .extension()
+        .is_some_and(|e| e == "json" || e == "ndjson" || e == "jsonl");
+    let format = match Location::parse(&from.display().to_string(), &S3Options::default())? {
+        Location::Local(_) => {
+            anyhow::ensure!(
+                from.exists(),
+                "--from {}: no such file or folder",
+                from.display()
+            );
+            if from.is_dir() || from.extension().is_some_and(|e| e == "parquet") {
+                "parquet"
+            } else {
+                "json"
+            }
+        }
+        // An archive prefix, or one object of it.
+        Location::Bucket(_) if !json => "parquet",
+        Location::Bucket(_) => "json",
     };
     let out = work.join("windows");
     let ctas = format!(
@@ -110,8 +122,9 @@ pub fn compute(from: &Path, work: &Path) -> anyhow::Result<Vec<RecordBatch>> {
 /// Every row of the Parquet files under `dir`.
 fn read_parquet_dir(dir: &Path) -> anyhow::Result<Vec<RecordBatch>> {
     let mut batches = Vec::new();
-    for path in spate_connectors::file_source::list_files(dir)? {
-        let file = std::fs::File::open(&path)?;
+    let location = Location::Local(dir.to_path_buf());
+    for entry in location.data_files()? {
+        let file = std::fs::File::open(dir.join(&entry.rel))?;
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
             .build()?;
         for batch in reader {

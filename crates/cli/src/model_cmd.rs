@@ -55,7 +55,8 @@ pub enum ModelCommand {
 #[derive(Debug, Args)]
 pub struct DataArgs {
     /// Telemetry: an NDJSON file (`spate simulate fleet --sink file://…`), or a Parquet file
-    /// or archive folder as the fleet job writes it.
+    /// or archive folder as the fleet job writes it, also `s3://bucket/prefix` (credentials
+    /// and endpoint from the AWS_* variables).
     #[arg(long, value_name = "PATH")]
     from: PathBuf,
     /// The ground truth: the simulator's labels NDJSON.

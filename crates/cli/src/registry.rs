@@ -3,7 +3,7 @@
 //!
 //! | connector | source | sink |
 //! |---|---|---|
-//! | `filesystem` | `json`, `csv`, `parquet` files, read once | `csv`, `json`, `parquet` part files, exactly once |
+//! | `filesystem` | `json`, `csv`, `parquet` files (local, `s3://`, `oss://`), read once | `csv`, `json`, `parquet` part files, exactly once |
 //! | `spate-log` | a topic of the embedded log (`json`) | a topic of the embedded log (`json`), exactly once |
 //! | `kafka` | a Kafka topic (`json`, `csv`, `raw`; metadata columns) | a Kafka topic, at least once |
 //! | `upsert-kafka` | a Kafka topic as a table's changelog by primary key (tombstones delete) | a table's changes as records and tombstones by key, at least once |
@@ -27,7 +27,6 @@
 //! topic should set their own prefixes, as Flink asks.
 
 use std::cell::{Cell, RefCell};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,12 +148,6 @@ fn invalid(
         text: table.option(key).unwrap_or_default().to_string(),
         hint: hint.into(),
     }
-}
-
-/// The `path` of a filesystem table: a local path, or a `file://` URI of one.
-fn file_path(table: &TableDef) -> PathBuf {
-    let path = table.option("path").unwrap_or_default();
-    PathBuf::from(path.strip_prefix("file://").unwrap_or(path))
 }
 
 /// The `format` of a filesystem table.
@@ -447,9 +440,12 @@ impl ConnectorRegistry for Registry {
             Connector::Filesystem => {
                 let format = file_format(table)?;
                 filesystem::refuse_partitioned_source(table)?;
-                let path = file_path(table);
+                let location = filesystem::location(table)?;
                 Ok(Arc::new(move |task| {
-                    Ok(Box::new(FileSource::new(&path, format, schema.clone(), task)?) as Box<_>)
+                    Ok(
+                        Box::new(FileSource::new(&location, format, schema.clone(), task)?)
+                            as Box<_>,
+                    )
                 }))
             }
             Connector::SpateLog => {
@@ -539,10 +535,12 @@ impl ConnectorRegistry for Registry {
         match table.connector {
             Connector::Filesystem => {
                 let format = file_format(table)?;
-                let path = file_path(table);
+                let location = filesystem::location(table)?;
                 let partitions = filesystem::partition_spec(table)?;
+                let rolling = filesystem::rolling_policy(table)?;
                 Ok(Arc::new(move |task| {
-                    let sink = FileSink::new(path.clone(), format, task.instance)?;
+                    let sink =
+                        FileSink::new(location.clone(), format, task.instance)?.rolling(rolling);
                     Ok(Box::new(match &partitions {
                         Some(spec) => sink.partitioned(spec.clone()),
                         None => sink,

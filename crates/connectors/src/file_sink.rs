@@ -1,12 +1,15 @@
-//! The filesystem sink: part files in a directory, exactly once, in CSV, NDJSON or Parquet.
+//! The filesystem sink: part files in a directory or under an object storage prefix
+//! (`s3://`, `oss://`; see [`crate::storage`]), exactly once, in CSV, NDJSON or Parquet.
 //!
-//! Rows go to a hidden in-progress file under `.staging/` (a Parquet file gets its footer when
-//! it is closed). On a checkpoint barrier the file is
-//! closed and fsynced and becomes pending; its name is stored in the checkpoint. When the
-//! checkpoint is complete, pending files are renamed into the directory as
-//! `part-<instance>-<checkpoint>.<ext>`, so readers only ever see whole, committed files. After
-//! a failure the pending files of the last complete checkpoint are committed and every other
-//! staging file of the instance is deleted.
+//! Rows go to an in-progress part file, staged under the hidden `.staging/` (on object storage
+//! a multipart upload, completed when the file closes); a Parquet file gets its footer when
+//! it is closed. A
+//! file is closed when it reaches the rolling policy's size or age (checked as rows arrive),
+//! and at every checkpoint barrier; closed files become pending and are stored in the
+//! checkpoint. When the checkpoint is complete, pending files are committed (renamed into the
+//! directory, or copied there and deleted) as `part-<instance>-<n>.<ext>`, so readers only ever
+//! see whole, committed files. After a failure the pending files of the last complete
+//! checkpoint are committed and whatever else the instance had staged is dropped.
 //!
 //! A table `PARTITIONED BY (dt, hour)` writes each row under its partition's directory,
 //! `dt=2024-01-01/hour=10/`, Hive-style (as Flink does), and leaves the partition columns out
@@ -16,9 +19,7 @@
 //! its values, `$dt $hour:00:00`). The end of the input commits every partition.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
@@ -31,6 +32,7 @@ use spate_engine::EngineError;
 use spate_engine::sink::Sink;
 
 use crate::format::csv::write_csv;
+use crate::storage::{Location, PartOutput, Staged, StorageError};
 
 /// The encoding of part files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,69 +59,87 @@ impl FileFormat {
 /// The in-progress part file.
 enum PartWriter {
     /// Flink's CSV layout.
-    Csv(std::io::BufWriter<File>),
+    Csv(PartOutput),
     /// NDJSON.
-    Json(std::io::BufWriter<File>),
-    /// Parquet, written through a handle of `file`.
+    Json(PartOutput),
+    /// Parquet.
     Parquet {
-        writer: Box<ArrowWriter<File>>,
+        writer: Box<ArrowWriter<PartOutput>>,
         schema: SchemaRef,
-        file: File,
     },
 }
 
 impl PartWriter {
-    /// Opens `path` for rows shaped like `batch`.
-    fn create(path: &Path, format: FileFormat, batch: &RecordBatch) -> Result<Self, EngineError> {
-        let file = File::create(path).map_err(|e| io_err(path, e))?;
-        let buffered = |file| std::io::BufWriter::with_capacity(1 << 20, file);
+    /// Writes to `output` rows shaped like `batch`.
+    fn new(
+        output: PartOutput,
+        format: FileFormat,
+        batch: &RecordBatch,
+    ) -> Result<Self, parquet::errors::ParquetError> {
         Ok(match format {
-            FileFormat::Csv => PartWriter::Csv(buffered(file)),
-            FileFormat::Json => PartWriter::Json(buffered(file)),
+            FileFormat::Csv => PartWriter::Csv(output),
+            FileFormat::Json => PartWriter::Json(output),
             FileFormat::Parquet => {
                 let properties = WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
                     .build();
-                let handle = file.try_clone().map_err(|e| io_err(path, e))?;
                 let schema = batch.schema();
-                let writer = ArrowWriter::try_new(handle, schema.clone(), Some(properties))
-                    .map_err(|e| parquet_err(path, e))?;
+                let writer = ArrowWriter::try_new(output, schema.clone(), Some(properties))?;
                 PartWriter::Parquet {
                     writer: Box::new(writer),
                     schema,
-                    file,
                 }
             }
         })
     }
 
-    /// Closes the file (writing a Parquet footer) and fsyncs it.
-    fn finish(self, path: &Path) -> Result<(), EngineError> {
-        let file = match self {
-            PartWriter::Csv(w) | PartWriter::Json(w) => {
-                w.into_inner().map_err(|e| io_err(path, e.into_error()))?
+    /// The file's size so far, counting a Parquet row group not yet written out.
+    fn size(&self) -> u64 {
+        match self {
+            PartWriter::Csv(output) | PartWriter::Json(output) => output.written(),
+            PartWriter::Parquet { writer, .. } => {
+                (writer.bytes_written() + writer.in_progress_size()) as u64
             }
-            PartWriter::Parquet { writer, file, .. } => {
-                writer.close().map_err(|e| parquet_err(path, e))?;
-                file
-            }
-        };
-        file.sync_all().map_err(|e| io_err(path, e))
+        }
     }
 }
 
-fn parquet_err(path: &Path, e: parquet::errors::ParquetError) -> EngineError {
-    EngineError::Sink {
-        name: format!("filesystem {}", path.display()),
-        message: e.to_string(),
+/// How big and how old an in-progress file may grow before it is closed
+/// (`sink.rolling-policy.file-size` and `.rollover-interval`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollingPolicy {
+    /// Bytes.
+    pub file_size: u64,
+    /// Milliseconds since the file was opened.
+    pub rollover_ms: i64,
+}
+
+impl Default for RollingPolicy {
+    /// Flink's defaults: 128 MiB and 30 minutes.
+    fn default() -> Self {
+        RollingPolicy {
+            file_size: 128 << 20,
+            rollover_ms: 30 * 60_000,
+        }
     }
 }
 
+/// A part file being written.
+struct OpenFile {
+    /// Its path once committed, relative to the sink's location.
+    rel: String,
+    writer: PartWriter,
+    /// When it was opened, wall-clock ms.
+    opened_ms: i64,
+}
+
+/// A closed part file, to be committed with its checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pending {
     checkpoint: u64,
-    staging: PathBuf,
-    committed: PathBuf,
+    /// Its path once committed, relative to the sink's location.
+    committed: String,
+    staged: Staged,
 }
 
 /// How a partitioned table lays out and commits its partitions (`PARTITIONED BY`).
@@ -271,13 +291,15 @@ fn escape(text: &str) -> String {
 
 /// One instance of the filesystem sink.
 pub struct FileSink {
-    dir: PathBuf,
-    staging: PathBuf,
+    location: Location,
     format: FileFormat,
     instance: usize,
     partitions: Option<PartitionSpec>,
+    rolling: RollingPolicy,
     /// The in-progress file of each partition directory (`""` when not partitioned).
-    current: BTreeMap<String, (PathBuf, PartWriter)>,
+    current: BTreeMap<String, OpenFile>,
+    /// Files closed by the rolling policy since the last checkpoint barrier.
+    rolled: Vec<(String, Staged)>,
     pending: Vec<Pending>,
     open: BTreeMap<String, OpenPartition>,
     watermark: Option<i64>,
@@ -285,51 +307,44 @@ pub struct FileSink {
     seq: u64,
 }
 
-/// The highest sequence number of the part files named `<prefix><tag>-<seq>.<ext>` under
-/// `dir` and its partition directories.
-fn max_seq(dir: &Path, prefix: &str) -> Result<u64, EngineError> {
-    let mut max = 0;
-    for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            if name != ".staging" {
-                max = max.max(max_seq(&entry.path(), prefix)?);
-            }
-        } else if let Some(seq) = name
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.split(['-', '.']).nth(1))
-            .and_then(|seq| seq.parse::<u64>().ok())
-        {
-            max = max.max(seq);
-        }
-    }
-    Ok(max)
-}
-
-fn io_err(path: &Path, e: std::io::Error) -> EngineError {
-    EngineError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    }
+/// The highest number among the files named `<prefix><n>…` under `location`: the part files
+/// of one instance, `part-<instance>-<n>.<ext>` (with older files named
+/// `part-<instance>-<checkpoint>-<n>.<ext>` counting too).
+fn max_seq(location: &Location, prefix: &str) -> Result<u64, StorageError> {
+    Ok(location
+        .files()?
+        .iter()
+        .filter_map(|f| {
+            let name = f.rel.rsplit('/').next().unwrap_or_default();
+            name.strip_prefix(prefix)?
+                .split(['-', '.'])
+                .filter_map(|n| n.parse::<u64>().ok())
+                .max()
+        })
+        .max()
+        .unwrap_or(0))
 }
 
 impl FileSink {
-    /// Instance `instance` writing into `dir`.
+    /// Instance `instance` writing into `location` (a local directory is created; a bucket
+    /// is checked to answer to the credentials).
     pub fn new(
-        dir: impl Into<PathBuf>,
+        location: Location,
         format: FileFormat,
         instance: usize,
     ) -> Result<Self, EngineError> {
-        let dir = dir.into();
-        let staging = dir.join(".staging");
-        fs::create_dir_all(&staging).map_err(|e| io_err(&staging, e))?;
+        let name = format!("filesystem {} ({format:?})", location.display());
+        location
+            .prepare_for_writing()
+            .map_err(|e| e.engine(name, true))?;
         Ok(FileSink {
-            dir,
-            staging,
+            location,
             format,
             instance,
             partitions: None,
+            rolling: RollingPolicy::default(),
             current: BTreeMap::new(),
+            rolled: Vec::new(),
             pending: Vec::new(),
             open: BTreeMap::new(),
             watermark: None,
@@ -345,43 +360,100 @@ impl FileSink {
         self
     }
 
-    /// Writes `batch` into the in-progress file of partition directory `partition`.
+    /// Closes in-progress files as `policy` says, besides at checkpoints.
+    pub fn rolling(mut self, policy: RollingPolicy) -> Self {
+        self.rolling = policy;
+        self
+    }
+
+    fn err(&self, e: StorageError) -> EngineError {
+        e.engine(self.name(), true)
+    }
+
+    fn parquet_err(&self, rel: &str, e: parquet::errors::ParquetError) -> EngineError {
+        EngineError::Sink {
+            name: self.name(),
+            message: format!("{}: {e}", self.location.display_file(rel)),
+        }
+    }
+
+    /// Writes `batch` into the in-progress file of partition directory `partition`, and
+    /// closes the file if the rolling policy says so.
     fn write_part(&mut self, partition: &str, batch: &RecordBatch) -> Result<(), EngineError> {
         if !self.current.contains_key(partition) {
             self.seq += 1;
-            let path = self
-                .staging
-                .join(format!("part-{}-{}.inprogress", self.instance, self.seq));
-            let writer = PartWriter::create(&path, self.format, batch)?;
-            self.current.insert(partition.to_string(), (path, writer));
+            let name = format!("part-{}-{}", self.instance, self.seq);
+            let file = format!("{name}.{}", self.format.extension());
+            let rel = match partition {
+                "" => file,
+                dir => format!("{dir}/{file}"),
+            };
+            let output = self
+                .location
+                .create(&format!("{name}.inprogress"))
+                .map_err(|e| self.err(e))?;
+            let writer = PartWriter::new(output, self.format, batch)
+                .map_err(|e| self.parquet_err(&rel, e))?;
+            let opened_ms = chrono::Utc::now().timestamp_millis();
+            self.current.insert(
+                partition.to_string(),
+                OpenFile {
+                    rel,
+                    writer,
+                    opened_ms,
+                },
+            );
         }
-        let (path, writer) = self.current.get_mut(partition).expect("opened above");
+        let name = self.name();
+        let file = self.current.get_mut(partition).expect("opened above");
+        let shown = || self.location.display_file(&file.rel);
         let text = &mut self.text;
         text.clear();
-        match writer {
+        let written = match &mut file.writer {
             PartWriter::Csv(w) => {
                 write_csv(batch, text)?;
-                w.write_all(text.as_bytes()).map_err(|e| io_err(path, e))
+                w.write_all(text.as_bytes()).map_err(|e| e.to_string())
             }
             PartWriter::Json(w) => {
                 let mut json = arrow::json::LineDelimitedWriter::new(w);
                 json.write(batch)
                     .and_then(|()| json.finish())
-                    .map_err(|e| match e {
-                        arrow::error::ArrowError::IoError(_, e) => io_err(path, e),
-                        other => other.into(),
-                    })
+                    .map_err(|e| e.to_string())
             }
-            PartWriter::Parquet { writer, schema, .. } => {
+            PartWriter::Parquet { writer, schema } => {
                 // Batches of one sink differ at most in nullability flags: write them all
                 // under the file's schema.
                 let batch = match batch.schema() == *schema {
                     true => batch.clone(),
                     false => RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?,
                 };
-                writer.write(&batch).map_err(|e| parquet_err(path, e))
+                writer.write(&batch).map_err(|e| e.to_string())
             }
+        };
+        written.map_err(|message| EngineError::Sink {
+            name,
+            message: format!("{}: {message}", shown()),
+        })?;
+        let now = chrono::Utc::now().timestamp_millis();
+        if file.writer.size() >= self.rolling.file_size
+            || now - file.opened_ms >= self.rolling.rollover_ms
+        {
+            let file = self.current.remove(partition).expect("written above");
+            let staged = self.finish(&file.rel, file.writer)?;
+            self.rolled.push((file.rel, staged));
         }
+        Ok(())
+    }
+
+    /// Closes a part file, staged until its commit.
+    fn finish(&self, rel: &str, writer: PartWriter) -> Result<Staged, EngineError> {
+        let output = match writer {
+            PartWriter::Csv(output) | PartWriter::Json(output) => output,
+            PartWriter::Parquet { writer, .. } => {
+                writer.into_inner().map_err(|e| self.parquet_err(rel, e))?
+            }
+        };
+        output.finish().map_err(|e| self.err(e))
     }
 
     /// Commits, with a success file, the open partitions whose trigger has fired (all of
@@ -397,14 +469,13 @@ impl FileSink {
         };
         let spec = self.partitions.as_ref().expect("matched above");
         let now = chrono::Utc::now().timestamp_millis();
+        let in_dir = |rel: &str, dir: &str| rel.rsplit_once('/').is_some_and(|(d, _)| d == dir);
         let mut done = Vec::new();
         for (dir, partition) in &self.open {
             // A partition still being written waits for its files to be committed.
             let writing = self.current.contains_key(dir)
-                || self
-                    .pending
-                    .iter()
-                    .any(|p| p.committed.parent() == Some(&self.dir.join(dir)));
+                || self.rolled.iter().any(|(rel, _)| in_dir(rel, dir))
+                || self.pending.iter().any(|p| in_dir(&p.committed, dir));
             let due = end_of_input
                 || match &commit.trigger {
                     CommitTrigger::ProcessTime => partition.created_ms + commit.delay_ms <= now,
@@ -422,45 +493,35 @@ impl FileSink {
             }
         }
         for dir in done {
-            let path = self.dir.join(&dir);
-            fs::create_dir_all(&path).map_err(|e| io_err(&path, e))?;
-            let marker = path.join(&commit.success_file);
-            File::create(&marker)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| io_err(&marker, e))?;
+            let marker = format!("{dir}/{}", commit.success_file);
+            self.location
+                .put(&marker, Vec::new())
+                .map_err(|e| self.err(e))?;
             self.open.remove(&dir);
         }
         Ok(())
     }
 
     fn commit_pending(&mut self, upto: u64) -> Result<(), EngineError> {
-        let mut keep = Vec::new();
-        for p in std::mem::take(&mut self.pending) {
-            if p.checkpoint > upto {
-                keep.push(p);
-                continue;
-            }
-            if let Some(parent) = p.committed.parent() {
-                fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
-            }
-            match fs::rename(&p.staging, &p.committed) {
-                Ok(()) => {}
-                // Already committed before a failure: committing is idempotent.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && p.committed.exists() => {}
-                Err(e) => return Err(io_err(&p.staging, e)),
-            }
-        }
+        let (due, keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.checkpoint <= upto);
         self.pending = keep;
-        if let Ok(d) = File::open(&self.dir) {
-            let _ = d.sync_all();
+        for p in due {
+            if let Err(e) = self.location.commit(&p.staged, &p.committed) {
+                // Kept, to be committed again.
+                self.pending.push(p);
+                return Err(self.err(e));
+            }
         }
+        self.location.sync();
         Ok(())
     }
 }
 
 impl Sink for FileSink {
     fn name(&self) -> String {
-        format!("filesystem {} ({:?})", self.dir.display(), self.format)
+        format!("filesystem {} ({:?})", self.location.display(), self.format)
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), EngineError> {
@@ -502,33 +563,16 @@ impl Sink for FileSink {
     }
 
     fn prepare_commit(&mut self, checkpoint: u64) -> Result<Vec<u8>, EngineError> {
-        let tag = if checkpoint == spate_engine::job::FINAL_CHECKPOINT {
-            "final".to_string()
-        } else {
-            checkpoint.to_string()
-        };
-        for (partition, (path, writer)) in std::mem::take(&mut self.current) {
-            writer.finish(&path)?;
-            let seq = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".inprogress"))
-                .and_then(|n| n.rsplit('-').next())
-                .unwrap_or("0")
-                .to_string();
-            let committed = self.dir.join(&partition).join(format!(
-                "part-{}-{}-{}.{}",
-                self.instance,
-                tag,
-                seq,
-                self.format.extension()
-            ));
-            self.pending.push(Pending {
-                checkpoint,
-                staging: path,
-                committed,
-            });
+        for (_, file) in std::mem::take(&mut self.current) {
+            let staged = self.finish(&file.rel, file.writer)?;
+            self.rolled.push((file.rel, staged));
         }
+        self.pending
+            .extend(self.rolled.drain(..).map(|(committed, staged)| Pending {
+                checkpoint,
+                committed,
+                staged,
+            }));
         let state = SinkState {
             pending: self.pending.clone(),
             partitions: self.open.clone(),
@@ -560,16 +604,13 @@ impl Sink for FileSink {
         self.pending = restored.pending;
         self.open = restored.partitions;
         self.commit_pending(u64::MAX)?;
-        // Whatever else this instance left in staging was written after the checkpoint.
+        // Whatever else this instance staged was written after the checkpoint.
         let prefix = format!("part-{}-", self.instance);
-        let entries = fs::read_dir(&self.staging).map_err(|e| io_err(&self.staging, e))?;
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                fs::remove_file(entry.path()).map_err(|e| io_err(&entry.path(), e))?;
-            }
-        }
+        self.location
+            .discard_staged(&prefix)
+            .map_err(|e| self.err(e))?;
         // Continue numbering after the committed files, so names never collide.
-        self.seq = max_seq(&self.dir, &prefix)?;
+        self.seq = max_seq(&self.location, &prefix).map_err(|e| self.err(e))?;
         Ok(())
     }
 }
@@ -579,6 +620,8 @@ mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{Field, Schema};
+    use std::fs;
+    use std::path::Path;
     use std::sync::Arc;
 
     fn batch(rows: &[(&str, &str, i64)]) -> RecordBatch {
@@ -601,7 +644,7 @@ mod tests {
     }
 
     fn sink(dir: &Path, trigger: CommitTrigger, delay_ms: i64) -> FileSink {
-        FileSink::new(dir, FileFormat::Csv, 0)
+        FileSink::new(Location::Local(dir.to_path_buf()), FileFormat::Csv, 0)
             .unwrap()
             .partitioned(PartitionSpec {
                 columns: vec![(0, "dt".into()), (1, "hour".into())],
@@ -634,7 +677,7 @@ mod tests {
         sink.watermark(1_704_103_200_000).unwrap();
         sink.prepare_commit(1).unwrap();
         sink.commit(1).unwrap();
-        let text = fs::read_to_string(dir.join("dt=2024-01-01/hour=09/part-0-1-1.csv")).unwrap();
+        let text = fs::read_to_string(dir.join("dt=2024-01-01/hour=09/part-0-1.csv")).unwrap();
         assert_eq!(text, "1\n");
         assert!(!committed(dir, "dt=2024-01-01/hour=09"));
         // 10:00:00.001 commits hour 09 only; the default partition has no time and waits for
@@ -647,7 +690,7 @@ mod tests {
         assert!(!committed(dir, "dt=__DEFAULT_PARTITION__/hour=10"));
         // An open partition survives a restore, and the end of the input commits it.
         let state = sink.prepare_commit(3).unwrap();
-        let mut restored = FileSink::new(dir, FileFormat::Csv, 0)
+        let mut restored = FileSink::new(Location::Local(dir.to_path_buf()), FileFormat::Csv, 0)
             .unwrap()
             .partitioned(sink.partitions.clone().unwrap());
         restored.restore(Some(&state)).unwrap();
@@ -666,6 +709,58 @@ mod tests {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 3, "{names:?}");
+    }
+
+    /// The part files directly under `dir`.
+    fn parts(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("part-"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn files_roll_by_size_and_by_age_between_checkpoints() {
+        let tmp = tempfile::tempdir().unwrap();
+        let by_size = tmp.path().join("size");
+        let mut sink = FileSink::new(Location::Local(by_size.clone()), FileFormat::Csv, 0)
+            .unwrap()
+            .rolling(RollingPolicy {
+                file_size: 20,
+                rollover_ms: 3_600_000,
+            });
+        sink.restore(None).unwrap();
+        // Each batch is 18 bytes: the second one takes a file past 20 bytes.
+        for _ in 0..4 {
+            sink.write(&batch(&[("d", "h", 1), ("d", "h", 2), ("d", "h", 3)]))
+                .unwrap();
+        }
+        assert!(parts(&by_size).is_empty(), "nothing before the checkpoint");
+        sink.prepare_commit(1).unwrap();
+        sink.commit(1).unwrap();
+        assert_eq!(parts(&by_size), ["part-0-1.csv", "part-0-2.csv"]);
+        let by_age = tmp.path().join("age");
+        let mut sink = FileSink::new(Location::Local(by_age.clone()), FileFormat::Csv, 0)
+            .unwrap()
+            .rolling(RollingPolicy {
+                file_size: 1 << 20,
+                rollover_ms: 20,
+            });
+        sink.restore(None).unwrap();
+        sink.write(&batch(&[("d", "h", 1)])).unwrap();
+        sink.write(&batch(&[("d", "h", 2)])).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        sink.write(&batch(&[("d", "h", 3)])).unwrap();
+        sink.write(&batch(&[("d", "h", 4)])).unwrap();
+        sink.prepare_commit(1).unwrap();
+        sink.commit(1).unwrap();
+        assert_eq!(parts(&by_age), ["part-0-1.csv", "part-0-2.csv"]);
+        let first = fs::read_to_string(by_age.join("part-0-1.csv")).unwrap();
+        assert_eq!(first, "d,h,1\nd,h,2\nd,h,3\n");
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! The filesystem source: NDJSON, CSV (Flink's layout) or Parquet files, read once (a bounded
-//! source, as Flink's `filesystem` connector in batch-like streaming use). Instance *i* reads
-//! the files whose index modulo the parallelism is *i*; each file is one partition.
+//! The filesystem source: NDJSON, CSV (Flink's layout) or Parquet files, local or in object
+//! storage (see [`crate::storage`]), read once (a bounded source, as Flink's `filesystem`
+//! connector in batch-like streaming use). Instance *i* reads the files whose index modulo
+//! the parallelism is *i*; each file is one partition. As in Flink and Hadoop, names starting
+//! with `.` or `_` are skipped (in-progress files, `_SUCCESS` markers), and partition
+//! directories (`dt=…/hour=…`) are read through.
 //!
 //! Text files are read in records: a line, or for CSV several lines while a quoted field is
 //! open. A record that does not decode is dead-lettered with its file and line number. Parquet
@@ -11,8 +14,7 @@
 //! number of rows read (Parquet).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader, Read};
 
 use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::datatypes::SchemaRef;
@@ -28,6 +30,7 @@ use spate_engine::source::{Source, SourcePoll};
 use crate::file_sink::FileFormat;
 use crate::format::csv::CsvDecoder;
 use crate::format::json::{JsonDecoder, Rejected};
+use crate::storage::{FileEntry, Location, ObjectFile, StorageError};
 
 /// Records decoded per poll (text formats), and rows per batch (Parquet).
 const RECORDS_PER_POLL: usize = 4096;
@@ -50,7 +53,7 @@ enum TextDecoder {
 /// Text files being read: NDJSON or CSV.
 struct TextFiles {
     decoder: TextDecoder,
-    readers: Vec<Option<BufReader<File>>>,
+    readers: Vec<Option<BufReader<Box<dyn Read + Send>>>>,
     /// The records of the current poll, and the line each starts on.
     records: Vec<Vec<u8>>,
     first_lines: Vec<u64>,
@@ -70,56 +73,35 @@ enum Files {
 /// One instance of the filesystem source.
 pub struct FileSource {
     schema: SchemaRef,
-    paths: Vec<PathBuf>,
+    location: Location,
+    files_read: Vec<FileEntry>,
     positions: Vec<Position>,
     finished: Vec<bool>,
     files: Files,
     task: TaskInfo,
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> EngineError {
-    EngineError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    }
+/// One file of a source: where it is, for reading and for messages.
+struct SourceFile<'a> {
+    location: &'a Location,
+    entry: &'a FileEntry,
 }
 
-fn parquet_err(path: &Path, e: impl std::fmt::Display) -> EngineError {
-    EngineError::Source {
-        name: format!("filesystem {}", path.display()),
-        message: e.to_string(),
+impl SourceFile<'_> {
+    fn display(&self) -> String {
+        self.location.display_file(&self.entry.rel)
     }
-}
 
-/// The files under `path`: the file itself, or the regular files of a directory tree, sorted
-/// by path. As in Flink and Hadoop, names starting with `.` or `_` are skipped (in-progress
-/// files, `_SUCCESS` markers), and partition directories (`dt=…/hour=…`) are read through.
-pub fn list_files(path: &Path) -> Result<Vec<PathBuf>, EngineError> {
-    let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
-    if meta.is_file() {
-        return Ok(vec![path.to_path_buf()]);
+    fn err(&self, e: StorageError) -> EngineError {
+        e.engine(format!("filesystem {}", self.location.display()), false)
     }
-    let mut files = Vec::new();
-    let mut dirs = vec![path.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir)
-            .map_err(|e| io_err(&dir, e))?
-            .flatten()
-        {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') || name.starts_with('_') {
-                continue;
-            }
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => dirs.push(entry.path()),
-                Ok(t) if t.is_file() => files.push(entry.path()),
-                _ => {}
-            }
+
+    fn read_err(&self, e: impl std::fmt::Display) -> EngineError {
+        EngineError::Source {
+            name: format!("filesystem {}", self.location.display()),
+            message: format!("{}: {e}", self.display()),
         }
     }
-    files.sort();
-    Ok(files)
 }
 
 /// Whether `record` leaves a quoted CSV field open (an odd number of quotes).
@@ -128,14 +110,17 @@ fn quote_open(record: &[u8]) -> bool {
 }
 
 impl FileSource {
-    /// Instance `task.instance` reading its share of the files under `path` in `format`.
+    /// Instance `task.instance` reading its share of the files under `location` in
+    /// `format`.
     pub fn new(
-        path: &Path,
+        location: &Location,
         format: FileFormat,
         schema: SchemaRef,
         task: &TaskInfo,
     ) -> Result<Self, EngineError> {
-        let paths: Vec<PathBuf> = list_files(path)?
+        let paths: Vec<FileEntry> = location
+            .data_files()
+            .map_err(|e| e.engine(format!("filesystem {}", location.display()), false))?
             .into_iter()
             .enumerate()
             .filter(|(i, _)| i % task.parallelism == task.instance)
@@ -164,7 +149,8 @@ impl FileSource {
             schema,
             positions: vec![Position::default(); n],
             finished: vec![false; n],
-            paths,
+            files_read: paths,
+            location: location.clone(),
             task: task.clone(),
         })
     }
@@ -176,11 +162,11 @@ impl TextFiles {
     fn poll(
         &mut self,
         i: usize,
-        path: &Path,
+        file: &SourceFile,
         position: &mut Position,
         task: &TaskInfo,
     ) -> Result<Option<RecordBatch>, EngineError> {
-        let count = self.read_records(i, path, position)?;
+        let count = self.read_records(i, file, position)?;
         if count == 0 {
             self.readers[i] = None;
             return Ok(None);
@@ -192,7 +178,7 @@ impl TextFiles {
             TextDecoder::Csv(d) => d.decode(non_empty)?,
         };
         if !rejected.is_empty() {
-            self.dead_letter(path, count, rejected, task);
+            self.dead_letter(&file.display(), count, rejected, task);
         }
         Ok(Some(batch))
     }
@@ -201,17 +187,18 @@ impl TextFiles {
     fn read_records(
         &mut self,
         i: usize,
-        path: &Path,
+        file: &SourceFile,
         position: &mut Position,
     ) -> Result<usize, EngineError> {
         let csv = matches!(self.decoder, TextDecoder::Csv(_));
         let reader = match &mut self.readers[i] {
             Some(reader) => reader,
             empty => {
-                let mut file = File::open(path).map_err(|e| io_err(path, e))?;
-                file.seek(SeekFrom::Start(position.byte))
-                    .map_err(|e| io_err(path, e))?;
-                empty.insert(BufReader::with_capacity(1 << 20, file))
+                let read = file
+                    .location
+                    .open_read(file.entry, position.byte)
+                    .map_err(|e| file.err(e))?;
+                empty.insert(BufReader::with_capacity(1 << 20, read))
             }
         };
         let mut count = 0;
@@ -224,7 +211,9 @@ impl TextFiles {
             buf.clear();
             let first_line = position.line + 1;
             loop {
-                let n = reader.read_until(b'\n', buf).map_err(|e| io_err(path, e))?;
+                let n = reader
+                    .read_until(b'\n', buf)
+                    .map_err(|e| file.read_err(e))?;
                 if n == 0 {
                     break;
                 }
@@ -248,7 +237,7 @@ impl TextFiles {
     }
 
     /// Sends the `rejected` records among the first `count` ones to the dead-letter output.
-    fn dead_letter(&self, path: &Path, count: usize, rejected: Vec<Rejected>, task: &TaskInfo) {
+    fn dead_letter(&self, path: &str, count: usize, rejected: Vec<Rejected>, task: &TaskInfo) {
         let numbered: Vec<(u64, &[u8])> = self.records[..count]
             .iter()
             .zip(&self.first_lines)
@@ -261,7 +250,7 @@ impl TextFiles {
             task.side_outputs.send(SideRecord {
                 kind: SideOutputKind::DeadLetter,
                 reason: r.reason,
-                origin: format!("{}:{line}", path.display()),
+                origin: format!("{path}:{line}"),
                 payload: payload.to_vec(),
             });
         }
@@ -274,34 +263,52 @@ impl ParquetFiles {
     fn poll(
         &mut self,
         i: usize,
-        path: &Path,
+        file: &SourceFile,
         position: &mut Position,
         schema: &SchemaRef,
     ) -> Result<Option<RecordBatch>, EngineError> {
         let reader = match &mut self.readers[i] {
             Some(reader) => reader,
-            empty => empty.insert(open_parquet(path, position.rows, schema)?),
+            empty => empty.insert(open_parquet(file, position.rows, schema)?),
         };
         let Some(batch) = reader.next() else {
             self.readers[i] = None;
             return Ok(None);
         };
-        let batch = batch.map_err(|e| parquet_err(path, e))?;
+        let batch = batch.map_err(|e| file.read_err(e))?;
         position.rows += batch.num_rows() as u64;
-        fit(path, &batch, schema).map(Some)
+        fit(file, &batch, schema).map(Some)
     }
 }
 
-/// Opens the Parquet file `path` after its first `rows` rows, reading the columns `schema`
+/// Opens the Parquet file `file` after its first `rows` rows, reading the columns `schema`
 /// names.
 fn open_parquet(
-    path: &Path,
+    file: &SourceFile,
     rows: u64,
     schema: &SchemaRef,
 ) -> Result<ParquetRecordBatchReader, EngineError> {
-    let file = File::open(path).map_err(|e| io_err(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
+    match ObjectFile::open(file.location, file.entry).map_err(|e| file.err(e))? {
+        Some(object) => read_parquet(file, object, rows, schema),
+        None => {
+            let path = file.display();
+            let local = File::open(&path).map_err(|source| EngineError::Io {
+                path: path.into(),
+                source,
+            })?;
+            read_parquet(file, local, rows, schema)
+        }
+    }
+}
+
+/// Reads the Parquet `data` of `file` as [`open_parquet`] says.
+fn read_parquet(
+    file: &SourceFile,
+    data: impl parquet::file::reader::ChunkReader + 'static,
+    rows: u64,
+    schema: &SchemaRef,
+) -> Result<ParquetRecordBatchReader, EngineError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(|e| file.read_err(e))?;
     let wanted: Vec<usize> = builder
         .schema()
         .fields()
@@ -316,37 +323,38 @@ fn open_parquet(
         .with_batch_size(RECORDS_PER_POLL)
         .with_offset(usize::try_from(rows).unwrap_or(usize::MAX))
         .build()
-        .map_err(|e| parquet_err(path, e))
+        .map_err(|e| file.read_err(e))
 }
 
-/// `batch`, read from `path`, with the columns of `schema` in its types.
-fn fit(path: &Path, batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, EngineError> {
+/// `batch`, read from `file`, with the columns of `schema` in its types.
+fn fit(
+    file: &SourceFile,
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, EngineError> {
     let columns = schema
         .fields()
         .iter()
         .map(|field| match batch.column_by_name(field.name()) {
             Some(col) if col.data_type() == field.data_type() => Ok(col.clone()),
             Some(col) => arrow::compute::cast(col, field.data_type()).map_err(|e| {
-                parquet_err(
-                    path,
-                    format!(
-                        "column {} is {} in the file and does not cast to {}: {e}",
-                        field.name(),
-                        col.data_type(),
-                        field.data_type()
-                    ),
-                )
+                file.read_err(format!(
+                    "column {} is {} in the file and does not cast to {}: {e}",
+                    field.name(),
+                    col.data_type(),
+                    field.data_type()
+                ))
             }),
             None if field.is_nullable() => Ok(new_null_array(field.data_type(), batch.num_rows())),
-            None => Err(parquet_err(
-                path,
-                format!("the file has no column {}, which is NOT NULL", field.name()),
-            )),
+            None => Err(file.read_err(format!(
+                "the file has no column {}, which is NOT NULL",
+                field.name()
+            ))),
         })
         .collect::<Result<Vec<ArrayRef>, _>>()?;
     let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     RecordBatch::try_new_with_options(schema.clone(), columns, &options)
-        .map_err(|e| parquet_err(path, e))
+        .map_err(|e| file.read_err(e))
 }
 
 impl Source for FileSource {
@@ -355,17 +363,24 @@ impl Source for FileSource {
     }
 
     fn partitions(&self) -> Vec<String> {
-        self.paths.iter().map(|f| f.display().to_string()).collect()
+        self.files_read
+            .iter()
+            .map(|f| self.location.display_file(&f.rel))
+            .collect()
     }
 
     fn poll(&mut self) -> Result<SourcePoll, EngineError> {
         let Some(i) = self.finished.iter().position(|f| !f) else {
             return Ok(SourcePoll::Finished);
         };
-        let (path, position) = (&self.paths[i], &mut self.positions[i]);
+        let file = SourceFile {
+            location: &self.location,
+            entry: &self.files_read[i],
+        };
+        let position = &mut self.positions[i];
         let batch = match &mut self.files {
-            Files::Text(files) => files.poll(i, path, position, &self.task)?,
-            Files::Parquet(files) => files.poll(i, path, position, &self.schema)?,
+            Files::Text(files) => files.poll(i, &file, position, &self.task)?,
+            Files::Parquet(files) => files.poll(i, &file, position, &self.schema)?,
         };
         Ok(match batch {
             Some(batch) => SourcePoll::Batch {
@@ -390,13 +405,13 @@ impl Source for FileSource {
                     task: self.task.name.clone(),
                     reason: format!("file positions: {e}"),
                 })?;
-            if positions.len() != self.paths.len() {
+            if positions.len() != self.files_read.len() {
                 return Err(EngineError::CorruptState {
                     task: self.task.name.clone(),
                     reason: format!(
                         "checkpoint has {} files, this instance reads {}",
                         positions.len(),
-                        self.paths.len()
+                        self.files_read.len()
                     ),
                 });
             }
@@ -412,6 +427,7 @@ impl Source for FileSource {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
     use std::sync::{Arc, Mutex};
 
     use arrow::array::{
@@ -440,10 +456,11 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, b"x").unwrap();
         }
-        let files: Vec<String> = list_files(dir.path())
+        let files: Vec<String> = Location::Local(dir.path().into())
+            .data_files()
             .unwrap()
-            .iter()
-            .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+            .into_iter()
+            .map(|f| f.rel)
             .collect();
         assert_eq!(
             files,
@@ -498,9 +515,13 @@ mod tests {
         .unwrap()
     }
 
+    fn local(path: &Path) -> Location {
+        Location::Local(path.to_path_buf())
+    }
+
     /// Writes `batches` with a committed filesystem sink into `dir`.
     fn write(dir: &Path, format: FileFormat, batches: &[RecordBatch]) {
-        let mut sink = FileSink::new(dir, format, 0).unwrap();
+        let mut sink = FileSink::new(local(dir), format, 0).unwrap();
         sink.restore(None).unwrap();
         for (k, batch) in batches.iter().enumerate() {
             sink.write(batch).unwrap();
@@ -532,8 +553,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let written = [rows(0, 5000), rows(5000, 3)];
         write(dir.path(), FileFormat::Parquet, &written);
-        let mut source =
-            FileSource::new(dir.path(), FileFormat::Parquet, schema(), &task(0, 1)).unwrap();
+        let mut source = FileSource::new(
+            &local(dir.path()),
+            FileFormat::Parquet,
+            schema(),
+            &task(0, 1),
+        )
+        .unwrap();
         assert_eq!(source.partitions().len(), 2);
         assert!(source.partitions().iter().all(|p| p.ends_with(".parquet")));
         assert_eq!(sorted(&drain(&mut source)), sorted(&written));
@@ -548,8 +574,13 @@ mod tests {
             Field::new("id", DataType::Utf8, false),
             Field::new("missing", DataType::Int32, true),
         ]));
-        let mut source =
-            FileSource::new(dir.path(), FileFormat::Parquet, table.clone(), &task(0, 1)).unwrap();
+        let mut source = FileSource::new(
+            &local(dir.path()),
+            FileFormat::Parquet,
+            table.clone(),
+            &task(0, 1),
+        )
+        .unwrap();
         let batch = arrow::compute::concat_batches(&table, &drain(&mut source)).unwrap();
         assert_eq!(batch.schema(), table);
         let ids = StringArray::from_iter_values((0..10).map(|i| i.to_string()));
@@ -561,7 +592,7 @@ mod tests {
             false,
         )]));
         let mut source =
-            FileSource::new(dir.path(), FileFormat::Parquet, strict, &task(0, 1)).unwrap();
+            FileSource::new(&local(dir.path()), FileFormat::Parquet, strict, &task(0, 1)).unwrap();
         let err = source.poll().unwrap_err().to_string();
         assert!(err.contains("no column missing"), "{err}");
     }
@@ -571,8 +602,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let written = [rows(0, 10_000), rows(10_000, 10_000)];
         write(dir.path(), FileFormat::Parquet, &written);
-        let mut source =
-            FileSource::new(dir.path(), FileFormat::Parquet, schema(), &task(0, 1)).unwrap();
+        let mut source = FileSource::new(
+            &local(dir.path()),
+            FileFormat::Parquet,
+            schema(),
+            &task(0, 1),
+        )
+        .unwrap();
         source.restore(None).unwrap();
         let mut read = Vec::new();
         while read.iter().map(RecordBatch::num_rows).sum::<usize>() < 14_000 {
@@ -582,8 +618,13 @@ mod tests {
         }
         let state = source.snapshot(1).unwrap();
         source.poll().unwrap();
-        let mut restored =
-            FileSource::new(dir.path(), FileFormat::Parquet, schema(), &task(0, 1)).unwrap();
+        let mut restored = FileSource::new(
+            &local(dir.path()),
+            FileFormat::Parquet,
+            schema(),
+            &task(0, 1),
+        )
+        .unwrap();
         restored.restore(Some(&state)).unwrap();
         read.extend(drain(&mut restored));
         assert_eq!(sorted(&read), sorted(&written));
@@ -606,8 +647,13 @@ mod tests {
         // Two instances split the files; together they read every row once.
         let mut read = Vec::new();
         for instance in 0..2 {
-            let mut source =
-                FileSource::new(dir.path(), FileFormat::Csv, schema(), &task(instance, 2)).unwrap();
+            let mut source = FileSource::new(
+                &local(dir.path()),
+                FileFormat::Csv,
+                schema(),
+                &task(instance, 2),
+            )
+            .unwrap();
             assert_eq!(source.partitions().len(), 1);
             read.extend(drain(&mut source));
         }
@@ -643,7 +689,8 @@ mod tests {
         let collected = Arc::new(Collected::default());
         let mut bad_task = task(0, 1);
         bad_task.side_outputs = SideOutputs::new(collected.clone());
-        let mut source = FileSource::new(&file, FileFormat::Csv, schema(), &bad_task).unwrap();
+        let mut source =
+            FileSource::new(&local(&file), FileFormat::Csv, schema(), &bad_task).unwrap();
         let batch = arrow::compute::concat_batches(&schema(), &drain(&mut source)).unwrap();
         assert_eq!(
             batch
@@ -688,7 +735,7 @@ mod tests {
             Field::new("d", DataType::Utf8, true),
         ]));
         let mut source =
-            FileSource::new(&file, FileFormat::Csv, narrow.clone(), &task(0, 1)).unwrap();
+            FileSource::new(&local(&file), FileFormat::Csv, narrow.clone(), &task(0, 1)).unwrap();
         let mut read = Vec::new();
         if let SourcePoll::Batch { batch, .. } = source.poll().unwrap() {
             read.push(batch);
@@ -696,7 +743,7 @@ mod tests {
         let state = source.snapshot(1).unwrap();
         source.poll().unwrap();
         let mut restored =
-            FileSource::new(&file, FileFormat::Csv, narrow.clone(), &task(0, 1)).unwrap();
+            FileSource::new(&local(&file), FileFormat::Csv, narrow.clone(), &task(0, 1)).unwrap();
         restored.restore(Some(&state)).unwrap();
         read.extend(drain(&mut restored));
         let all = arrow::compute::concat_batches(&narrow, &read).unwrap();

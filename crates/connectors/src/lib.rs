@@ -11,6 +11,7 @@
 //! - [`file_source`]: NDJSON, CSV or Parquet files read once, as a bounded source.
 //! - [`file_sink`]: CSV, NDJSON or Parquet part files in a directory, committed exactly once
 //!   with checkpoints.
+//! - [`storage`]: where files are: local directories, or S3 and OSS buckets via `object_store`.
 //! - [`kafka`]: Kafka topics as a source (checkpointed offsets, committed to the group) and an
 //!   at-least-once sink, through librdkafka.
 //! - [`mqtt`]: MQTT topic filters as a source (persistent session, acknowledged once the
@@ -38,5 +39,23 @@ pub mod mqtt;
 pub mod nexmark;
 pub mod print;
 pub mod side_output;
+pub mod storage;
 #[cfg(test)]
 mod testing;
+
+/// A Flink memory size (`MemorySize.parse`): a number of bytes and an optional unit.
+pub fn parse_memory_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let amount: usize = text[..split].parse().ok()?;
+    let unit: usize = match text[split..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" | "bytes" => 1,
+        "k" | "kb" | "kibibytes" => 1 << 10,
+        "m" | "mb" | "mebibytes" => 1 << 20,
+        "g" | "gb" | "gibibytes" => 1 << 30,
+        _ => return None,
+    };
+    amount.checked_mul(unit)
+}

@@ -66,6 +66,7 @@ use spate_engine::operator::TaskInfo;
 use spate_engine::source::{Source, SourcePoll};
 
 use crate::datagen::Position;
+use crate::parse_memory_size;
 
 /// The largest batch one poll emits.
 const BATCH_EVENTS: u64 = 4096;
@@ -558,23 +559,6 @@ fn layout(schema: &SchemaRef) -> Result<Vec<OutputColumn>, NexmarkError> {
             })
         })
         .collect()
-}
-
-/// A Flink memory size (`MemorySize.parse`): a number of bytes and an optional unit.
-fn parse_memory_size(text: &str) -> Option<usize> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let amount: usize = text[..split].parse().ok()?;
-    let unit: usize = match text[split..].trim().to_ascii_lowercase().as_str() {
-        "" | "b" | "bytes" => 1,
-        "k" | "kb" | "kibibytes" => 1 << 10,
-        "m" | "mb" | "mebibytes" => 1 << 20,
-        "g" | "gb" | "gibibytes" => 1 << 30,
-        _ => return None,
-    };
-    amount.checked_mul(unit)
 }
 
 /// A Flink duration (`TimeUtils.parseDuration`) in milliseconds: an integer and an optional

@@ -95,6 +95,11 @@ const SPECS: &[Spec] = &[
             "sink.parallelism",
             "auto-compaction",
             "compaction.file-size",
+            // Flink's keys of its S3 file systems, per table here (see the README).
+            "s3.access-key",
+            "s3.secret-key",
+            "s3.endpoint",
+            "s3.path.style.access",
         ],
         prefixes: &[],
         format_keys: &["format"],

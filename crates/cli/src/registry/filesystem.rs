@@ -1,9 +1,74 @@
-//! The partitioning options of filesystem sinks (`PARTITIONED BY`), as Flink names them.
+//! The options of filesystem tables, as Flink names them: where the files are (`path`, and
+//! the `s3.*` options of object storage), how part files roll, and partitioning
+//! (`PARTITIONED BY`).
 
-use spate_connectors::file_sink::{CommitTrigger, PartitionCommit, PartitionSpec};
+use spate_connectors::file_sink::{CommitTrigger, PartitionCommit, PartitionSpec, RollingPolicy};
+use spate_connectors::parse_memory_size;
+use spate_connectors::storage::{Location, S3Options};
 use spate_sql::{SqlError, TableDef};
 
-use super::invalid;
+use super::{flag, invalid};
+
+/// Where `table`'s files are: its `path` (a local path, `file://`, `s3://` or `oss://`), with
+/// the `s3.*` options (Flink's keys of its S3 file systems) over the `AWS_*` environment.
+pub(super) fn location(table: &TableDef) -> Result<Location, SqlError> {
+    let option = |key: &str| table.option(key).map(str::to_string);
+    let options = S3Options {
+        access_key: option("s3.access-key"),
+        secret_key: option("s3.secret-key"),
+        endpoint: option("s3.endpoint"),
+        path_style: match table.option("s3.path.style.access") {
+            Some(_) => Some(flag(table, "s3.path.style.access")?),
+            None => None,
+        },
+    };
+    Location::parse(table.option("path").unwrap_or_default(), &options).map_err(|e| {
+        invalid(
+            table,
+            "path",
+            e.to_string(),
+            "write a local path, file:///dir, s3://bucket/prefix or oss://bucket/prefix",
+        )
+    })
+}
+
+/// `sink.rolling-policy.file-size` and `.rollover-interval` (Flink's defaults: 128 MB and
+/// 30 min). Files are checked as rows arrive, so `.check-interval` only has to be a duration.
+pub(super) fn rolling_policy(table: &TableDef) -> Result<RollingPolicy, SqlError> {
+    let mut policy = RollingPolicy::default();
+    if let Some(text) = table.option("sink.rolling-policy.file-size") {
+        policy.file_size = parse_memory_size(text).filter(|n| *n > 0).ok_or_else(|| {
+            invalid(
+                table,
+                "sink.rolling-policy.file-size",
+                "not a memory size",
+                "write e.g. '128MB', '512kb' or '1gb'",
+            )
+        })? as u64;
+    }
+    for key in [
+        "sink.rolling-policy.rollover-interval",
+        "sink.rolling-policy.check-interval",
+    ] {
+        let Some(text) = table.option(key) else {
+            continue;
+        };
+        let duration = spate_sql::parse_duration(text)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                invalid(
+                    table,
+                    key,
+                    "not a duration",
+                    "write e.g. '30 min', '10 s' or '1 h'",
+                )
+            })?;
+        if key == "sink.rolling-policy.rollover-interval" {
+            policy.rollover_ms = duration.as_millis() as i64;
+        }
+    }
+    Ok(policy)
+}
 
 /// Flink's directory name for NULL and empty partition values.
 const DEFAULT_PARTITION: &str = "__DEFAULT_PARTITION__";
