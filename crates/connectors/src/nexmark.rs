@@ -560,8 +560,9 @@ fn layout(schema: &SchemaRef) -> Result<Vec<OutputColumn>, NexmarkError> {
         .collect()
 }
 
-/// A Flink memory size (`MemorySize.parse`): a number of bytes and an optional unit.
-fn parse_memory_size(text: &str) -> Option<usize> {
+/// A Flink memory size (`MemorySize.parse`): a number of bytes and an optional unit (`b`,
+/// `kb`, `mb`, `gb`, binary multiples). Other connectors' size options read it too.
+pub fn parse_memory_size(text: &str) -> Option<usize> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
