@@ -447,8 +447,8 @@ impl XorShift {
     }
 }
 
-/// The `q` quantile of `times` in milliseconds (sorts them).
-fn percentile_ms(times: &mut [Duration], q: f64) -> f64 {
+/// The `q` quantile of `times` in milliseconds (sorts them), 0 when there are none.
+pub(crate) fn percentile_ms(times: &mut [Duration], q: f64) -> f64 {
     if times.is_empty() {
         return 0.0;
     }
@@ -457,6 +457,7 @@ fn percentile_ms(times: &mut [Duration], q: f64) -> f64 {
     times[at].as_secs_f64() * 1e3
 }
 
-fn round3(x: f64) -> f64 {
+/// `x` rounded to three decimals.
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
 }

@@ -1,4 +1,5 @@
-//! `spate loadgen api`: normal and attacking traffic against the privacy API, with labels.
+//! `spate loadgen api`: normal and attacking traffic against the privacy API, with labels;
+//! `spate loadgen http`: NDJSON batches against an HTTP ingest table.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +15,9 @@ pub enum LoadgenCommand {
     /// Calls the privacy API as users from many countries (with daily cycles) and as
     /// attackers; prints a JSON report, and writes the attackers to `--labels`.
     Api(ApiArgs),
+    /// POSTs NDJSON batches of numbered events to an HTTP ingest table from clients sending
+    /// back to back; prints events/s, MB/s and per-request latency as JSON.
+    Http(crate::loadgen_http::HttpLoadArgs),
 }
 
 /// Options of `spate loadgen api`.
@@ -54,7 +58,10 @@ pub struct ApiArgs {
 
 /// Runs a `spate loadgen` command.
 pub fn run(cmd: LoadgenCommand) -> anyhow::Result<()> {
-    let LoadgenCommand::Api(args) = cmd;
+    let args = match cmd {
+        LoadgenCommand::Api(args) => args,
+        LoadgenCommand::Http(args) => return crate::loadgen_http::run(&args),
+    };
     anyhow::ensure!(
         args.rate > 0.0 && args.rate.is_finite(),
         "--rate {} must be above 0",

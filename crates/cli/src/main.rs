@@ -12,6 +12,7 @@ mod demo;
 mod fleet_features;
 mod job_text;
 mod loadgen_cmd;
+mod loadgen_http;
 mod log_cmd;
 mod model_cmd;
 mod model_serve;

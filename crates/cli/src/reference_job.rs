@@ -119,6 +119,7 @@ impl ReferenceJob {
             bound: self.bound,
             group: None,
             fetch_bytes: 1 << 20,
+            positions: None,
         };
         let source: SourceFactory = Arc::new(move |task| {
             Ok(Box::new(LogSource::new(source_config.clone(), task)?) as Box<_>)

@@ -8,6 +8,7 @@
 //! | `kafka` | a Kafka topic (`json`, `csv`, `raw`; metadata columns) | a Kafka topic, at least once |
 //! | `upsert-kafka` | a Kafka topic as a table's changelog by primary key (tombstones delete) | a table's changes as records and tombstones by key, at least once |
 //! | `mqtt` | an MQTT topic filter (`json`; the `topic` metadata column), at least once | MQTT topics of a `{column}` pattern (`json`), at least once |
+//! | `http` | NDJSON POSTed to a listener, kept in a synced log topic the job reads, exactly once | — |
 //! | `datagen` | generated rows | — |
 //! | `nexmark` | the Nexmark benchmark's events | — |
 //! | `clickhouse` | — | a ClickHouse table, appended in batches over HTTP, at least once |
@@ -36,6 +37,7 @@ use spate_connectors::clickhouse::sink::ClickHouseSink;
 use spate_connectors::datagen::{DatagenConfig, DatagenError, DatagenSource};
 use spate_connectors::file_sink::{FileFormat, FileSink};
 use spate_connectors::file_source::FileSource;
+use spate_connectors::http::HttpIngest;
 use spate_connectors::jdbc::lookup::JdbcLookup;
 use spate_connectors::jdbc::sink::JdbcSink;
 use spate_connectors::jdbc::source::JdbcSource;
@@ -55,6 +57,7 @@ use spate_sql::{Connector, ConnectorRegistry, ModelDef, Predictor, SqlError, Tab
 
 mod clickhouse;
 mod filesystem;
+mod http;
 mod jdbc;
 mod kafka;
 mod model;
@@ -65,7 +68,7 @@ pub(crate) use store::{open_store, store_dir};
 
 /// What each connector reads and writes, for hints.
 const SUPPORTED: &str = "sources: filesystem (json, csv, parquet), spate-log (json), kafka (json, \
-csv, raw), upsert-kafka (json, csv, raw), mqtt (json), jdbc, datagen, nexmark; sinks: filesystem (csv, json, parquet), spate-log (json), \
+csv, raw), upsert-kafka (json, csv, raw), mqtt (json), http (json), jdbc, datagen, nexmark; sinks: filesystem (csv, json, parquet), spate-log (json), \
 kafka (json, csv, raw), upsert-kafka (json, csv, raw), mqtt (json), jdbc, clickhouse, spate-store, \
 print, blackhole";
 
@@ -465,6 +468,7 @@ impl ConnectorRegistry for Registry {
                     },
                     group: table.option("properties.group.id").map(String::from),
                     fetch_bytes: 1 << 20,
+                    positions: None,
                 };
                 Ok(Arc::new(move |task| {
                     Ok(Box::new(LogSource::new(config.clone(), task)?) as Box<_>)
@@ -505,6 +509,10 @@ impl ConnectorRegistry for Registry {
                 Ok(Arc::new(move |task| {
                     Ok(Box::new(MqttSource::new(config.clone(), task)?) as Box<_>)
                 }))
+            }
+            Connector::Http => {
+                let ingest = Arc::new(HttpIngest::new(http::config(table, schema, &self.log)?));
+                Ok(Arc::new(move |task| Ok(ingest.instance(task))))
             }
             Connector::Blackhole => Err(unsupported(table, "reading from a blackhole table")),
             Connector::Print => Err(unsupported(table, "reading from a print table")),
@@ -581,6 +589,10 @@ impl ConnectorRegistry for Registry {
             Connector::SpateStore => store::sink(&self.store, table, index),
             Connector::Datagen => Err(unsupported(table, "writing to a datagen table")),
             Connector::Nexmark => Err(unsupported(table, "writing to a nexmark table")),
+            Connector::Http => Err(unsupported(
+                table,
+                "writing to an http table (clients POST its events; it is a source)",
+            )),
             Connector::Jdbc => {
                 let config = jdbc::sink_config(table)?;
                 Ok(Arc::new(move |_| {

@@ -19,6 +19,8 @@
 //! - [`jdbc`]: MySQL/MariaDB and PostgreSQL tables: a batched insert/upsert sink and a
 //!   bounded scan (a lookup join's `FULL` cache).
 //! - [`clickhouse`]: ClickHouse tables as a batched append sink over HTTP (RowBinary).
+//! - [`http`]: HTTP ingest: a listener taking POSTed NDJSON batches into a synced log topic,
+//!   which the job reads as a log source; 429 while the job lags.
 //! - [`side_output`]: dead letters and late events kept in log topics.
 //! - [`ingest`]: loading an NDJSON file into a log topic, resumably.
 
@@ -30,6 +32,7 @@ pub mod datagen;
 pub mod file_sink;
 pub mod file_source;
 pub mod format;
+pub mod http;
 pub mod ingest;
 pub mod jdbc;
 pub mod kafka;

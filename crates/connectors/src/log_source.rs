@@ -2,6 +2,7 @@
 //! decodes NDJSON values into batches, and dead-letters what does not decode.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::datatypes::SchemaRef;
 use spate_engine::EngineError;
@@ -45,6 +46,35 @@ impl EndOffsets {
     }
 }
 
+/// How far the instances of a log source have read each partition of their topic, published
+/// as they read: what the job has taken, against the topic's end offsets, is its lag (HTTP
+/// ingest refuses new events while it is too large).
+#[derive(Debug, Clone)]
+pub struct ReadPositions(Arc<[AtomicU64]>);
+
+/// A partition whose position no instance has published yet (before the job restores).
+const UNKNOWN: u64 = u64::MAX;
+
+impl ReadPositions {
+    /// Positions of the `partitions` partitions of a topic, none known yet.
+    pub fn new(partitions: u32) -> Self {
+        ReadPositions((0..partitions).map(|_| AtomicU64::new(UNKNOWN)).collect())
+    }
+
+    /// Publishes the next offset to read of `partition`.
+    pub(crate) fn set(&self, partition: u32, offset: u64) {
+        if let Some(position) = self.0.get(partition as usize) {
+            position.store(offset, Ordering::Release);
+        }
+    }
+
+    /// The next offset to read of `partition`, once an instance has restored its position.
+    pub fn get(&self, partition: u32) -> Option<u64> {
+        let offset = self.0.get(partition as usize)?.load(Ordering::Acquire);
+        (offset != UNKNOWN).then_some(offset)
+    }
+}
+
 /// When a log source stops (`scan.bounded.mode`).
 #[derive(Debug, Clone)]
 pub enum Bound {
@@ -73,6 +103,8 @@ pub struct LogSourceConfig {
     pub group: Option<String>,
     /// Bytes to fetch per poll.
     pub fetch_bytes: usize,
+    /// Where the instances publish how far they have read, if anyone watches.
+    pub positions: Option<ReadPositions>,
 }
 
 /// One instance of a log source.
@@ -119,6 +151,13 @@ impl LogSource {
         })
     }
 
+    /// Publishes the position in the instance's partition `i`, if anyone watches.
+    fn publish(&self, i: usize) {
+        if let Some(positions) = &self.config.positions {
+            positions.set(self.partitions[i], self.offsets[i]);
+        }
+    }
+
     fn err(&self, e: impl std::fmt::Display) -> EngineError {
         source_err(&self.config.topic, e)
     }
@@ -146,6 +185,7 @@ impl LogSource {
                 "offsets fell below the log start (retention); skipping ahead"
             );
             self.offsets[i] = start;
+            self.publish(i);
         }
         self.topic
             .fetch_into(
@@ -180,6 +220,7 @@ impl LogSource {
         }
         // One past the last record taken, without walking the records again.
         self.offsets[i] = self.fetched.next_offset().min(limit);
+        self.publish(i);
         Ok(Some(SourcePoll::Batch {
             partition: i,
             batch,
@@ -278,6 +319,7 @@ impl Source for LogSource {
                 }
             }
         }
+        (0..self.partitions.len()).for_each(|i| self.publish(i));
         if let Bound::LatestOffset = self.config.bound {
             for (i, p) in self.partitions.iter().enumerate() {
                 self.stop_at[i] = Some(

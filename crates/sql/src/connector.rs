@@ -37,6 +37,9 @@ pub enum Connector {
     Mqtt,
     /// `clickhouse`: a ClickHouse table, appended to in batches over HTTP.
     ClickHouse,
+    /// `http`: HTTP ingest: Spate listens for POSTed NDJSON batches, keeps them in a topic of
+    /// its embedded log, and the job reads that topic.
+    Http,
 }
 
 /// What a connector accepts.
@@ -297,6 +300,24 @@ const SPECS: &[Spec] = &[
         ],
         prefixes: &[],
         format_keys: &[],
+        column_options: &[],
+    },
+    Spec {
+        connector: Connector::Http,
+        name: "http",
+        required: &["port"],
+        optional: &[
+            "format",
+            "hostname",
+            "path",
+            "topic",
+            "topic.partitions",
+            "request.max-body-size",
+            "backpressure.max-lag",
+            "backpressure.retry-after",
+        ],
+        prefixes: &[],
+        format_keys: &["format"],
         column_options: &[],
     },
 ];
@@ -776,6 +797,40 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.hint(), "did you mean 'client-id'?");
+    }
+
+    #[test]
+    fn http_takes_its_options_and_needs_a_port() {
+        let options = [
+            entry("connector", "http"),
+            entry("hostname", "0.0.0.0"),
+            entry("port", "8088"),
+            entry("path", "/events"),
+            entry("topic", "events-in"),
+            entry("topic.partitions", "4"),
+            entry("request.max-body-size", "16mb"),
+            entry("backpressure.max-lag", "100000"),
+            entry("backpressure.retry-after", "2 s"),
+            entry("format", "json"),
+        ];
+        assert_eq!(validate(Position::new(1, 1), &options), Ok(Connector::Http));
+        let err = validate(
+            Position::new(1, 1),
+            &[entry("connector", "http"), entry("format", "json")],
+        )
+        .unwrap_err();
+        assert!(matches!(err, SqlError::MissingOption { ref text, .. } if text == "port"));
+        let err = validate(
+            Position::new(1, 1),
+            &[
+                entry("connector", "http"),
+                entry("port", "8088"),
+                entry("format", "json"),
+                entry("backpressure.max-lags", "1"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.hint(), "did you mean 'backpressure.max-lag'?");
     }
 
     #[test]
