@@ -201,15 +201,13 @@ impl Partition {
                 w.write_index()?;
             }
         }
+        self.end.store(w.tail.next_offset, Ordering::Release);
         w.unsynced = true;
         match w.fsync {
             FsyncPolicy::EveryBatch => w.sync()?,
             FsyncPolicy::Interval(every) if w.last_sync.elapsed() >= every => w.sync()?,
             _ => {}
         }
-        // Published after the fsync the policy asks for: under `EveryBatch` readers of this
-        // handle never see a record a machine crash could still take away.
-        self.end.store(w.tail.next_offset, Ordering::Release);
         Ok(AppendResult {
             base_offset,
             last_offset: header.next_offset() - 1,
