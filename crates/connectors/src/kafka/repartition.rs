@@ -150,8 +150,16 @@ pub struct RepartitionSink {
     /// The checkpoint that will cover rows written now.
     epoch: u64,
     watermark: Option<EventTime>,
-    buffers: Vec<Vec<RecordBatch>>,
+    buffers: Vec<Buffered>,
     hashes: Vec<u64>,
+}
+
+/// One partition's rows waiting to become a record, with their count and size.
+#[derive(Default, Clone)]
+struct Buffered {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    bytes: usize,
 }
 
 impl RepartitionSink {
@@ -164,7 +172,7 @@ impl RepartitionSink {
         let producer = Producer::new(&topic.properties, &[("acks", "all")])
             .map_err(|e| err(&topic.topic, e))?;
         Ok(RepartitionSink {
-            buffers: vec![Vec::new(); topic.partitions],
+            buffers: vec![Buffered::default(); topic.partitions],
             topic,
             keys,
             writer,
@@ -182,7 +190,7 @@ impl RepartitionSink {
     }
 
     fn flush_partition(&mut self, partition: usize) -> Result<(), EngineError> {
-        let batches = std::mem::take(&mut self.buffers[partition]);
+        let batches = std::mem::take(&mut self.buffers[partition]).batches;
         if batches.is_empty() {
             return Ok(());
         }
@@ -209,12 +217,11 @@ impl Sink for RepartitionSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), EngineError> {
         let parts = split_by_hash(&self.keys, batch, self.topic.partitions, &mut self.hashes)?;
         for (partition, rows) in parts {
-            self.buffers[partition].push(rows);
-            let buffered = &self.buffers[partition];
-            let (rows, bytes) = buffered.iter().fold((0, 0), |(r, b), batch| {
-                (r + batch.num_rows(), b + batch.get_array_memory_size())
-            });
-            if rows >= RECORD_ROWS || bytes >= RECORD_BYTES {
+            let buffered = &mut self.buffers[partition];
+            buffered.rows += rows.num_rows();
+            buffered.bytes += rows.get_array_memory_size();
+            buffered.batches.push(rows);
+            if buffered.rows >= RECORD_ROWS || buffered.bytes >= RECORD_BYTES {
                 self.flush_partition(partition)?;
             }
         }
@@ -324,16 +331,6 @@ impl RepartitionSource {
             .map_err(|e| err(&self.topic.topic, describe("assigning the partition", e)))
     }
 
-    fn writer(&mut self, writer: u32) -> Result<&mut WriterState, EngineError> {
-        let topic = &self.topic.topic;
-        self.writers.get_mut(writer as usize).ok_or_else(|| {
-            err(
-                topic,
-                format!("a record of writer {writer}, but the input has fewer partitions"),
-            )
-        })
-    }
-
     /// Takes one record of the topic.
     fn take(&mut self, offset: i64, value: &[u8]) -> Result<(), EngineError> {
         let record = parse(value).ok_or_else(|| {
@@ -345,13 +342,21 @@ impl RepartitionSource {
                 ),
             )
         })?;
-        let (topic, partition) = (self.topic.topic.clone(), self.partition);
-        let state = self.writer(record.writer)?;
+        let partition = self.partition;
+        let Some(state) = self.writers.get_mut(record.writer as usize) else {
+            return Err(err(
+                &self.topic.topic,
+                format!(
+                    "a record of writer {}, but the input has fewer partitions",
+                    record.writer
+                ),
+            ));
+        };
         let released = match record.kind {
             Kind::Data => {
                 if record.epoch <= state.committed {
                     return Err(err(
-                        &topic,
+                        &self.topic.topic,
                         format!(
                             "partition {partition} offset {offset}: writer {} wrote epoch {} \
                              after committing {}",
