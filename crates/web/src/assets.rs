@@ -41,6 +41,8 @@ pub(crate) static ASSETS: &[Asset] = &[
     asset!("dashboard", "index.html", HTML),
     asset!("dashboard", "api.html", HTML),
     asset!("dashboard", "fleet.html", HTML),
+    asset!("dashboard", "pipeline.html", HTML),
+    asset!("dashboard", "console.html", HTML),
     asset!("dashboard", "style.css", "text/css; charset=utf-8"),
     asset!("dashboard", "live.js", JS),
     asset!("dashboard", "page.js", JS),
@@ -49,6 +51,9 @@ pub(crate) static ASSETS: &[Asset] = &[
     asset!("dashboard", "index.js", JS),
     asset!("dashboard", "api.js", JS),
     asset!("dashboard", "fleet.js", JS),
+    asset!("dashboard", "jobs.js", JS),
+    asset!("dashboard", "pipeline.js", JS),
+    asset!("dashboard", "console.js", JS),
     // Natural Earth 1:110m (public domain) from world-atlas 2.0.2 (ISC): see fetch-map.sh.
     asset!("map", "countries-110m.json", "application/json"),
 ];
