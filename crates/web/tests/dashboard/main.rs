@@ -4,8 +4,11 @@
 //! screenshots are kept in `$CARGO_TARGET_TMPDIR/artifacts/`. The Chromium tests are
 //! skipped, loudly, without chromium and chromedriver on the PATH (`.ci/run` installs
 //! Debian's `chromium` and `chromium-driver`).
+//!
+//! The job console and the pipeline dashboard (`console`) run over an in-memory job service.
 
 mod chromium;
+mod console;
 mod store;
 
 use std::path::{Path, PathBuf};
