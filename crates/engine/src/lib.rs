@@ -44,4 +44,6 @@ pub mod time;
 pub mod window;
 
 pub use error::{EngineError, Result};
-pub use job::{JobConfig, JobGraph, JobReport, Link, SourceStage, Stage, run};
+pub use job::{
+    JobConfig, JobControl, JobGraph, JobReport, JobStatus, Link, SourceStage, Stage, run,
+};

@@ -16,6 +16,9 @@ pub struct TaskMetrics {
     pub late_events: AtomicU64,
     /// The task's current watermark (milliseconds), `i64::MIN` before the first.
     pub watermark: AtomicI64,
+    /// Of a source task: records in its partitions it has not read yet, where the source can
+    /// tell (the embedded log); -1 where it cannot.
+    pub source_lag: AtomicI64,
 }
 
 impl TaskMetrics {
@@ -23,6 +26,7 @@ impl TaskMetrics {
     pub fn new() -> Self {
         TaskMetrics {
             watermark: AtomicI64::new(i64::MIN),
+            source_lag: AtomicI64::new(-1),
             ..Default::default()
         }
     }

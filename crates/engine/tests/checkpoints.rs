@@ -340,3 +340,55 @@ async fn finished_job_reports_already_finished() {
     assert_eq!(store.lock().unwrap().writes, polled, "nothing was written");
     assert_rows_eq(committed(&store), before, "unchanged");
 }
+
+/// Stopped through its control while it runs (Flink's stop with savepoint), the job commits
+/// its last checkpoint and ends; run again, it resumes from there and the output is exactly
+/// the reference, as if it had never stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_job_commits_its_final_checkpoint_and_resumes_exactly_once() {
+    let kind = WindowKind::Tumble { size_ms: 3_000 };
+    let parts = input(23);
+    let expected = reference(kind, &parts.concat(), standard_values);
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store();
+    let control = spate_engine::JobControl::default();
+    let job = tokio::spawn(run(
+        graph(&slow_source(&parts, None), kind, TwoPhase(false), &store),
+        JobConfig {
+            control: control.clone(),
+            ..config(dir.path())
+        },
+    ));
+    // Stop once some output is committed, well before the input ends.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while committed(&store).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "nothing committed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(control.status().checkpoints >= 1);
+    control.stop();
+    let report = job.await.unwrap().expect("a stopped job ends without error");
+    assert!(report.stopped, "{report:?}");
+    let last = control.status().last_checkpoint.expect("the stopping checkpoint");
+    assert_eq!(report.checkpoints, control.status().checkpoints);
+    let at_stop = committed(&store).len();
+    assert!(
+        at_stop < expected.len(),
+        "stopped mid-way: {at_stop} of {} rows",
+        expected.len()
+    );
+    assert!(
+        store.lock().unwrap().prepared.is_empty(),
+        "the sink committed what the stopping checkpoint prepared"
+    );
+
+    let report = run(
+        graph(&slow_source(&parts, None), kind, TwoPhase(false), &store),
+        config(dir.path()),
+    )
+    .await
+    .expect("resumed run");
+    assert_eq!(report.restored_from, Some(last.id), "resumed from the stop");
+    assert!(!report.stopped);
+    assert_rows_eq(committed(&store), expected, "stopped and resumed vs reference");
+}

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::control::JobControl;
 use crate::checkpoint::CheckpointStore;
 use crate::error::{EngineError, Result};
 use crate::exchange::Partitioning;
@@ -104,6 +105,8 @@ pub struct JobConfig {
     pub idle_poll: Duration,
     /// Dead letters and late events.
     pub side_outputs: SideOutputs,
+    /// The handle that stops the job and reads its progress while it runs.
+    pub control: JobControl,
 }
 
 impl Default for JobConfig {
@@ -113,6 +116,7 @@ impl Default for JobConfig {
             channel_capacity: 16,
             idle_poll: Duration::from_millis(5),
             side_outputs: SideOutputs::default(),
+            control: JobControl::default(),
         }
     }
 }
@@ -128,6 +132,9 @@ pub struct JobReport {
     pub checkpoints: u64,
     /// Whether a finished checkpoint was found, so nothing had to run.
     pub already_finished: bool,
+    /// Whether the job stopped at its last checkpoint when asked to
+    /// ([`JobControl::stop`]), rather than finishing its input.
+    pub stopped: bool,
 }
 
 impl JobReport {

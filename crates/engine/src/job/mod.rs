@@ -7,11 +7,13 @@
 //! - `coordinator`: triggering, collecting and writing checkpoints.
 //! - here: [`run`], which wires the tasks together, restores them and reports.
 
+mod control;
 mod coordinator;
 mod graph;
 pub(crate) mod protocol;
 mod tasks;
 
+pub use control::{CheckpointInfo, JobControl, JobStatus};
 pub use graph::{JobConfig, JobGraph, JobReport, Link, SourceStage, Stage};
 pub use protocol::FINAL_CHECKPOINT;
 
@@ -36,7 +38,8 @@ use tasks::{OperatorTask, SourceTask, decode_chain_states};
 /// A channel into an operator task, with the input of the task's first operator it feeds.
 type InputChannel = (usize, mpsc::Receiver<Message>);
 
-/// Runs a job to completion (bounded sources) or until it fails.
+/// Runs a job to completion (bounded sources), until it fails, or until it is stopped through
+/// [`JobConfig::control`].
 pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
     graph.validate()?;
     let fingerprint = graph.fingerprint()?;
@@ -58,12 +61,11 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
         .iter()
         .map(|_| Arc::new(TaskMetrics::new()))
         .collect();
-    let report_tasks = flat_names
-        .iter()
-        .cloned()
-        .zip(metrics.iter().cloned())
-        .collect();
+    let report_tasks = metrics_named(&flat_names, &metrics);
     let restored_from = manifest.as_ref().map(|m| m.checkpoint_id);
+    config
+        .control
+        .started(metrics_named(&flat_names, &metrics), restored_from);
     if manifest.as_ref().is_some_and(|m| m.finished) {
         // Everything ran already; only make sure the sinks committed the final output.
         commit_finished_sinks(&graph, &names, &restored_states, &config, &metrics)?;
@@ -72,6 +74,7 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
             restored_from,
             checkpoints: 0,
             already_finished: true,
+            stopped: false,
         });
     }
 
@@ -79,7 +82,7 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
     let start_id = restored_from.unwrap_or(0);
     let (completed_tx, completed_rx) = watch::channel(Completed {
         checkpoint: start_id,
-        is_final: false,
+        ..Completed::default()
     });
     let mut join = JoinSet::new();
     let mut trigger_txs = Vec::new();
@@ -210,11 +213,25 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
         completed: completed_tx,
         next_id: start_id + 1,
         completed_count: 0,
+        control: config.control.clone(),
     };
     let coordination = coordinator.run(ack_rx);
     tokio::pin!(coordination);
-    let mut coordinator_result: Option<Result<u64>> = None;
+    let mut coordinator_result: Option<Result<coordinator::Ended>> = None;
     loop {
+        if let Some(Ok(ended)) = &coordinator_result
+            && ended.stopped
+        {
+            // Every task committed the stopping checkpoint and waits: drop them.
+            join.shutdown().await;
+            return Ok(JobReport {
+                tasks: report_tasks,
+                restored_from,
+                checkpoints: ended.checkpoints,
+                already_finished: false,
+                stopped: true,
+            });
+        }
         tokio::select! {
             res = &mut coordination, if coordinator_result.is_none() => {
                 if let Err(e) = res {
@@ -236,16 +253,22 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
             }
         }
     }
-    let checkpoints = match coordinator_result {
+    let ended = match coordinator_result {
         Some(r) => r?,
         None => coordination.await?,
     };
     Ok(JobReport {
         tasks: report_tasks,
         restored_from,
-        checkpoints,
+        checkpoints: ended.checkpoints,
         already_finished: false,
+        stopped: ended.stopped,
     })
+}
+
+/// Each task's name with its counters.
+fn metrics_named(names: &[String], metrics: &[Arc<TaskMetrics>]) -> Vec<(String, Arc<TaskMetrics>)> {
+    names.iter().cloned().zip(metrics.iter().cloned()).collect()
 }
 
 /// Whether an error only reports that another task stopped (so it is not the cause).

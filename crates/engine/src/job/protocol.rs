@@ -15,6 +15,18 @@ pub(super) enum Ack {
     },
     /// A task finished its input; its final state (a sink's pending output).
     Finished { task: usize, state: Vec<u8> },
+    /// A task committed the stopping checkpoint (see [`Completed::stop`]) and waits to be
+    /// dropped.
+    Stopped,
+}
+
+/// What the coordinator asks a source task for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Trigger {
+    /// The checkpoint to take.
+    pub(super) checkpoint: u64,
+    /// Whether the job stops at this checkpoint: the source reads nothing after it.
+    pub(super) stop: bool,
 }
 
 /// The checkpoint id under which tasks snapshot their final state once their input is
@@ -28,12 +40,14 @@ pub(crate) const DOWNSTREAM_STOPPED: &str = "downstream task stopped";
 pub(super) const COORDINATOR_STOPPED: &str = "the checkpoint coordinator stopped";
 pub(super) const STOPPED_BEFORE_FINAL: &str = "the job stopped before its final checkpoint";
 
-/// What the coordinator tells all tasks: the last completed checkpoint, and whether it is the
-/// final one.
+/// What the coordinator tells all tasks: the last completed checkpoint, whether it is the
+/// final one, and whether the job stops at it (each task then commits it, acknowledges with
+/// [`Ack::Stopped`] and does nothing more).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct Completed {
     pub(super) checkpoint: u64,
     pub(super) is_final: bool,
+    pub(super) stop: bool,
 }
 
 pub(super) struct TaskContext {
@@ -66,5 +80,28 @@ impl TaskContext {
                 message: STOPPED_BEFORE_FINAL.into(),
             })?;
         commit(FINAL_CHECKPOINT)
+    }
+
+    /// The job stops at `checkpoint`: waits until it is durable, lets the chain (and source)
+    /// commit it, tells the coordinator, and then does nothing until the job drops the task.
+    pub(super) async fn stop_at(
+        &mut self,
+        checkpoint: u64,
+        commit: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<()> {
+        let reached = self
+            .completed
+            .wait_for(|c| c.stop && c.checkpoint >= checkpoint)
+            .await
+            .is_ok();
+        if !reached {
+            return Err(EngineError::Task {
+                task: self.info.name.clone(),
+                message: COORDINATOR_STOPPED.into(),
+            });
+        }
+        commit(checkpoint)?;
+        self.ack(Ack::Stopped)?;
+        std::future::pending().await
     }
 }

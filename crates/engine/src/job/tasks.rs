@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::protocol::{Ack, FINAL_CHECKPOINT, TaskContext};
+use super::protocol::{Ack, FINAL_CHECKPOINT, TaskContext, Trigger};
 use crate::error::Result;
 use crate::exchange::ExchangeSender;
 use crate::message::{EventTime, Message, Watermark};
@@ -69,7 +69,7 @@ pub(super) struct SourceTask {
     pub(super) chain: Chain,
     pub(super) exchange: ExchangeSender,
     pub(super) watermarks: Option<WatermarkStrategy>,
-    pub(super) triggers: mpsc::UnboundedReceiver<u64>,
+    pub(super) triggers: mpsc::UnboundedReceiver<Trigger>,
     pub(super) idle_poll: Duration,
 }
 
@@ -98,7 +98,7 @@ impl SourceTask {
         let mut next_tick = tick.map(|t| Instant::now() + t);
         let mut idle_sent = false;
         loop {
-            while let Ok(id) = self.triggers.try_recv() {
+            while let Ok(Trigger { checkpoint: id, stop }) = self.triggers.try_recv() {
                 let mut w = StateWriter::new();
                 w.bytes(&self.source.snapshot(id)?);
                 w.bytes(&encode_chain_states(self.chain.snapshot(id)?));
@@ -108,6 +108,16 @@ impl SourceTask {
                     task: ctx.index,
                     state: w.finish(),
                 })?;
+                if stop {
+                    // Nothing more is read: the job stops at this checkpoint.
+                    let (source, chain) = (&mut self.source, &mut self.chain);
+                    return ctx
+                        .stop_at(id, |id| {
+                            source.checkpoint_complete(id)?;
+                            chain.checkpoint_complete(id)
+                        })
+                        .await;
+                }
             }
             let completed = *ctx.completed.borrow();
             if completed.checkpoint > last_completed {
@@ -260,6 +270,10 @@ impl OperatorTask {
                         let c = *completed_rx.borrow();
                         if c.checkpoint > last_completed && !c.is_final {
                             last_completed = c.checkpoint;
+                            if c.stop {
+                                let chain = &mut self.chain;
+                                return ctx.stop_at(c.checkpoint, |id| chain.checkpoint_complete(id)).await;
+                            }
                             self.chain.checkpoint_complete(c.checkpoint)?;
                         }
                     }
