@@ -104,6 +104,43 @@ pub struct ServeArgs {
     max_side: u32,
 }
 
+impl ServeArgs {
+    /// The API's state: its detectors loaded (unless --without-models), keys, access log,
+    /// limits and trusted proxies.
+    pub(crate) fn app_state(&self, data_dir: &Path) -> anyhow::Result<AppState> {
+        let models_dir = self.dir.resolve(data_dir);
+        let detector: Option<Arc<dyn spate_privacy::Detector>> = if self.without_models {
+            None
+        } else {
+            let detector = ModelDetector::load(&models_dir, self.max_side).with_context(|| {
+                format!(
+                    "loading models from {} (run `spate models fetch` first, or serve --without-models)",
+                    models_dir.display()
+                )
+            })?;
+            Some(Arc::new(detector))
+        };
+        let keys = KeyTable::load(&self.keys)?;
+        let trusted = TrustedProxies::parse(&self.trusted_proxies).map_err(anyhow::Error::msg)?;
+        let rotation = Rotation {
+            max_bytes: self.access_log_max_bytes,
+            daily: self.access_log_daily,
+            keep: self.access_log_keep,
+        };
+        let access_log = self
+            .access_log
+            .as_deref()
+            .map(|path| AccessLog::open(path, self.access_log_format, rotation))
+            .transpose()?;
+        let limits = Limits {
+            max_body_bytes: self.max_body_bytes,
+            max_pixels: self.max_pixels,
+            max_concurrent: self.max_concurrent,
+        };
+        Ok(AppState::new(detector, keys, access_log, limits, trusted))
+    }
+}
+
 /// Runs a `spate models` command.
 pub fn run_models(data_dir: &Path, cmd: ModelsCommand) -> anyhow::Result<()> {
     match cmd {
@@ -141,36 +178,7 @@ pub fn run_models(data_dir: &Path, cmd: ModelsCommand) -> anyhow::Result<()> {
 /// Runs a `spate api` command.
 pub fn run_api(data_dir: &Path, cmd: ApiCommand) -> anyhow::Result<()> {
     let ApiCommand::Serve(args) = cmd;
-    let models_dir = args.dir.resolve(data_dir);
-    let detector: Option<Arc<dyn spate_privacy::Detector>> = if args.without_models {
-        None
-    } else {
-        let detector = ModelDetector::load(&models_dir, args.max_side).with_context(|| {
-            format!(
-                "loading models from {} (run `spate models fetch` first, or serve --without-models)",
-                models_dir.display()
-            )
-        })?;
-        Some(Arc::new(detector))
-    };
-    let keys = KeyTable::load(&args.keys)?;
-    let trusted = TrustedProxies::parse(&args.trusted_proxies).map_err(anyhow::Error::msg)?;
-    let rotation = Rotation {
-        max_bytes: args.access_log_max_bytes,
-        daily: args.access_log_daily,
-        keep: args.access_log_keep,
-    };
-    let access_log = args
-        .access_log
-        .as_deref()
-        .map(|path| AccessLog::open(path, args.access_log_format, rotation))
-        .transpose()?;
-    let limits = Limits {
-        max_body_bytes: args.max_body_bytes,
-        max_pixels: args.max_pixels,
-        max_concurrent: args.max_concurrent,
-    };
-    let state = AppState::new(detector, keys, access_log, limits, trusted);
+    let state = args.app_state(data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

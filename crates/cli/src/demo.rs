@@ -11,11 +11,14 @@
 //! - The store the jobs write is served over HTTP (queries, live tables, dashboards, and
 //!   `/healthz`: 200 once every part runs) and PostgreSQL's wire protocol.
 //!
-//! Each part is the `spate` command of the same name, run on a thread of its own. The jobs
-//! checkpoint into `<data-dir>/checkpoints`: Ctrl-C stops everything, and the next start
-//! resumes from the data directory.
+//! One HTTP address serves the dashboards, the job console, the store's API and the privacy
+//! API. The jobs are the console's ([`JobManager`]): they are listed at `/console` beside any
+//! the user submits, and checkpoint into `<data-dir>/jobs`. The collector, the load generator
+//! and the simulator are the `spate` commands of the same name, each on a thread of its own.
+//! Ctrl-C stops each job with a final checkpoint, and the next start resumes from the data
+//! directory.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,15 +28,20 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 
+use spate_log::{Log, LogOptions};
 use spate_web::{Health, PartState};
 
+use crate::job_manager::JobManager;
+use crate::model_cmd::RetrainArgs;
+use crate::model_manager::ModelManager;
 use crate::run_command;
-use crate::serve_cmd::{PgAuthArg, ServeFlags};
+use crate::serve_cmd::{Extras, PgAuthArg, ServeFlags};
 
 /// Options of `spate demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where the store's HTTP API and dashboards are served.
+    /// Where the dashboards, the job console, the store's HTTP API and the privacy API are
+    /// served.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Where the store's PostgreSQL endpoint is served (user `spate`).
@@ -42,9 +50,6 @@ pub struct DemoArgs {
     /// The password of the PostgreSQL user `spate`.
     #[arg(long, env = "SPATE_PG_PASSWORD", default_value = "spate")]
     pg_password: String,
-    /// Where the privacy API listens.
-    #[arg(long, default_value = "127.0.0.1:8081")]
-    api_listen: SocketAddr,
     /// Normal API requests per second (attackers come on top).
     #[arg(long, default_value_t = 20.0)]
     api_rate: f64,
@@ -55,6 +60,10 @@ pub struct DemoArgs {
     /// 300/N seconds.
     #[arg(long, default_value_t = 10.0)]
     fleet_speedup: f64,
+    /// How often the archive is checked for drift from the live model's training data; the
+    /// model is retrained when it drifted (the fleet dashboard also retrains on request).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    drift_check_every: Duration,
     /// Stop after this many seconds (runs until Ctrl-C by default).
     #[arg(long)]
     duration_secs: Option<u64>,
@@ -113,62 +122,79 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signal(&stop, "demo");
-    let mut parts = Parts::default();
-    let api_url = format!("http://{}", args.api_listen);
-    let mut api = vec![
-        "api".into(),
-        "serve".into(),
-        "--listen".into(),
-        args.api_listen.to_string(),
-        "--keys".into(),
-        paths.keys.display().to_string(),
-        "--access-log".into(),
-        paths.access_log.display().to_string(),
-        "--access-log-max-bytes".into(),
-        (64u64 << 20).to_string(),
-        "--trusted-proxy".into(),
-        "127.0.0.1/32".into(),
-    ];
+    let runtime = tokio::runtime::Runtime::new()?;
+    let health = Health::default();
+    // The store the jobs write (this process's one handle), the jobs of the console, and the
+    // privacy API, all on the one HTTP address.
+    let store = crate::registry::open_store(&data_dir)?;
+    let log = Log::open(data_dir.join("log"), LogOptions::default())?;
+    let jobs = JobManager::open(&data_dir, log, health.clone(), runtime.handle().clone())?;
+    let mut api = args_of(&[
+        "--keys",
+        &paths.keys.display().to_string(),
+        "--access-log",
+        &paths.access_log.display().to_string(),
+        "--access-log-max-bytes",
+        &(64u64 << 20).to_string(),
+        "--trusted-proxy",
+        "127.0.0.1/32",
+    ]);
     if !models_fetched {
         api.push("--without-models".into());
     }
-    parts.start(&data_dir, "privacy API", Ready::Started, api);
-    wait_for_port(args.api_listen, Duration::from_secs(30)).context("the privacy API")?;
+    let api = crate::parse_args::<crate::api_cmd::ServeArgs>("api serve", &api)?
+        .app_state(&data_dir)?;
+    let flags = ServeFlags {
+        listen: Some(args.listen),
+        pg_listen: Some(args.pg_listen),
+        pg_password: Some(args.pg_password.clone()),
+        pg_auth: PgAuthArg::Md5,
+        query_timeout: Duration::from_secs(30),
+        query_memory_limit_mb: 1024,
+    };
+    let models = ModelManager::start(
+        crate::parse_args::<RetrainArgs>(
+            "model retrain",
+            &args_of(&[
+                "--registry",
+                &paths.registry.display().to_string(),
+                "--from",
+                &data_dir.join("archive/telemetry").display().to_string(),
+                "--labels",
+                &data_dir.join("fleet/labels.ndjson").display().to_string(),
+            ]),
+        )?,
+        args.drift_check_every,
+    );
+    let extras = Extras {
+        jobs: Some(Arc::new(jobs.clone())),
+        models: Some(Arc::new(models)),
+        routes: Some(spate_privacy::api::router(api)),
+    };
+    let _server = runtime.block_on(flags.start(store, health.clone(), extras))?;
+    health.set("privacy API", PartState::Running);
+
+    let mut parts = Parts::default();
     parts.start(
         &data_dir,
         "collector",
-        Ready::Started,
         args_of(&[
             "collect",
             "--config",
             &paths.collect_config.display().to_string(),
         ]),
     );
-    parts.start(
-        &data_dir,
-        "API analytics jobs",
-        Ready::Table("api_metrics_10s"),
-        args_of(&[
-            "sql",
-            "run",
-            "--init",
-            &paths.job("api/source.sql"),
-            "--init",
-            &paths.job("api/sinks-store.sql"),
-            &paths.job("api/analytics.sql"),
-            "--checkpoint-dir",
-            &data_dir.join("checkpoints/api").display().to_string(),
-            "--checkpoint-interval-ms",
-            "2000",
-        ]),
-    );
+    runtime.block_on(jobs.ensure(
+        "API analytics",
+        &paths.job_sql(&["api/source.sql", "api/sinks-store.sql", "api/analytics.sql"])?,
+    ))?;
     // Rounds of five minutes, each with its own seed: the load generator spreads its attacks
     // over a round, so a dashboard sees every kind within minutes.
     let (keys, attackers) = (
         paths.keys.display().to_string(),
         data_dir.join("api/attackers.ndjson").display().to_string(),
     );
-    let rate = args.api_rate.to_string();
+    let (api_url, rate) = (format!("http://{}", args.listen), args.api_rate.to_string());
     parts.start_rounds(&data_dir, "load generator", move |round| {
         args_of(&[
             "loadgen",
@@ -192,7 +218,6 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
     parts.start(
         &data_dir,
         "fleet simulator",
-        Ready::Started,
         args_of(&[
             "simulate",
             "fleet",
@@ -207,56 +232,32 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
             "--quiet",
         ]),
     );
-    parts.start(
-        &data_dir,
-        "fleet jobs",
-        Ready::Table("vehicle_health"),
-        args_of(&[
-            "sql",
-            "run",
-            "--init",
-            &paths.job("fleet/source.sql"),
-            "--init",
-            &paths.job("fleet/features.sql"),
-            "--init",
-            &paths.job("fleet/sinks-store.sql"),
-            &paths.job("fleet/pipeline.sql"),
-            "--checkpoint-dir",
-            &data_dir.join("checkpoints/fleet").display().to_string(),
-            "--checkpoint-interval-ms",
-            "2000",
-        ]),
-    );
-    // The store the jobs write (this process's one handle), served with the parts' health.
-    let health = Health::default();
-    let runtime = tokio::runtime::Runtime::new()?;
-    let flags = ServeFlags {
-        listen: Some(args.listen),
-        pg_listen: Some(args.pg_listen),
-        pg_password: Some(args.pg_password.clone()),
-        pg_auth: PgAuthArg::Md5,
-        query_timeout: Duration::from_secs(30),
-        query_memory_limit_mb: 1024,
-    };
-    let store = crate::registry::open_store(&data_dir)?;
-    let _server = runtime.block_on(flags.start(store.clone(), health.clone()))?;
+    runtime.block_on(jobs.ensure(
+        "Fleet scoring",
+        &paths.job_sql(&[
+            "fleet/source.sql",
+            "fleet/features.sql",
+            "fleet/sinks-store.sql",
+            "fleet/pipeline.sql",
+        ])?,
+    ))?;
+    let listen = args.listen;
     println!("spate demo: data in {}", data_dir.display());
-    println!("  dashboards:   http://{}/dashboard/", args.listen);
+    println!("  dashboards:   http://{listen}/dashboard/ (api, fleet, pipeline)");
+    println!("  job console:  http://{listen}/console (spate jobs --server http://{listen} list)");
+    println!("  readiness:    http://{listen}/healthz (200 once every part runs)");
     println!(
-        "  readiness:    http://{}/healthz (200 once every part runs)",
-        args.listen
+        "  fleet model:  http://{listen}/api/model (drift checked every {}, retrained when it drifted)",
+        humantime::format_duration(args.drift_check_every)
     );
-    println!("  store API:    http://{}/api/tables", args.listen);
+    println!("  store API:    http://{listen}/api/tables");
     println!(
         "  PostgreSQL:   PGPASSWORD={} psql -h {} -p {} -U spate -c 'SELECT * FROM api_metrics_10s LIMIT 5'",
         args.pg_password,
         args.pg_listen.ip(),
         args.pg_listen.port()
     );
-    println!(
-        "  privacy API:  http://{0}/ (upload page), http://{0}/v1/privacy/blur",
-        args.api_listen
-    );
+    println!("  privacy API:  http://{listen}/ (upload page), http://{listen}/v1/privacy/blur");
     if !models_fetched {
         println!(
             "  uploads are answered 503 until the detectors are fetched: spate --data-dir {} models fetch",
@@ -278,11 +279,12 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
         if let Some(failed) = parts.failed() {
             return Err(failed);
         }
-        parts.report(&health, &store);
+        parts.report(&health);
         std::thread::sleep(Duration::from_millis(200));
     }
-    // The jobs' last checkpoints hold what they committed; what follows is replayed on the
-    // next start. The parts' threads end with the process.
+    // Each job takes a final checkpoint; the next start resumes from it. The other parts'
+    // threads end with the process.
+    runtime.block_on(jobs.shutdown());
     println!("spate demo: stopped");
     Ok(())
 }
@@ -316,8 +318,19 @@ impl Paths {
         }
     }
 
-    fn job(&self, name: &str) -> String {
-        self.jobs.join(name).display().to_string()
+    /// The prepared job files `names`, one after the other: one job's SQL.
+    fn job_sql(&self, names: &[&str]) -> anyhow::Result<String> {
+        let mut sql = String::new();
+        for name in names {
+            let path = self.jobs.join(name);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            sql.push_str(&format!("-- {name}\n{text}"));
+            if !text.ends_with('\n') {
+                sql.push('\n');
+            }
+        }
+        Ok(sql)
     }
 
     /// The GeoIP databases fetched into the data directory (`spate geoip fetch`).
@@ -432,42 +445,26 @@ fn ensure_fleet_model(paths: &Paths) -> anyhow::Result<()> {
     .context("training the fleet's model")
 }
 
-/// When a part counts as running, beyond its thread being alive.
-enum Ready {
-    /// Once its thread runs.
-    Started,
-    /// Once the store has this table (its job's sink opened it).
-    Table(&'static str),
-}
-
-/// The demo's parts, each a `spate` command on a thread.
+/// The demo's parts other than its jobs and servers, each a `spate` command on a thread.
 #[derive(Default)]
 struct Parts {
-    running: Vec<(String, Ready, JoinHandle<anyhow::Result<()>>)>,
+    running: Vec<(String, JoinHandle<anyhow::Result<()>>)>,
 }
 
 impl Parts {
-    fn start(&mut self, data_dir: &Path, name: &str, ready: Ready, args: Vec<String>) {
+    fn start(&mut self, data_dir: &Path, name: &str, args: Vec<String>) {
         let data_dir = data_dir.to_path_buf();
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || run_command(&data_dir, &args))
             .expect("a thread starts");
-        self.running.push((name.to_string(), ready, thread));
+        self.running.push((name.to_string(), thread));
     }
 
-    /// Tells `health` where each part is.
-    fn report(&self, health: &Health, store: &spate_store::Store) {
-        for (name, ready, _) in &self.running {
-            let running = match ready {
-                Ready::Started => true,
-                Ready::Table(table) => store.table(table).is_ok(),
-            };
-            let state = match running {
-                true => PartState::Running,
-                false => PartState::Starting,
-            };
-            health.set(name, state);
+    /// Tells `health` that each part runs (a part that ended is reported by [`Parts::failed`]).
+    fn report(&self, health: &Health) {
+        for (name, _) in &self.running {
+            health.set(name, PartState::Running);
         }
     }
 
@@ -488,31 +485,17 @@ impl Parts {
                 Ok(())
             })
             .expect("a thread starts");
-        self.running
-            .push((name.to_string(), Ready::Started, thread));
+        self.running.push((name.to_string(), thread));
     }
 
     /// The first part that ended (none should before the demo stops), as an error.
     fn failed(&mut self) -> Option<anyhow::Error> {
-        let i = self.running.iter().position(|(_, _, t)| t.is_finished())?;
-        let (name, _, thread) = self.running.swap_remove(i);
+        let i = self.running.iter().position(|(_, t)| t.is_finished())?;
+        let (name, thread) = self.running.swap_remove(i);
         Some(match thread.join() {
             Ok(Ok(())) => anyhow::anyhow!("the {name} stopped"),
             Ok(Err(e)) => e.context(format!("the {name} failed")),
             Err(_) => anyhow::anyhow!("the {name} panicked"),
         })
     }
-}
-
-/// Waits until something accepts connections at `addr`.
-fn wait_for_port(addr: SocketAddr, within: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "nothing listens at {addr} after {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
 }

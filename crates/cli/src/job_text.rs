@@ -43,6 +43,11 @@ impl JobText {
         job
     }
 
+    /// The job file's name (the last file read).
+    pub fn name(&self) -> &str {
+        self.files.last().map_or("the job", |(name, _)| name.as_str())
+    }
+
     /// `error` as `file:line:column: …`, in the file it points into.
     pub fn error(&self, error: SqlError) -> anyhow::Error {
         let at = error.at();

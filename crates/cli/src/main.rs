@@ -10,11 +10,14 @@ mod bench_store;
 mod collect_cmd;
 mod demo;
 mod fleet_features;
+mod job_manager;
 mod job_text;
+mod jobs_cmd;
 mod loadgen_cmd;
 mod loadgen_http;
 mod log_cmd;
 mod model_cmd;
+mod model_manager;
 mod model_serve;
 mod query_cmd;
 mod reference_job;
@@ -63,6 +66,9 @@ enum Command {
     /// Runs the end-to-end demo on embedded defaults: events into the log, a windowed job,
     /// results into files.
     Demo(demo::DemoArgs),
+    /// The job console of a running `spate demo` or `spate serve --jobs`: list, submit,
+    /// stop and restart its jobs.
+    Jobs(jobs_cmd::JobsArgs),
     /// Synthetic data sources: a fleet of vehicles sending OBD-II telemetry.
     #[command(subcommand)]
     Simulate(simulate::SimulateCommand),
@@ -111,6 +117,7 @@ fn execute(cli: Cli, started: Instant) -> anyhow::Result<()> {
         Command::Query(args) => query_cmd::run(&data_dir, args),
         Command::Serve(args) => serve_cmd::run(&data_dir, args),
         Command::Demo(args) => demo::run(&data_dir, args),
+        Command::Jobs(args) => jobs_cmd::run(args),
         Command::Simulate(cmd) => simulate::run(&data_dir, cmd),
         Command::Api(cmd) => api_cmd::run_api(&data_dir, cmd),
         Command::Models(cmd) => api_cmd::run_models(&data_dir, cmd),
@@ -119,6 +126,18 @@ fn execute(cli: Cli, started: Instant) -> anyhow::Result<()> {
         Command::Collect(args) => collect_cmd::run_collect(&data_dir, args),
         Command::Geoip(cmd) => collect_cmd::run_geoip(&data_dir, cmd),
     }
+}
+
+/// The options `T` of `spate COMMAND` from `args` (without `spate COMMAND`), as its command
+/// line would give them: how the demo configures the parts it runs itself.
+pub(crate) fn parse_args<T: clap::Args>(command: &str, args: &[String]) -> anyhow::Result<T> {
+    #[derive(Parser)]
+    struct Command<T: clap::Args> {
+        #[command(flatten)]
+        args: T,
+    }
+    let argv = std::iter::once(format!("spate {command}")).chain(args.iter().cloned());
+    Ok(Command::<T>::try_parse_from(argv)?.args)
 }
 
 /// Runs the `spate` command line `args` (without the program name) inside this process, with

@@ -52,7 +52,7 @@ pub enum ModelCommand {
 }
 
 /// Where the telemetry and its labels are.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DataArgs {
     /// Telemetry: an NDJSON file (`spate simulate fleet --sink file://…`), or a Parquet file
     /// or archive folder as the fleet job writes it, also `s3://bucket/prefix` (credentials
@@ -103,7 +103,7 @@ pub struct EvaluateArgs {
 }
 
 /// A registry.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RegistryArgs {
     /// The model registry.
     #[arg(long, value_name = "MODEL_DIR")]
@@ -133,7 +133,7 @@ pub struct DriftArgs {
 }
 
 /// Options of `spate model retrain`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RetrainArgs {
     #[command(flatten)]
     registry: RegistryArgs,
@@ -141,7 +141,7 @@ pub struct RetrainArgs {
     data: DataArgs,
     /// Retrain even without drift.
     #[arg(long)]
-    force: bool,
+    pub(crate) force: bool,
     /// Share of the vehicles held out to compare the challenger with the live model.
     #[arg(long, default_value_t = 0.3)]
     holdout: f64,
@@ -156,6 +156,18 @@ pub struct RetrainArgs {
     every: Option<Duration>,
 }
 
+impl RetrainArgs {
+    /// The registry.
+    pub(crate) fn registry(&self) -> &Path {
+        &self.registry.registry
+    }
+
+    /// The telemetry checked and trained on.
+    pub(crate) fn from(&self) -> &Path {
+        &self.data.from
+    }
+}
+
 /// Runs a `spate model` command.
 pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
     match cmd {
@@ -166,7 +178,10 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
         ModelCommand::Drift(args) => drift(&args),
         ModelCommand::Retrain(args) => match args.every {
             Some(every) => watch(&args, every),
-            None => retrain(&args),
+            None => {
+                println!("{}", retrain(&args, &|_| {})?);
+                Ok(())
+            }
         },
         ModelCommand::Serve(args) => crate::model_serve::run(&args),
     }
@@ -583,7 +598,7 @@ fn watch(args: &RetrainArgs, every: Duration) -> anyhow::Result<()> {
                 println!("{}", json!({"action": "keep", "reason": reason}));
                 Ok(())
             }
-            Ok(_) => retrain(args),
+            Ok(_) => retrain(args, &|_| {}).map(|outcome| println!("{outcome}")),
             Err(e) => Err(anyhow::anyhow!("{}: {e}", args.data.from.display())),
         };
         match outcome {
@@ -608,7 +623,7 @@ fn watch(args: &RetrainArgs, every: Duration) -> anyhow::Result<()> {
 
 /// What the telemetry at `path` (a file, or a folder read recursively) looks like: the
 /// names, sizes and modification times of its files, sorted.
-fn data_fingerprint(path: &Path) -> std::io::Result<Vec<(PathBuf, u64, std::time::SystemTime)>> {
+pub(crate) fn data_fingerprint(path: &Path) -> std::io::Result<Vec<(PathBuf, u64, std::time::SystemTime)>> {
     let mut files = Vec::new();
     let mut pending = vec![path.to_path_buf()];
     while let Some(p) = pending.pop() {
@@ -625,8 +640,16 @@ fn data_fingerprint(path: &Path) -> std::io::Result<Vec<(PathBuf, u64, std::time
     Ok(files)
 }
 
-fn retrain(args: &RetrainArgs) -> anyhow::Result<()> {
+/// Checks drift and, when the telemetry drifted (or `args.force`), trains a challenger and
+/// promotes it if it beats the live model on held-out vehicles; `progress` is told each step.
+/// Returns the decision as the JSON line `spate model retrain` prints: `action` (`keep`,
+/// `promote` or `reject`), `reason` and, once drift was measured, `drift`.
+pub(crate) fn retrain(
+    args: &RetrainArgs,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<serde_json::Value> {
     let registry = Registry::open(&args.registry.registry)?;
+    progress("measuring drift against the live model's training data");
     let (report, live) = drift_report(&registry, &args.data.from)?;
     let drifted: Vec<&str> = report
         .features
@@ -641,10 +664,10 @@ fn retrain(args: &RetrainArgs) -> anyhow::Result<()> {
             spate_ml::drift::PSI_DRIFT
         );
         registry.log_decision("keep", live.meta.version, &reason)?;
-        println!("{}", json!({"action": "keep", "reason": reason}));
-        return Ok(());
+        return Ok(json!({"action": "keep", "reason": reason, "drift": report}));
     }
     let features = fleet_features::model_features()?;
+    progress("computing the labelled feature windows of the archive");
     let windows = labelled_windows(&args.data, &features)?;
     let (dataset, vins, mut range) = decided(&windows)?;
     range.source = args.data.from.display().to_string();
@@ -652,7 +675,9 @@ fn retrain(args: &RetrainArgs) -> anyhow::Result<()> {
         seed: args.seed,
         ..TrainOptions::default()
     };
+    progress(&format!("training a challenger on {} windows", windows.len()));
     let challenger = fit(&dataset, &vins, args.holdout, &options)?;
+    progress("comparing the challenger with the live model");
     // The live model on the same held-out vehicles, at its own threshold.
     let groups: Vec<&str> = vins.iter().map(String::as_str).collect();
     let (_, holdout_set) = dataset.split_by_group(&groups, args.holdout, args.seed)?;
@@ -684,15 +709,11 @@ fn retrain(args: &RetrainArgs) -> anyhow::Result<()> {
         registry.log_decision("reject", version.version, &reason)?;
         "reject"
     };
-    println!(
-        "{}",
-        json!({
-            "action": action,
-            "challenger": format!("v{}", version.version),
-            "live_before": format!("v{}", live.meta.version),
-            "reason": reason,
-            "drift": report,
-        })
-    );
-    Ok(())
+    Ok(json!({
+        "action": action,
+        "challenger": format!("v{}", version.version),
+        "live_before": format!("v{}", live.meta.version),
+        "reason": reason,
+        "drift": report,
+    }))
 }

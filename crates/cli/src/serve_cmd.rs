@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use spate_store::{QueryLimits, Store, StoreOptions};
-use spate_web::{Health, PgAuth, PgOptions, Server, ServerConfig};
+use spate_web::{Health, JobService, ModelService, PgAuth, PgOptions, Server, ServerConfig};
+
+use crate::job_manager::JobManager;
 
 /// How the PostgreSQL endpoint asks for the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,10 +63,13 @@ impl ServeFlags {
         self.listen.is_some() || self.pg_listen.is_some()
     }
 
-    /// The servers' configuration, `/healthz` reporting `health`.
-    fn config(&self, health: Health) -> ServerConfig {
+    /// The servers' configuration, `/healthz` reporting `health`, with the extras.
+    fn config(&self, health: Health, extras: Extras) -> ServerConfig {
         ServerConfig {
             health,
+            jobs: extras.jobs,
+            models: extras.models,
+            routes: extras.routes,
             http: self.listen,
             pg: self.pg_listen,
             pg_options: PgOptions {
@@ -82,9 +87,14 @@ impl ServeFlags {
     }
 
     /// Starts serving `store` on the current Tokio runtime, `/healthz` reporting `health`,
-    /// and prints where.
-    pub async fn start(&self, store: Store, health: Health) -> anyhow::Result<Server> {
-        let server = Server::start(store, self.config(health)).await?;
+    /// with the extras, and prints where.
+    pub async fn start(
+        &self,
+        store: Store,
+        health: Health,
+        extras: Extras,
+    ) -> anyhow::Result<Server> {
+        let server = Server::start(store, self.config(health, extras)).await?;
         if let Some(addr) = server.http_addr() {
             eprintln!("HTTP API: http://{addr}/api/tables, http://{addr}/api/query?sql=…");
         }
@@ -101,6 +111,17 @@ impl ServeFlags {
     }
 }
 
+/// What a process serves beside the store.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// The jobs of the console (`/console`, `/api/jobs`).
+    pub jobs: Option<Arc<dyn JobService>>,
+    /// The fleet model's registry (`/api/model`).
+    pub models: Option<Arc<dyn ModelService>>,
+    /// More routes (the privacy API's, in the demo).
+    pub routes: Option<axum::Router>,
+}
+
 /// Options of `spate serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -109,16 +130,26 @@ pub struct ServeArgs {
     /// Read the store again this often (e.g. 10s), to see what a job committed since: each
     /// time costs what opening the store does. Without it the tables stay as they were at
     /// the start.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "jobs")]
     refresh: Option<Duration>,
+    /// Run the job console: the jobs submitted at /console, /api/jobs or with `spate jobs`,
+    /// kept in the data directory's `jobs` folder and started again with the server. The
+    /// store is opened for writing (no other process may write it meanwhile), and served
+    /// live. Needs --listen.
+    #[arg(long, requires = "listen")]
+    jobs: bool,
 }
 
-/// `spate serve`: the store of the data directory, opened read-only.
+/// `spate serve`: the store of the data directory, opened read-only, or with `--jobs` the
+/// job console and the store its jobs write.
 pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.flags.any(),
         "nothing to serve: give --listen ADDR and/or --pg-listen ADDR"
     );
+    if args.jobs {
+        return serve_jobs(data_dir, &args.flags);
+    }
     let dir = crate::registry::store_dir(data_dir);
     anyhow::ensure!(
         dir.join("tables").is_dir(),
@@ -148,7 +179,10 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let _server = args.flags.start(store.clone(), Health::default()).await?;
+        let _server = args
+            .flags
+            .start(store.clone(), Health::default(), Extras::default())
+            .await?;
         let mut last = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -162,6 +196,36 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
                 last = std::time::Instant::now();
             }
         }
+        anyhow::Ok(())
+    })
+}
+
+/// `spate serve --jobs`: the job console, its jobs, and the store they write, until Ctrl-C or
+/// SIGTERM, which stops each job with a final checkpoint (they resume on the next start).
+fn serve_jobs(data_dir: &Path, flags: &ServeFlags) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    crate::signals::stop_on_signal(&stop, "server");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let store = crate::registry::open_store(data_dir)?;
+    let log = spate_log::Log::open(data_dir.join("log"), spate_log::LogOptions::default())?;
+    let health = Health::default();
+    let jobs = JobManager::open(data_dir, log, health.clone(), runtime.handle().clone())?;
+    runtime.block_on(async {
+        let extras = Extras {
+            jobs: Some(Arc::new(jobs.clone())),
+            ..Extras::default()
+        };
+        let server = flags.start(store, health, extras).await?;
+        if let Some(addr) = server.http_addr() {
+            eprintln!("job console: http://{addr}/console (spate jobs --server http://{addr} list)");
+        }
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eprintln!("stopping the jobs with a final checkpoint");
+        jobs.shutdown().await;
         anyhow::Ok(())
     })
 }

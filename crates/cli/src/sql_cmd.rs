@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use spate_connectors::side_output::LogSideOutput;
 use spate_engine::checkpoint::CheckpointStore;
 use spate_engine::side_output::SideOutputs;
-use spate_engine::{JobConfig, JobGraph};
+use spate_engine::{JobConfig, JobControl, JobGraph};
 use spate_log::{Log, LogOptions};
 use spate_sql::{PlanOptions, Script, SqlError, parse_script, plan_script};
 use spate_store::Store;
@@ -123,29 +123,68 @@ pub fn run(data_dir: &Path, cmd: SqlCommand) -> anyhow::Result<()> {
 
 /// Plans the job file: one graph per INSERT.
 fn plan(data_dir: &Path, args: &JobArgs) -> anyhow::Result<(Vec<JobGraph>, Log)> {
-    let (job, script, options, log) = parse(data_dir, args)?;
+    let job = JobText::read(&args.init, &args.job)?;
+    let log = Log::open(data_dir.join("log"), LogOptions::default())?;
+    let graphs = plan_text(&job, &log, args.parallelism)?;
+    Ok((graphs, log))
+}
+
+/// Plans a job's text: one graph per INSERT, `spate-log` tables in `log`, each stage
+/// `parallelism` times (else as its `SET 'parallelism.default'` says).
+pub(crate) fn plan_text(
+    job: &JobText,
+    log: &Log,
+    parallelism: Option<usize>,
+) -> anyhow::Result<Vec<JobGraph>> {
+    let (script, options) = parse_text(job, parallelism)?;
     let registry = Registry::new(log.clone());
     let graphs = plan_script(&script, &registry, &options).map_err(|e| job.error(e))?;
     anyhow::ensure!(
         !graphs.is_empty(),
         "{}: the job has no INSERT statement",
-        args.job.display()
+        job.name()
     );
-    Ok((graphs, log))
+    Ok(graphs)
 }
 
 /// Reads and parses the job file and its options, and opens the embedded log.
 fn parse(data_dir: &Path, args: &JobArgs) -> anyhow::Result<(JobText, Script, PlanOptions, Log)> {
     let job = JobText::read(&args.init, &args.job)?;
+    let (script, options) = parse_text(&job, args.parallelism)?;
+    let log = Log::open(data_dir.join("log"), LogOptions::default())?;
+    Ok((job, script, options, log))
+}
+
+/// Parses a job's text and its options.
+fn parse_text(job: &JobText, parallelism: Option<usize>) -> anyhow::Result<(Script, PlanOptions)> {
     let located = |e: SqlError| job.error(e);
     let script = parse_script(&job.text).map_err(located)?;
     let mut options = PlanOptions::from_settings(&script.settings).map_err(located)?;
-    if let Some(p) = args.parallelism {
+    if let Some(p) = parallelism {
         anyhow::ensure!(p > 0, "--parallelism must be at least 1");
         options.parallelism = p;
     }
-    let log = Log::open(data_dir.join("log"), LogOptions::default())?;
-    Ok((job, script, options, log))
+    Ok((script, options))
+}
+
+/// How a planned job runs: checkpoints into `checkpoints`' directory at its interval (none
+/// without), dead letters and late events into the log, stopped through `control`.
+pub(crate) fn job_config(
+    graph: &JobGraph,
+    log: &Log,
+    checkpoints: Option<(&Path, Duration)>,
+    control: JobControl,
+) -> anyhow::Result<JobConfig> {
+    let checkpoints = match checkpoints {
+        Some((dir, interval)) => Some((CheckpointStore::local(dir)?, interval)),
+        None => None,
+    };
+    Ok(JobConfig {
+        checkpoints,
+        side_outputs: SideOutputs::new(Arc::new(LogSideOutput::open(log, &graph.name)?)),
+        control,
+        ..JobConfig::default()
+    })
 }
 
 /// Runs planned jobs together until they all end (a job whose sources are all bounded ends by
@@ -170,23 +209,22 @@ fn run_graphs_serving(
         // `/healthz` reports the jobs: running once started, failed with their error.
         let health = Health::default();
         let _server = match serving {
-            Some((flags, store)) => Some(flags.start(store, health.clone()).await?),
+            Some((flags, store)) => Some(
+                flags
+                    .start(store, health.clone(), Default::default())
+                    .await?,
+            ),
             None => None,
         };
         let mut jobs = tokio::task::JoinSet::new();
         for (i, graph) in graphs.into_iter().enumerate() {
-            let checkpoints = match checkpoints {
-                Some((dir, interval)) => Some((
-                    CheckpointStore::local(&dir.join(format!("insert-{i}")))?,
-                    interval,
-                )),
-                None => None,
-            };
-            let config = JobConfig {
-                checkpoints,
-                side_outputs: SideOutputs::new(Arc::new(LogSideOutput::open(log, &graph.name)?)),
-                ..JobConfig::default()
-            };
+            let dir = checkpoints.map(|(dir, interval)| (dir.join(format!("insert-{i}")), interval));
+            let config = job_config(
+                &graph,
+                log,
+                dir.as_ref().map(|(dir, interval)| (dir.as_path(), *interval)),
+                JobControl::default(),
+            )?;
             let (name, health) = (format!("job {}", graph.name), health.clone());
             health.set(&name, PartState::Running);
             jobs.spawn(async move {

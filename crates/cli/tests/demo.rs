@@ -24,21 +24,14 @@ fn free_port() -> u16 {
 struct Demo(Child);
 
 impl Demo {
-    fn start(data: &Path, ports: [u16; 3]) -> Demo {
-        let [listen, pg, api] = ports.map(|p| format!("127.0.0.1:{p}"));
+    fn start(data: &Path, ports: [u16; 2]) -> Demo {
+        let [listen, pg] = ports.map(|p| format!("127.0.0.1:{p}"));
         Demo(
             Command::new(SPATE)
                 .arg("--data-dir")
                 .arg(data)
                 .args(["demo", "--vehicles", "50", "--fleet-speedup", "30"])
-                .args([
-                    "--listen",
-                    &listen,
-                    "--pg-listen",
-                    &pg,
-                    "--api-listen",
-                    &api,
-                ])
+                .args(["--listen", &listen, "--pg-listen", &pg])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -92,7 +85,7 @@ fn wait_for_rows(listen: u16, sql: &str, seconds: u64) -> i64 {
 fn the_demo_runs_both_applications_serves_their_tables_and_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("spate-data");
-    let ports = [free_port(), free_port(), free_port()];
+    let ports = [free_port(), free_port()];
     let demo = Demo::start(&data, ports);
     // Ready once every part runs: each job has opened its table.
     let deadline = Instant::now() + Duration::from_secs(240);
@@ -110,13 +103,47 @@ fn the_demo_runs_both_applications_serves_their_tables_and_resumes() {
     for part in [
         "privacy API",
         "collector",
-        "API analytics jobs",
+        "job api-analytics",
         "load generator",
         "fleet simulator",
-        "fleet jobs",
+        "job fleet-scoring",
     ] {
         assert_eq!(parts[part], "running", "{health}");
     }
+    // The shipped jobs are the console's, and the pages are served on the same address.
+    let get = |path: &str| {
+        let mut answer = ureq::get(format!("http://127.0.0.1:{}{path}", ports[0]))
+            .call()
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        answer.body_mut().read_to_string().unwrap()
+    };
+    let jobs: Value = serde_json::from_str(&get("/api/jobs")).unwrap();
+    let names: Vec<&str> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["API analytics", "Fleet scoring"], "{jobs}");
+    for path in ["/console", "/dashboard/pipeline", "/dashboard/api", "/"] {
+        assert!(get(path).contains("<html"), "{path}");
+    }
+    // The fleet model's registry: the version trained on the first start is live.
+    let model: Value = serde_json::from_str(&get("/api/model")).unwrap();
+    assert_eq!(model["live"], 1, "{model}");
+    assert_eq!(model["versions"][0]["version"], 1, "{model}");
+    assert!(model["versions"][0]["f1"].as_f64().unwrap() > 0.5, "{model}");
+    // The privacy API answers there too: an upload without a key is refused.
+    let mut blur = ureq::post(format!(
+        "http://127.0.0.1:{}/v1/privacy/blur",
+        ports[0]
+    ))
+    .config()
+    .http_status_as_error(false)
+    .build()
+    .send(&b"not an image"[..])
+    .unwrap();
+    assert_eq!(blur.status(), 401, "{}", blur.body_mut().read_to_string().unwrap());
     let metrics = wait_for_rows(
         ports[0],
         "SELECT SUM(requests) AS n FROM api_metrics_10s",

@@ -121,7 +121,12 @@ pub struct LogSource {
     /// The positions each checkpoint holds, until it completes and they are committed.
     to_commit: PendingCheckpoints<Vec<u64>>,
     task: TaskInfo,
+    /// When the lag was last counted (it asks each partition for its end).
+    lag_counted: Option<std::time::Instant>,
 }
+
+/// How often a source counts its lag.
+const LAG_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl LogSource {
     /// The instance `task.instance` of `task.parallelism`: it reads the partitions p with
@@ -147,6 +152,7 @@ impl LogSource {
             next: 0,
             to_commit: PendingCheckpoints::default(),
             task: task.clone(),
+            lag_counted: None,
             config,
         })
     }
@@ -160,6 +166,25 @@ impl LogSource {
 
     fn err(&self, e: impl std::fmt::Display) -> EngineError {
         source_err(&self.config.topic, e)
+    }
+
+    /// Counts the records between the instance's positions and the partitions' ends into
+    /// the task's `source_lag`, at most every [`LAG_INTERVAL`].
+    fn publish_lag(&mut self) {
+        if self.lag_counted.is_some_and(|at| at.elapsed() < LAG_INTERVAL) {
+            return;
+        }
+        self.lag_counted = Some(std::time::Instant::now());
+        let lag: u64 = self
+            .partitions
+            .iter()
+            .zip(&self.offsets)
+            .filter_map(|(p, offset)| Some(self.topic.end_offset(*p).ok()?.saturating_sub(*offset)))
+            .sum();
+        self.task
+            .metrics
+            .source_lag
+            .store(lag as i64, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn stop_offset(&mut self, i: usize) -> Option<u64> {
@@ -259,9 +284,14 @@ impl Source for LogSource {
             }
             if let Some(poll) = self.poll_partition(i)? {
                 self.next = i + 1;
+                self.publish_lag();
                 return Ok(poll);
             }
         }
+        self.task
+            .metrics
+            .source_lag
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         Ok(SourcePoll::Idle)
     }
 

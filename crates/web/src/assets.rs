@@ -51,6 +51,7 @@ pub(crate) static ASSETS: &[Asset] = &[
     asset!("dashboard", "index.js", JS),
     asset!("dashboard", "api.js", JS),
     asset!("dashboard", "fleet.js", JS),
+    asset!("dashboard", "model.js", JS),
     asset!("dashboard", "jobs.js", JS),
     asset!("dashboard", "pipeline.js", JS),
     asset!("dashboard", "console.js", JS),

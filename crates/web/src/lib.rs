@@ -7,6 +7,10 @@
 //!   shipped jobs' tables (API analytics and vehicle health), whose files are embedded.
 //! - PostgreSQL's wire protocol ([`PgOptions`]): simple and extended queries, answered in
 //!   text, for the user `spate` with a cleartext or MD5 password.
+//! - The job console ([`JobService`]): `/api/jobs` and the page `/console` list, check,
+//!   submit, stop and restart the process's jobs; `/dashboard/pipeline` shows their progress.
+//! - The fleet model ([`ModelService`]): `/api/model` shows the registry, the drift watch
+//!   and the retraining history, and retrains or promotes on request.
 //! - `GET /healthz` reports the process's parts ([`Health`]): 200 once every one runs.
 //! - [`Server`] binds both and runs them on the current Tokio runtime.
 //!
@@ -20,11 +24,22 @@ mod encode;
 mod error;
 mod health;
 mod http;
+mod jobs;
+mod models;
 mod pg;
+mod process;
 mod server;
 
 pub use error::WebError;
 pub use health::{Health, PartState};
 pub use http::router;
+pub use jobs::{
+    CheckpointView, ExceptionView, JobCheck, JobService, JobServiceError, JobState, JobView,
+};
+pub use models::{
+    CheckView, DecisionView, ModelService, ModelServiceError, ModelView, RetrainingView,
+    VersionView,
+};
+pub use process::ProcessView;
 pub use pg::{PgAuth, PgOptions};
 pub use server::{Server, ServerConfig};

@@ -1,6 +1,7 @@
 //! Binding the HTTP API and the PostgreSQL endpoint and running them as tasks.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use spate_store::{QueryLimits, Store};
 use tokio::net::TcpListener;
@@ -8,6 +9,8 @@ use tokio::task::JoinHandle;
 
 use crate::error::WebError;
 use crate::health::Health;
+use crate::jobs::JobService;
+use crate::models::ModelService;
 use crate::pg::{self, PgOptions};
 
 /// What to serve, and where.
@@ -23,6 +26,12 @@ pub struct ServerConfig {
     pub limits: QueryLimits,
     /// What `GET /healthz` reports.
     pub health: Health,
+    /// The jobs of the console (`/api/jobs`, `/console`); `None` has no console.
+    pub jobs: Option<Arc<dyn JobService>>,
+    /// The fleet model's registry (`/api/model`); `None` has none.
+    pub models: Option<Arc<dyn ModelService>>,
+    /// More routes served on the HTTP address (say, the privacy API's), merged in.
+    pub routes: Option<axum::Router>,
 }
 
 /// The running servers; dropping it stops them.
@@ -64,7 +73,18 @@ impl Server {
             tasks: Vec::new(),
         };
         if let Some(listener) = http {
-            let app = crate::http::router(store.clone(), config.limits, config.health.clone());
+            let mut app = crate::http::router(
+                store.clone(),
+                config.limits,
+                config.health.clone(),
+                config.jobs.clone(),
+                config.models.clone(),
+            );
+            if let Some(routes) = config.routes.clone() {
+                app = app.merge(routes);
+            }
+            // Handlers may ask for the peer's address (the privacy API's access log does).
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             server.tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
                     tracing::error!("the HTTP API stopped: {e}");

@@ -1,5 +1,6 @@
-//! The live dashboards: `GET /dashboard/` (an index), `GET /dashboard/api` (API analytics)
-//! and `GET /dashboard/fleet` (vehicle health), with their scripts, styles and map under
+//! The live dashboards: `GET /dashboard/` (an index), `GET /dashboard/api` (API analytics),
+//! `GET /dashboard/fleet` (vehicle health), `GET /dashboard/pipeline` (the jobs' progress)
+//! and the job console `GET /console`, with their scripts, styles and map under
 //! `GET /dashboard/assets/{file}`.
 //!
 //! The pages are static: their scripts query `/api/query` and follow
@@ -29,6 +30,11 @@ pub(super) fn routes() -> Router<AppState> {
             "/dashboard/fleet",
             get(|h: HeaderMap| page(h, "fleet.html")),
         )
+        .route(
+            "/dashboard/pipeline",
+            get(|h: HeaderMap| page(h, "pipeline.html")),
+        )
+        .route("/console", get(|h: HeaderMap| page(h, "console.html")))
         .route("/dashboard/assets/{file}", get(asset))
 }
 

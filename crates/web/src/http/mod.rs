@@ -1,15 +1,22 @@
 //! The HTTP API over the store: tables, queries and live tables.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use spate_store::{QueryLimits, Store};
 
 use crate::health::Health;
+use crate::jobs::JobService;
+use crate::models::ModelService;
+use crate::process::ProcessStats;
 
 mod dashboard;
 mod error;
+mod jobs;
 mod live;
+mod models;
 mod query;
 mod tables;
 
@@ -19,6 +26,9 @@ struct AppState {
     store: Store,
     limits: QueryLimits,
     health: Health,
+    jobs: Option<Arc<dyn JobService>>,
+    models: Option<Arc<dyn ModelService>>,
+    process: ProcessStats,
 }
 
 /// The HTTP API over `store`, each query within `limits`:
@@ -33,8 +43,19 @@ struct AppState {
 /// - `GET /api/tables/{name}/live`: Server-Sent Events, one per commit to the table (see
 ///   the `live` module).
 /// - `GET /dashboard/`, `/dashboard/api` and `/dashboard/fleet`: live dashboards over the
-///   shipped jobs' tables, built from the embedded files under `/dashboard/assets/`.
-pub fn router(store: Store, limits: QueryLimits, health: Health) -> Router {
+///   shipped jobs' tables, built from the embedded files under `/dashboard/assets/`;
+///   `/dashboard/pipeline`: each job's rates, lags, checkpoints and failures, and the
+///   process's CPU and memory.
+/// - `/api/jobs…` and `GET /console`: the job console over `jobs` (see the `jobs` module);
+///   `GET /api/process`: the process's CPU and memory.
+/// - `/api/model…`: the fleet model's registry over `models` (see the `models` module).
+pub fn router(
+    store: Store,
+    limits: QueryLimits,
+    health: Health,
+    jobs: Option<Arc<dyn JobService>>,
+    models: Option<Arc<dyn ModelService>>,
+) -> Router {
     Router::new()
         .route(
             "/healthz",
@@ -44,9 +65,14 @@ pub fn router(store: Store, limits: QueryLimits, health: Health) -> Router {
         .route("/api/query", get(query::get).post(query::post))
         .route("/api/tables/{name}/live", get(live::subscribe))
         .merge(dashboard::routes())
+        .merge(jobs::routes())
+        .merge(models::routes())
         .with_state(AppState {
             store,
             limits,
             health,
+            jobs,
+            models,
+            process: ProcessStats::default(),
         })
 }

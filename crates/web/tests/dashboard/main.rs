@@ -9,6 +9,7 @@
 
 mod chromium;
 mod console;
+mod model;
 mod store;
 
 use std::path::{Path, PathBuf};
