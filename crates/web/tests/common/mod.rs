@@ -120,7 +120,7 @@ impl Fixture {
                     auth,
                 },
                 limits,
-                health: Default::default(),
+                ..ServerConfig::default()
             },
         )
         .await

@@ -371,6 +371,15 @@ async fn the_jobs_api_answers_404_without_jobs_and_lists_checks_and_runs_them_wi
         );
     }
 
+    // The index links to both.
+    let (_, _, index) = crate::get(format!("{base}/dashboard/"), None).await;
+    let index = String::from_utf8(index).unwrap();
+    assert!(
+        index.contains("<a href=\"/console\">Job console</a>")
+            && index.contains("<a href=\"/dashboard/pipeline\">Pipeline</a>"),
+        "{index}"
+    );
+
     // With one: the jobs as JSON, the process's figures beside them.
     let (_dir, _server, base) = serve_jobs(Some(FakeJobs::with_jobs())).await;
     let (status, body) = call("GET", format!("{base}/api/jobs"), None).await;
