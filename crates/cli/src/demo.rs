@@ -101,6 +101,11 @@ const JOBS: [(&str, &str); 7] = [
     ),
 ];
 
+/// The API analytics job's name in the console.
+const API_JOB: &str = "API analytics";
+/// The fleet job's name in the console.
+const FLEET_JOB: &str = "Fleet scoring";
+
 /// The API keys of the demo's customers.
 const DEMO_KEYS: &str = "key,customer,plan\n\
     demo-alpha-1,Alpha Fleet,pro\n\
@@ -142,8 +147,8 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
     if !models_fetched {
         api.push("--without-models".into());
     }
-    let api = crate::parse_args::<crate::api_cmd::ServeArgs>("api serve", &api)?
-        .app_state(&data_dir)?;
+    let api =
+        crate::parse_args::<crate::api_cmd::ServeArgs>("api serve", &api)?.app_state(&data_dir)?;
     let flags = ServeFlags {
         listen: Some(args.listen),
         pg_listen: Some(args.pg_listen),
@@ -171,6 +176,19 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
         models: Some(Arc::new(models)),
         routes: Some(spate_privacy::api::router(api)),
     };
+    // Every part is known (starting) before `/healthz` answers, so that it answers 200 only
+    // once all of them run.
+    for part in [
+        "privacy API",
+        "collector",
+        "load generator",
+        "fleet simulator",
+    ] {
+        health.set(part, PartState::Starting);
+    }
+    for job in [API_JOB, FLEET_JOB] {
+        jobs.expect(job);
+    }
     let _server = runtime.block_on(flags.start(store, health.clone(), extras))?;
     health.set("privacy API", PartState::Running);
 
@@ -185,7 +203,7 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
         ]),
     );
     runtime.block_on(jobs.ensure(
-        "API analytics",
+        API_JOB,
         &paths.job_sql(&["api/source.sql", "api/sinks-store.sql", "api/analytics.sql"])?,
     ))?;
     // Rounds of five minutes, each with its own seed: the load generator spreads its attacks
@@ -233,7 +251,7 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
         ]),
     );
     runtime.block_on(jobs.ensure(
-        "Fleet scoring",
+        FLEET_JOB,
         &paths.job_sql(&[
             "fleet/source.sql",
             "fleet/features.sql",

@@ -168,6 +168,14 @@ impl JobManager {
         }
     }
 
+    /// Tells the process's health that a job named `name` is to run (starting, until it
+    /// does).
+    pub fn expect(&self, name: &str) {
+        self.inner
+            .health
+            .set(&format!("job {}", id_of(name)), PartState::Starting);
+    }
+
     /// Stops every running job with a final checkpoint, keeping them marked to run: they
     /// resume when the process starts again.
     pub async fn shutdown(&self) {
@@ -178,7 +186,10 @@ impl JobManager {
     }
 
     fn lock_jobs(&self) -> MutexGuard<'_, Vec<Arc<ManagedJob>>> {
-        self.inner.jobs.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn find(&self, id: &str) -> Option<Arc<ManagedJob>> {
@@ -247,6 +258,7 @@ impl JobManager {
     async fn supervise(&self, job: &Arc<ManagedJob>, generation: u64) {
         let id = job.lock_definition().id.clone();
         let part = format!("job {id}");
+        self.inner.health.set(&part, PartState::Starting);
         let mut failures_in_a_row = 0u32;
         loop {
             let sql = job.lock_definition().sql.clone();
@@ -350,8 +362,12 @@ impl JobManager {
                 .join(id)
                 .join("checkpoints")
                 .join(format!("insert-{i}"));
-            let config =
-                crate::sql_cmd::job_config(&graph, &self.inner.log, Some((&checkpoints, CHECKPOINT_INTERVAL)), control.clone())?;
+            let config = crate::sql_cmd::job_config(
+                &graph,
+                &self.inner.log,
+                Some((&checkpoints, CHECKPOINT_INTERVAL)),
+                control.clone(),
+            )?;
             running.spawn(spate_engine::run(graph, config));
         }
         let mut stopped = false;
@@ -415,12 +431,17 @@ impl JobManager {
                 let Some(inner) = manager.upgrade() else {
                     return;
                 };
-                let jobs = inner.jobs.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                let jobs = inner
+                    .jobs
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
                 for job in jobs {
                     let mut run = job.lock_run();
                     let counts = totals(&run.dataflows);
                     let now = Instant::now();
-                    run.samples.push_back((now, counts.events_in, counts.events_out));
+                    run.samples
+                        .push_back((now, counts.events_in, counts.events_out));
                     while run
                         .samples
                         .front()
@@ -478,7 +499,9 @@ impl JobManager {
 
 impl ManagedJob {
     fn lock_definition(&self) -> MutexGuard<'_, Definition> {
-        self.definition.lock().unwrap_or_else(PoisonError::into_inner)
+        self.definition
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock_run(&self) -> MutexGuard<'_, Run> {
@@ -588,7 +611,10 @@ fn id_of(name: &str) -> String {
 fn describe(graphs: &[JobGraph]) -> String {
     graphs
         .iter()
-        .map(|g| g.describe().unwrap_or_else(|e| format!("Job {}: {e}\n", g.name)))
+        .map(|g| {
+            g.describe()
+                .unwrap_or_else(|e| format!("Job {}: {e}\n", g.name))
+        })
         .collect()
 }
 

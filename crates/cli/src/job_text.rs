@@ -45,7 +45,9 @@ impl JobText {
 
     /// The job file's name (the last file read).
     pub fn name(&self) -> &str {
-        self.files.last().map_or("the job", |(name, _)| name.as_str())
+        self.files
+            .last()
+            .map_or("the job", |(name, _)| name.as_str())
     }
 
     /// `error` as `file:line:column: …`, in the file it points into.

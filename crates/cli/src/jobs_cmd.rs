@@ -83,8 +83,13 @@ pub fn run(args: JobsArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", file.display()))?;
             match dry_run {
                 true => {
-                    let answer = api.call("POST", "/api/jobs/validate", Some(json!({"sql": sql})))?;
-                    println!("{}: OK, {} INSERT statement(s)", file.display(), answer["inserts"]);
+                    let answer =
+                        api.call("POST", "/api/jobs/validate", Some(json!({"sql": sql})))?;
+                    println!(
+                        "{}: OK, {} INSERT statement(s)",
+                        file.display(),
+                        answer["inserts"]
+                    );
                     print!("{}", answer["plan"].as_str().unwrap_or_default());
                 }
                 false => {
@@ -92,7 +97,8 @@ pub fn run(args: JobsArgs) -> anyhow::Result<()> {
                         file.file_stem()
                             .map_or("job".into(), |s| s.to_string_lossy().into_owned())
                     });
-                    let job = api.job("POST", "/api/jobs", Some(json!({"name": name, "sql": sql})))?;
+                    let job =
+                        api.job("POST", "/api/jobs", Some(json!({"name": name, "sql": sql})))?;
                     println!("submitted {} ({:?})", job.id, job.state);
                 }
             }
@@ -140,10 +146,7 @@ impl Api {
             .with_context(|| format!("{url}: HTTP {status}, not JSON: {}", text.trim()))?;
         match status.is_success() {
             true => Ok(answer),
-            false => anyhow::bail!(
-                "{}",
-                answer["error"].as_str().unwrap_or(text.trim())
-            ),
+            false => anyhow::bail!("{}", answer["error"].as_str().unwrap_or(text.trim())),
         }
     }
 
@@ -159,12 +162,24 @@ fn table(jobs: &[JobView], now: SystemTime) -> String {
     let now_ms = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let mut rows = vec![[
-        "ID", "STATE", "UPTIME", "IN/S", "OUT/S", "IN", "OUT", "WM LAG", "CHECKPOINT", "DEAD",
-        "RESTARTS", "LAST FAILURE",
-    ]
-    .map(String::from)
-    .to_vec()];
+    let mut rows = vec![
+        [
+            "ID",
+            "STATE",
+            "UPTIME",
+            "IN/S",
+            "OUT/S",
+            "IN",
+            "OUT",
+            "WM LAG",
+            "CHECKPOINT",
+            "DEAD",
+            "RESTARTS",
+            "LAST FAILURE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
     for job in jobs {
         let running = matches!(job.state, spate_web::JobState::Running);
         let uptime = match (running, job.started_at_ms) {
@@ -192,9 +207,9 @@ fn table(jobs: &[JobView], now: SystemTime) -> String {
             checkpoint,
             job.dead_letters.to_string(),
             job.restarts.to_string(),
-            job.exceptions
-                .first()
-                .map_or("-".into(), |e| e.message.lines().next().unwrap_or("").to_string()),
+            job.exceptions.first().map_or("-".into(), |e| {
+                e.message.lines().next().unwrap_or("").to_string()
+            }),
         ]);
     }
     let widths: Vec<usize> = (0..rows[0].len())

@@ -623,7 +623,9 @@ fn watch(args: &RetrainArgs, every: Duration) -> anyhow::Result<()> {
 
 /// What the telemetry at `path` (a file, or a folder read recursively) looks like: the
 /// names, sizes and modification times of its files, sorted.
-pub(crate) fn data_fingerprint(path: &Path) -> std::io::Result<Vec<(PathBuf, u64, std::time::SystemTime)>> {
+pub(crate) fn data_fingerprint(
+    path: &Path,
+) -> std::io::Result<Vec<(PathBuf, u64, std::time::SystemTime)>> {
     let mut files = Vec::new();
     let mut pending = vec![path.to_path_buf()];
     while let Some(p) = pending.pop() {
@@ -675,7 +677,10 @@ pub(crate) fn retrain(
         seed: args.seed,
         ..TrainOptions::default()
     };
-    progress(&format!("training a challenger on {} windows", windows.len()));
+    progress(&format!(
+        "training a challenger on {} windows",
+        windows.len()
+    ));
     let challenger = fit(&dataset, &vins, args.holdout, &options)?;
     progress("comparing the challenger with the live model");
     // The live model on the same held-out vehicles, at its own threshold.

@@ -219,7 +219,9 @@ fn serve_jobs(data_dir: &Path, flags: &ServeFlags) -> anyhow::Result<()> {
         };
         let server = flags.start(store, health, extras).await?;
         if let Some(addr) = server.http_addr() {
-            eprintln!("job console: http://{addr}/console (spate jobs --server http://{addr} list)");
+            eprintln!(
+                "job console: http://{addr}/console (spate jobs --server http://{addr} list)"
+            );
         }
         while !stop.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(100)).await;

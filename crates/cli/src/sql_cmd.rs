@@ -218,11 +218,13 @@ fn run_graphs_serving(
         };
         let mut jobs = tokio::task::JoinSet::new();
         for (i, graph) in graphs.into_iter().enumerate() {
-            let dir = checkpoints.map(|(dir, interval)| (dir.join(format!("insert-{i}")), interval));
+            let dir =
+                checkpoints.map(|(dir, interval)| (dir.join(format!("insert-{i}")), interval));
             let config = job_config(
                 &graph,
                 log,
-                dir.as_ref().map(|(dir, interval)| (dir.as_path(), *interval)),
+                dir.as_ref()
+                    .map(|(dir, interval)| (dir.as_path(), *interval)),
                 JobControl::default(),
             )?;
             let (name, health) = (format!("job {}", graph.name), health.clone());

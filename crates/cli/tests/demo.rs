@@ -132,18 +132,23 @@ fn the_demo_runs_both_applications_serves_their_tables_and_resumes() {
     let model: Value = serde_json::from_str(&get("/api/model")).unwrap();
     assert_eq!(model["live"], 1, "{model}");
     assert_eq!(model["versions"][0]["version"], 1, "{model}");
-    assert!(model["versions"][0]["f1"].as_f64().unwrap() > 0.5, "{model}");
+    assert!(
+        model["versions"][0]["f1"].as_f64().unwrap() > 0.5,
+        "{model}"
+    );
     // The privacy API answers there too: an upload without a key is refused.
-    let mut blur = ureq::post(format!(
-        "http://127.0.0.1:{}/v1/privacy/blur",
-        ports[0]
-    ))
-    .config()
-    .http_status_as_error(false)
-    .build()
-    .send(&b"not an image"[..])
-    .unwrap();
-    assert_eq!(blur.status(), 401, "{}", blur.body_mut().read_to_string().unwrap());
+    let mut blur = ureq::post(format!("http://127.0.0.1:{}/v1/privacy/blur", ports[0]))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send(&b"not an image"[..])
+        .unwrap();
+    assert_eq!(
+        blur.status(),
+        401,
+        "{}",
+        blur.body_mut().read_to_string().unwrap()
+    );
     let metrics = wait_for_rows(
         ports[0],
         "SELECT SUM(requests) AS n FROM api_metrics_10s",
@@ -151,6 +156,7 @@ fn the_demo_runs_both_applications_serves_their_tables_and_resumes() {
     );
     let vehicles = wait_for_rows(ports[0], "SELECT COUNT(*) AS n FROM vehicle_health", 240);
     assert!(vehicles <= 50, "one row per vehicle: {vehicles}");
+    screenshots(ports[0]);
     // The same tables over PostgreSQL's wire protocol, with the demo's password.
     if Path::new("/usr/bin/psql").exists() {
         let out = Command::new("psql")
@@ -199,4 +205,49 @@ fn the_demo_runs_both_applications_serves_their_tables_and_resumes() {
     let (status, printed) = demo.stop();
     assert!(status.success(), "{printed}");
     assert!(!printed.contains("training"), "{printed}");
+}
+
+/// The three dashboards and the job console of the running demo in headless Chromium, each
+/// drawn with live data; the screenshots are kept in `$CARGO_TARGET_TMPDIR/artifacts/demo-*.png`.
+fn screenshots(listen: u16) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let Some(browser) = spate_testkit::Browser::start().await else {
+            return;
+        };
+        let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+        std::fs::create_dir_all(&artifacts).unwrap();
+        let base = format!("http://127.0.0.1:{listen}");
+        for (page, drawn) in [
+            (
+                "/dashboard/api",
+                "document.querySelectorAll('tr.endpoint').length > 0 \
+                 && document.querySelectorAll('path.line').length > 0",
+            ),
+            (
+                "/dashboard/fleet",
+                "document.querySelectorAll('circle.vehicle').length > 0 \
+                 && document.getElementById('live-version').textContent == 'v1'",
+            ),
+            (
+                "/dashboard/pipeline",
+                "document.querySelectorAll('.job-card').length == 2 \
+                 && !document.body.textContent.includes('no jobs')",
+            ),
+            (
+                "/console",
+                "document.querySelectorAll('tr.job').length == 2 \
+                 && [...document.querySelectorAll('tr.job td.state')]\
+                    .every((td) => td.textContent.includes('running'))",
+            ),
+        ] {
+            browser.client.goto(&format!("{base}{page}")).await.unwrap();
+            browser.wait_for(drawn, 120).await;
+            let name = page.trim_start_matches('/').replace('/', "-");
+            browser
+                .screenshot(&artifacts.join(format!("demo-{name}.png")))
+                .await;
+        }
+        browser.close().await;
+    });
 }

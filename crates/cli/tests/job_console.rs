@@ -171,16 +171,27 @@ fn jobs_submitted_to_the_console_stop_restart_and_survive_a_server_restart_exact
     assert!(err.contains("nope"), "{err}");
     let file = tmp.path().join("counts.sql");
     std::fs::write(&file, JOB).unwrap();
-    let plan = ok(spate(&data, port, &["jobs", "submit", "--dry-run", file.to_str().unwrap()]));
+    let plan = ok(spate(
+        &data,
+        port,
+        &["jobs", "submit", "--dry-run", file.to_str().unwrap()],
+    ));
     assert!(plan.contains("OK, 1 INSERT statement(s)"), "{plan}");
 
-    let submitted = ok(spate(&data, port, &["jobs", "submit", file.to_str().unwrap()]));
+    let submitted = ok(spate(
+        &data,
+        port,
+        &["jobs", "submit", file.to_str().unwrap()],
+    ));
     assert!(submitted.contains("submitted counts"), "{submitted}");
     let again = spate(&data, port, &["jobs", "submit", file.to_str().unwrap()]);
     assert!(!again.status.success(), "a second job of the same name");
     wait_for_totals(port, 1000, sum_to(1000));
     let list = ok(spate(&data, port, &["jobs", "list"]));
-    assert!(list.lines().nth(1).unwrap().starts_with("counts  running"), "{list}");
+    assert!(
+        list.lines().nth(1).unwrap().starts_with("counts  running"),
+        "{list}"
+    );
     let view = job(port);
     assert_eq!(view["events_in"], 1000, "{view}");
     assert!(
@@ -190,7 +201,10 @@ fn jobs_submitted_to_the_console_stop_restart_and_survive_a_server_restart_exact
 
     // Stop: a final checkpoint, then nothing runs; events written meanwhile wait.
     let stopped = ok(spate(&data, port, &["jobs", "stop", "counts"]));
-    assert!(stopped.contains("counts Stopped, last checkpoint Some("), "{stopped}");
+    assert!(
+        stopped.contains("counts Stopped, last checkpoint Some("),
+        "{stopped}"
+    );
     produce(&data, 1000, 1500);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(job(port)["state"], "stopped");
@@ -201,7 +215,10 @@ fn jobs_submitted_to_the_console_stop_restart_and_survive_a_server_restart_exact
     let view = job(port);
     assert_eq!(view["state"], "running", "{view}");
     assert!(view["restored_from"].as_u64().is_some(), "{view}");
-    assert_eq!(view["events_in"], 500, "read again from the checkpoint: {view}");
+    assert_eq!(
+        view["events_in"], 500,
+        "read again from the checkpoint: {view}"
+    );
 
     // The server stops its jobs with a final checkpoint; the next one runs them again.
     let printed = server.stop();

@@ -171,7 +171,10 @@ impl LogSource {
     /// Counts the records between the instance's positions and the partitions' ends into
     /// the task's `source_lag`, at most every [`LAG_INTERVAL`].
     fn publish_lag(&mut self) {
-        if self.lag_counted.is_some_and(|at| at.elapsed() < LAG_INTERVAL) {
+        if self
+            .lag_counted
+            .is_some_and(|at| at.elapsed() < LAG_INTERVAL)
+        {
             return;
         }
         self.lag_counted = Some(std::time::Instant::now());

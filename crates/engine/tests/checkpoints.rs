@@ -367,9 +367,15 @@ async fn a_stopped_job_commits_its_final_checkpoint_and_resumes_exactly_once() {
     }
     assert!(control.status().checkpoints >= 1);
     control.stop();
-    let report = job.await.unwrap().expect("a stopped job ends without error");
+    let report = job
+        .await
+        .unwrap()
+        .expect("a stopped job ends without error");
     assert!(report.stopped, "{report:?}");
-    let last = control.status().last_checkpoint.expect("the stopping checkpoint");
+    let last = control
+        .status()
+        .last_checkpoint
+        .expect("the stopping checkpoint");
     assert_eq!(report.checkpoints, control.status().checkpoints);
     let at_stop = committed(&store).len();
     assert!(
@@ -390,5 +396,9 @@ async fn a_stopped_job_commits_its_final_checkpoint_and_resumes_exactly_once() {
     .expect("resumed run");
     assert_eq!(report.restored_from, Some(last.id), "resumed from the stop");
     assert!(!report.stopped);
-    assert_rows_eq(committed(&store), expected, "stopped and resumed vs reference");
+    assert_rows_eq(
+        committed(&store),
+        expected,
+        "stopped and resumed vs reference",
+    );
 }

@@ -3,17 +3,17 @@
 //! `$CARGO_TARGET_TMPDIR/artifacts/upload-page.png`. Skipped, loudly, without chromium and
 //! chromedriver (`.ci/run` installs Debian's `chromium` and `chromium-driver`).
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 use image::{ImageFormat, Rgb, RgbImage};
 use spate_privacy::api::access_log::{AccessLog, LogFormat, Rotation};
 use spate_privacy::api::keys::{KeyEntry, KeyTable};
 use spate_privacy::api::proxy::TrustedProxies;
 use spate_privacy::api::{self, AppState, Limits};
 use spate_privacy::{Detection, Detector, Kind, PrivacyError};
+use spate_testkit::Browser;
 
 /// Reports one plate box in the middle of the photo.
 struct MiddleBox;
@@ -32,42 +32,9 @@ impl Detector for MiddleBox {
     }
 }
 
-/// Kills the child process when dropped.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn find(names: &[&str]) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    names.iter().find_map(|name| {
-        std::env::split_paths(&path)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_page_shows_original_and_result_in_chromium() {
-    let (Some(chromium), Some(driver)) = (
-        find(&["chromium", "chromium-browser", "google-chrome"]),
-        find(&["chromedriver"]),
-    ) else {
-        println!(
-            "SKIPPED: chromium and chromedriver are needed (Debian: chromium chromium-driver)"
-        );
+    let Some(browser) = Browser::start_sized(1200, 800).await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -102,46 +69,7 @@ async fn upload_page_shows_original_and_result_in_chromium() {
         .save_with_format(&photo_path, ImageFormat::Png)
         .unwrap();
 
-    let port = free_port();
-    let _driver = Reaped(
-        Command::new(&driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let profile = dir.path().join("profile");
-    let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1200,800",
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        }
-    }))
-    .unwrap();
-    // chromedriver takes a moment to listen.
-    let started = Instant::now();
-    let client = loop {
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector)
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(c) => break c,
-            Err(e) if started.elapsed() < Duration::from_secs(60) => {
-                tracing::debug!("chromedriver not ready: {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("chromedriver did not start a session: {e}"),
-        }
-    };
-
+    let client = &browser.client;
     client.goto(&format!("http://{addr}/")).await.unwrap();
     assert_eq!(client.title().await.unwrap(), "Spate privacy");
     client
@@ -205,7 +133,7 @@ async fn upload_page_shows_original_and_result_in_chromium() {
     let distinct: std::collections::HashSet<[u8; 3]> =
         shot_img.pixels().step_by(97).map(|p| p.0).collect();
     assert!(distinct.len() > 50, "the screenshot looks blank");
-    client.close().await.unwrap();
+    browser.close().await;
 
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();

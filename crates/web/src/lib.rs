@@ -40,6 +40,6 @@ pub use models::{
     CheckView, DecisionView, ModelService, ModelServiceError, ModelView, RetrainingView,
     VersionView,
 };
-pub use process::ProcessView;
 pub use pg::{PgAuth, PgOptions};
+pub use process::ProcessView;
 pub use server::{Server, ServerConfig};

@@ -99,6 +99,9 @@ mod tests {
         }
         let second = stats.sample();
         let cpu = second.cpu_percent.unwrap();
-        assert!((30.0..=250.0).contains(&cpu), "a busy thread for 300 ms: {cpu}%");
+        assert!(
+            (30.0..=250.0).contains(&cpu),
+            "a busy thread for 300 ms: {cpu}%"
+        );
     }
 }

@@ -74,7 +74,11 @@ impl JobControl {
     }
 
     /// The job's tasks started.
-    pub(super) fn started(&self, tasks: Vec<(String, Arc<TaskMetrics>)>, restored_from: Option<u64>) {
+    pub(super) fn started(
+        &self,
+        tasks: Vec<(String, Arc<TaskMetrics>)>,
+        restored_from: Option<u64>,
+    ) {
         *self.lock() = JobStatus {
             tasks,
             restored_from,

@@ -171,7 +171,11 @@ impl Coordinator {
         self.completed_count += 1;
         self.next_id = id + 1;
         self.control.checkpoint_completed(id, started.elapsed());
-        tracing::debug!(checkpoint = id, ms = started.elapsed().as_millis() as u64, "checkpoint complete");
+        tracing::debug!(
+            checkpoint = id,
+            ms = started.elapsed().as_millis() as u64,
+            "checkpoint complete"
+        );
         let _ = self.completed.send(Completed {
             checkpoint: id,
             is_final,

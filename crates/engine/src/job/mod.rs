@@ -267,7 +267,10 @@ pub async fn run(graph: JobGraph, config: JobConfig) -> Result<JobReport> {
 }
 
 /// Each task's name with its counters.
-fn metrics_named(names: &[String], metrics: &[Arc<TaskMetrics>]) -> Vec<(String, Arc<TaskMetrics>)> {
+fn metrics_named(
+    names: &[String],
+    metrics: &[Arc<TaskMetrics>],
+) -> Vec<(String, Arc<TaskMetrics>)> {
     names.iter().cloned().zip(metrics.iter().cloned()).collect()
 }
 

@@ -98,7 +98,11 @@ impl SourceTask {
         let mut next_tick = tick.map(|t| Instant::now() + t);
         let mut idle_sent = false;
         loop {
-            while let Ok(Trigger { checkpoint: id, stop }) = self.triggers.try_recv() {
+            while let Ok(Trigger {
+                checkpoint: id,
+                stop,
+            }) = self.triggers.try_recv()
+            {
                 let mut w = StateWriter::new();
                 w.bytes(&self.source.snapshot(id)?);
                 w.bytes(&encode_chain_states(self.chain.snapshot(id)?));

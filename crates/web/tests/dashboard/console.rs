@@ -17,8 +17,8 @@ use spate_web::{
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
-use crate::chromium::Browser;
 use crate::{artifact, now_ms, pixels_of};
+use spate_testkit::Browser;
 
 /// The failed job's exceptions, newest first.
 const NEWEST_EXCEPTION: &str = "division by zero in `amount / items` (payments_enriched, row 1204)";

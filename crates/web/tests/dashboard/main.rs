@@ -7,15 +7,14 @@
 //!
 //! The job console and the pipeline dashboard (`console`) run over an in-memory job service.
 
-mod chromium;
 mod console;
 mod model;
 mod store;
 
 use std::path::{Path, PathBuf};
 
-use chromium::Browser;
 use spate_store::Store;
+use spate_testkit::Browser;
 use spate_web::{Server, ServerConfig};
 use store::*;
 

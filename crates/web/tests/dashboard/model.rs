@@ -10,9 +10,9 @@ use spate_web::{
     ServerConfig, VersionView,
 };
 
-use super::chromium::Browser;
 use super::store::fleet_table;
 use super::{artifact, now_ms};
+use spate_testkit::Browser;
 
 /// A registry in memory: a retraining takes two status reads (one per step), then registers
 /// a better version and promotes it.
@@ -97,7 +97,9 @@ impl ModelService for Registry {
     async fn retrain(&self) -> Result<ModelView, ModelServiceError> {
         let mut view = self.0.lock().unwrap();
         if view.retraining.is_some() {
-            return Err(ModelServiceError::Conflict("a retraining runs already".into()));
+            return Err(ModelServiceError::Conflict(
+                "a retraining runs already".into(),
+            ));
         }
         view.retraining = Some(RetrainingView {
             started_at_ms: now_ms(),
@@ -175,9 +177,14 @@ async fn the_fleet_dashboard_shows_the_model_retrains_and_promotes() {
             10,
         )
         .await;
-    assert!(dom.contains("<td class=\"action\">promote</td><td class=\"version\">v3</td>"), "{dom}");
+    assert!(
+        dom.contains("<td class=\"action\">promote</td><td class=\"version\">v3</td>"),
+        "{dom}"
+    );
     assert!(dom.contains("<td id=\"retraining\">idle</td>"), "{dom}");
-    browser.screenshot(&artifact("dashboard-fleet-model.png")).await;
+    browser
+        .screenshot(&artifact("dashboard-fleet-model.png"))
+        .await;
 
     // Promote v1 back.
     browser.click("button.promote[data-version='1']").await;
@@ -200,7 +207,9 @@ async fn the_model_api_answers_404_without_a_registry_and_409_while_retraining()
         models,
         ..ServerConfig::default()
     };
-    let bare = spate_web::Server::start(store.clone(), config(None)).await.unwrap();
+    let bare = spate_web::Server::start(store.clone(), config(None))
+        .await
+        .unwrap();
     let kept = spate_web::Server::start(store, config(Some(Arc::new(Registry::new()))))
         .await
         .unwrap();
@@ -221,13 +230,25 @@ async fn the_model_api_answers_404_without_a_registry_and_409_while_retraining()
         };
         let (status, body) = call("GET", format!("http://{bare}/api/model"));
         assert_eq!(status, 404);
-        assert!(body["error"].as_str().unwrap().contains("no model registry"), "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("no model registry"),
+            "{body}"
+        );
         let (status, body) = call("GET", format!("http://{kept}/api/model"));
         assert_eq!((status, body["live"].as_u64()), (200, Some(2)), "{body}");
-        assert_eq!(call("POST", format!("http://{kept}/api/model/retrain")).0, 202);
+        assert_eq!(
+            call("POST", format!("http://{kept}/api/model/retrain")).0,
+            202
+        );
         let (status, body) = call("POST", format!("http://{kept}/api/model/retrain"));
         assert_eq!(status, 409, "{body}");
-        assert_eq!(call("POST", format!("http://{kept}/api/model/promote/9")).0, 404);
+        assert_eq!(
+            call("POST", format!("http://{kept}/api/model/promote/9")).0,
+            404
+        );
     })
     .await
     .unwrap();

@@ -1,5 +1,4 @@
-//! A headless Chromium driven through chromedriver, as `crates/privacy/tests/browser.rs`
-//! does. (Chromium's own `--screenshot`/`--dump-dom` with `--virtual-time-budget` never
+//! A headless Chromium driven through chromedriver. (Chromium's own `--screenshot`/`--dump-dom` with `--virtual-time-budget` never
 //! finish on these pages: virtual time stops while a fetch is pending, and a live table's
 //! event stream stays open.)
 
@@ -10,6 +9,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 /// Kills the child process when dropped.
+#[derive(Debug)]
 struct Reaped(Child);
 
 impl Drop for Reaped {
@@ -37,7 +37,9 @@ fn free_port() -> u16 {
 }
 
 /// A browser session; chromedriver is stopped when it is dropped.
+#[derive(Debug)]
 pub struct Browser {
+    /// The WebDriver session, for what the methods here do not cover.
     pub client: Client,
     _driver: Reaped,
     _profile: tempfile::TempDir,
@@ -47,13 +49,19 @@ impl Browser {
     /// A session in a 1400×900 window, or `None` (said loudly) without chromium and
     /// chromedriver on the PATH.
     pub async fn start() -> Option<Browser> {
+        Browser::start_sized(1400, 900).await
+    }
+
+    /// A session in a `width`×`height` window, or `None` (said loudly) without chromium and
+    /// chromedriver on the PATH.
+    pub async fn start_sized(width: u32, height: u32) -> Option<Browser> {
         let (Some(chromium), Some(driver)) = (
             find(&["chromium", "chromium-browser", "google-chrome"]),
             find(&["chromedriver"]),
         ) else {
             eprintln!(
                 "SKIPPED: chromium and chromedriver are needed (Debian: chromium \
-                 chromium-driver): the dashboards were not drawn"
+                 chromium-driver): the pages were not drawn"
             );
             return None;
         };
@@ -75,7 +83,7 @@ impl Browser {
                         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                         "--no-first-run", "--disable-background-networking",
                         "--disable-component-update", "--disable-sync",
-                        "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1400,900",
+                        "--disable-dev-shm-usage", "--hide-scrollbars", format!("--window-size={width},{height}"),
                         format!("--user-data-dir={}", profile.path().display()),
                     ]
                 }
