@@ -1217,3 +1217,71 @@ fn upsert_kafka_options_are_checked_where_the_table_is_declared() {
         }
     }
 }
+
+/// A Kafka job run by the job console (`spate serve --jobs`) reports how many records it has
+/// not read yet (from librdkafka's statistics) and reads them all, once more are produced.
+#[test]
+fn the_job_console_shows_a_kafka_jobs_source_lag() {
+    let Some(broker) = broker("the_job_console_shows_a_kafka_jobs_source_lag") else {
+        return;
+    };
+    let topic = unique("lag");
+    client(&["create", &broker, &topic, "2"], "");
+    let lines = |from: usize, to: usize| -> String {
+        (from..to).map(|i| format!("{{\"id\":{i}}}\n")).collect()
+    };
+    client(&["produce", &broker, &topic], &lines(0, 2000));
+    let tmp = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = Running(
+        Command::new(SPATE)
+            .arg("--data-dir")
+            .arg(tmp.path())
+            .args(["serve", "--jobs", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let api = format!("http://127.0.0.1:{port}/api/jobs");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ureq::get(&api).call().is_err() {
+        assert!(Instant::now() < deadline, "the server never answered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let sql = format!(
+        "CREATE TABLE ids (id BIGINT) WITH ('connector' = 'kafka', 'topic' = '{topic}', \
+         'properties.bootstrap.servers' = '{broker}', 'properties.group.id' = '{topic}', \
+         'scan.startup.mode' = 'earliest-offset', 'format' = 'json');
+         CREATE TABLE sink (id BIGINT) WITH ('connector' = 'blackhole');
+         INSERT INTO sink SELECT id FROM ids;"
+    );
+    let mut answer = ureq::post(&api)
+        .header("content-type", "application/json")
+        .send(serde_json::json!({"name": "lag", "sql": sql}).to_string())
+        .unwrap();
+    let _ = answer.body_mut().read_to_string();
+    let job = |want: u64| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let mut answer = ureq::get(format!("{api}/lag")).call().unwrap();
+            let job: Value =
+                serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+            if job["events_in"] == want && job["source_lag"] == 0 {
+                return job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not {want} events read with no lag: {job}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    job(2000);
+    client(&["produce", &broker, &topic], &lines(2000, 3000));
+    job(3000);
+}

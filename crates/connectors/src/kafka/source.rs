@@ -156,13 +156,36 @@ pub struct KafkaSource {
     task: TaskInfo,
 }
 
+/// How often librdkafka reports its statistics, from which the source's lag is counted.
+const STATISTICS_INTERVAL_MS: &str = "1000";
+
 /// Reports the outcome of the asynchronous offset commits (served by the consumer's polls):
-/// a failure is logged.
+/// a failure is logged; and counts the source's lag from librdkafka's statistics: per
+/// partition read, the last stable offset (the high watermark of committed transactions)
+/// less the next offset handed to the source, into the task's `source_lag`.
 struct CommitReporter {
     topic: String,
+    metrics: Arc<TaskMetrics>,
 }
 
-impl ClientContext for CommitReporter {}
+impl ClientContext for CommitReporter {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        let lags: Vec<i64> = topic
+            .partitions
+            .values()
+            .filter(|p| p.partition >= 0 && p.ls_offset >= 0 && p.app_offset >= 0)
+            .map(|p| (p.ls_offset - p.app_offset).max(0))
+            .collect();
+        if !lags.is_empty() {
+            self.metrics
+                .source_lag
+                .store(lags.iter().sum(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
 
 impl ConsumerContext for CommitReporter {
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
@@ -210,6 +233,7 @@ impl KafkaSource {
             .or_insert_with(|| format!("spate-source.{topic}"));
         let reporter = CommitReporter {
             topic: topic.clone(),
+            metrics: Arc::clone(&task.metrics),
         };
         let consumer: BaseConsumer<CommitReporter> = client_config(
             &properties,
@@ -217,6 +241,7 @@ impl KafkaSource {
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("isolation.level", "read_committed"),
+                ("statistics.interval.ms", STATISTICS_INTERVAL_MS),
             ],
         )
         .create_with_context(reporter)
