@@ -31,6 +31,7 @@ use clap::Args;
 use spate_log::{Log, LogOptions};
 use spate_web::{Health, PartState};
 
+use crate::demo_infra::{Database, Infrastructure};
 use crate::job_manager::JobManager;
 use crate::model_cmd::RetrainArgs;
 use crate::model_manager::ModelManager;
@@ -64,6 +65,19 @@ pub struct DemoArgs {
     /// model is retrained when it drifted (the fleet dashboard also retrains on request).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     drift_check_every: Duration,
+    /// Run on Kafka (bootstrap servers, e.g. 127.0.0.1:9092) instead of the embedded log: the
+    /// collector and the simulator write the topics `api-access` and `telemetry`, which the
+    /// jobs read.
+    #[arg(long, value_name = "BROKERS")]
+    kafka: Option<String>,
+    /// Also write the API analytics tables to PostgreSQL/Hologres
+    /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DB; the tables are created if missing).
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// Also write the fleet's vehicle_health to MySQL/MariaDB
+    /// (mysql://USER[:PASSWORD]@HOST[:PORT]/DB; the table is created if missing).
+    #[arg(long, value_name = "URL")]
+    mysql: Option<String>,
     /// Stop after this many seconds (runs until Ctrl-C by default).
     #[arg(long)]
     duration_secs: Option<u64>,
@@ -118,8 +132,21 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize()?;
+    let infra = Infrastructure {
+        kafka: args.kafka.clone(),
+        postgres: args
+            .postgres
+            .as_deref()
+            .map(|url| Database::parse(url, "postgres", 5432))
+            .transpose()?,
+        mysql: args
+            .mysql
+            .as_deref()
+            .map(|url| Database::parse(url, "mysql", 3306))
+            .transpose()?,
+    };
     let paths = Paths::new(&data_dir);
-    paths.prepare()?;
+    paths.prepare(&infra)?;
     let models_fetched = spate_privacy::models::ALL
         .iter()
         .all(|asset| paths.models.join(asset.file_name).is_file());
@@ -128,6 +155,9 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signal(&stop, "demo");
     let runtime = tokio::runtime::Runtime::new()?;
+    runtime
+        .block_on(infra.prepare())
+        .context("preparing the infrastructure given")?;
     let health = Health::default();
     // The store the jobs write (this process's one handle), the jobs of the console, and the
     // privacy API, all on the one HTTP address.
@@ -202,10 +232,12 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
             &paths.collect_config.display().to_string(),
         ]),
     );
-    runtime.block_on(jobs.ensure(
-        API_JOB,
+    let api_job = infra.sources(
         &paths.job_sql(&["api/source.sql", "api/sinks-store.sql", "api/analytics.sql"])?,
-    ))?;
+        "spate-demo-api",
+    );
+    let api_job = format!("{api_job}{}", infra.api_extra(&api_job)?);
+    runtime.block_on(jobs.ensure(API_JOB, &api_job))?;
     // Rounds of five minutes, each with its own seed: the load generator spreads its attacks
     // over a round, so a dashboard sees every kind within minutes.
     let (keys, attackers) = (
@@ -244,21 +276,23 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
             "--speedup",
             &args.fleet_speedup.to_string(),
             "--sink",
-            "log://telemetry",
+            &infra.telemetry_sink(),
             "--labels",
             &data_dir.join("fleet/labels.ndjson").display().to_string(),
             "--quiet",
         ]),
     );
-    runtime.block_on(jobs.ensure(
-        FLEET_JOB,
+    let fleet_job = infra.sources(
         &paths.job_sql(&[
             "fleet/source.sql",
             "fleet/features.sql",
             "fleet/sinks-store.sql",
             "fleet/pipeline.sql",
         ])?,
-    ))?;
+        "spate-demo-fleet",
+    );
+    let fleet_job = format!("{fleet_job}{}", infra.fleet_extra(&fleet_job)?);
+    runtime.block_on(jobs.ensure(FLEET_JOB, &fleet_job))?;
     let listen = args.listen;
     println!("spate demo: data in {}", data_dir.display());
     println!("  dashboards:   http://{listen}/dashboard/ (api, fleet, pipeline)");
@@ -287,6 +321,15 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
             "  no GeoIP database, so no map: spate --data-dir {} geoip fetch (then restart the demo)",
             data_dir.display()
         );
+    }
+    if let Some(brokers) = &args.kafka {
+        println!("  Kafka:        {brokers}, topics api-access and telemetry");
+    }
+    if infra.postgres.is_some() {
+        println!("  PostgreSQL:   the API analytics tables are written there too");
+    }
+    if infra.mysql.is_some() {
+        println!("  MySQL:        vehicle_health is written there too");
     }
     println!("  Ctrl-C stops it; the next start resumes from the data directory");
 
@@ -369,8 +412,8 @@ impl Paths {
     }
 
     /// Writes the keys (unless there are some), the jobs with this data directory's paths
-    /// and the collector's configuration.
-    fn prepare(&self) -> anyhow::Result<()> {
+    /// and the collector's configuration (shipping to `infra`'s log).
+    fn prepare(&self, infra: &Infrastructure) -> anyhow::Result<()> {
         for dir in [self.jobs.join("api"), self.jobs.join("fleet")] {
             std::fs::create_dir_all(&dir)?;
         }
@@ -397,9 +440,9 @@ impl Paths {
             &self.collect_config,
             format!(
                 "name = \"demo-api\"\ncommit_interval = \"500ms\"\nscan_interval = \"250ms\"\n\
-                 [[source]]\ninclude = [{:?}]\nformat = \"json\"\n{geoip}\
-                 [sink]\ntype = \"log\"\ntopic = \"api-access\"\npartitions = 2\n",
+                 [[source]]\ninclude = [{:?}]\nformat = \"json\"\n{geoip}{}",
                 format!("{}*", self.access_log.display()),
+                infra.collector_sink(),
             ),
         )?;
         Ok(())

@@ -9,6 +9,7 @@ mod bench_model;
 mod bench_store;
 mod collect_cmd;
 mod demo;
+mod demo_infra;
 mod fleet_features;
 mod job_manager;
 mod job_text;

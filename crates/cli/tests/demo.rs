@@ -25,6 +25,11 @@ struct Demo(Child);
 
 impl Demo {
     fn start(data: &Path, ports: [u16; 2]) -> Demo {
+        Demo::start_with(data, ports, &[])
+    }
+
+    /// The demo with more options.
+    fn start_with(data: &Path, ports: [u16; 2], options: &[&str]) -> Demo {
         let [listen, pg] = ports.map(|p| format!("127.0.0.1:{p}"));
         Demo(
             Command::new(SPATE)
@@ -32,6 +37,7 @@ impl Demo {
                 .arg(data)
                 .args(["demo", "--vehicles", "50", "--fleet-speedup", "30"])
                 .args(["--listen", &listen, "--pg-listen", &pg])
+                .args(options)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -250,4 +256,87 @@ fn screenshots(listen: u16) {
         }
         browser.close().await;
     });
+}
+
+/// `SPATE_TEST_<name>`, or `None` with a notice.
+fn server(name: &str) -> Option<String> {
+    match std::env::var(format!("SPATE_TEST_{name}")) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            eprintln!("SKIPPED: the demo on real infrastructure: set SPATE_TEST_{name}");
+            None
+        }
+    }
+}
+
+/// With `--kafka`, `--postgres` and `--mysql`: the access log and the telemetry go through
+/// Kafka, and the results reach PostgreSQL and MySQL as well as the store.
+#[test]
+fn the_demo_runs_on_kafka_postgresql_and_mysql() {
+    let (Some(kafka), Some(postgres), Some(mysql)) =
+        (server("KAFKA"), server("POSTGRES_URL"), server("MYSQL_URL"))
+    else {
+        return;
+    };
+    // Windows of this run only: the tables may hold earlier runs' rows.
+    let started = (chrono::Utc::now() - chrono::Duration::seconds(5))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let ports = [free_port(), free_port()];
+    let demo = Demo::start_with(
+        &tmp.path().join("spate-data"),
+        ports,
+        &[
+            "--kafka",
+            &kafka,
+            "--postgres",
+            &postgres,
+            "--mysql",
+            &mysql,
+        ],
+    );
+    wait_for_rows(
+        ports[0],
+        "SELECT SUM(requests) AS n FROM api_metrics_10s",
+        240,
+    );
+    wait_for_rows(ports[0], "SELECT COUNT(*) AS n FROM vehicle_health", 240);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection as _;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut pg = sqlx::PgConnection::connect(&postgres).await.unwrap();
+        let mut my = sqlx::MySqlConnection::connect(&mysql).await.unwrap();
+        loop {
+            let requests: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT CAST(SUM(requests) AS BIGINT) FROM api_metrics_10s \
+                 WHERE window_start >= '{started}'"
+            )))
+            .fetch_one(&mut pg)
+            .await
+            .unwrap();
+            let vehicles: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM vehicle_health WHERE window_end >= '{started}'"
+            )))
+            .fetch_one(&mut my)
+            .await
+            .unwrap();
+            if requests.unwrap_or(0) > 0 && vehicles > 0 {
+                assert!(vehicles <= 50, "one row per vehicle: {vehicles}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL has {requests:?} requests, MySQL {vehicles} vehicles since the start"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let (status, printed) = demo.stop();
+    assert!(status.success(), "{printed}");
+    assert!(
+        printed.contains(&format!("Kafka:        {kafka}")),
+        "{printed}"
+    );
 }
