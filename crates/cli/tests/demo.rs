@@ -2,23 +2,14 @@
 //! live tables queried over HTTP and psql while it runs, a clean stop on SIGTERM and a resume
 //! from the data directory.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use spate_testkit::free_port;
 
 const SPATE: &str = env!("CARGO_BIN_EXE_spate");
-
-/// A loopback port free right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The demo, stopped with SIGTERM when dropped.
 struct Demo(Child);
@@ -247,8 +238,7 @@ fn screenshots(listen: u16) {
                     .every((td) => td.textContent.includes('running'))",
             ),
         ] {
-            browser.client.goto(&format!("{base}{page}")).await.unwrap();
-            browser.wait_for(drawn, 120).await;
+            browser.open(&format!("{base}{page}"), drawn, 120).await;
             let name = page.trim_start_matches('/').replace('/', "-");
             browser
                 .screenshot(&artifacts.join(format!("demo-{name}.png")))

@@ -15,17 +15,9 @@ use std::time::{Duration, Instant};
 
 use common::committed_rows;
 use serde_json::Value;
+use spate_testkit::free_port;
 
 const SPATE: &str = env!("CARGO_BIN_EXE_spate");
-
-/// A port nobody listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A `spate sql run` child process, killed (SIGKILL) when dropped.
 struct Job {

@@ -3,12 +3,12 @@
 //! come back when the server restarts; a count over the log stays exact throughout (nothing
 //! lost, nothing counted twice).
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use spate_testkit::free_port;
 
 const SPATE: &str = env!("CARGO_BIN_EXE_spate");
 
@@ -18,14 +18,6 @@ CREATE TABLE totals (k STRING, events BIGINT, total BIGINT, PRIMARY KEY (k) NOT 
   WITH ('connector' = 'spate-store', 'table-name' = 'totals');
 INSERT INTO totals SELECT k, COUNT(*), SUM(n) FROM events GROUP BY k;
 ";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `spate serve --jobs`, stopped with SIGTERM by [`Server::stop`] or killed when dropped.
 struct Server(Child);

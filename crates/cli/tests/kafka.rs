@@ -1232,11 +1232,7 @@ fn the_job_console_shows_a_kafka_jobs_source_lag() {
     };
     client(&["produce", &broker, &topic], &lines(0, 2000));
     let tmp = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = spate_testkit::free_port();
     let _server = Running(
         Command::new(SPATE)
             .arg("--data-dir")

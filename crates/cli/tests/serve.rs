@@ -2,7 +2,7 @@
 //! --pg-listen/--listen` serves the store its job writes while it runs (queried with the
 //! real psql and over HTTP), and `spate serve --refresh` serves it read-only beside the job.
 
-use std::net::TcpListener;
+use spate_testkit::free_port;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -18,15 +18,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A loopback port free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn psql(port: u16, password: &str, sql: &str) -> Output {

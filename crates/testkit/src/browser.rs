@@ -28,7 +28,8 @@ fn find(names: &[&str]) -> Option<PathBuf> {
     })
 }
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -110,6 +111,13 @@ impl Browser {
             _driver: driver,
             _profile: profile,
         })
+    }
+
+    /// Opens `url` and waits (up to `seconds`) until the JavaScript expression `condition`
+    /// is true on it; the page's HTML then.
+    pub async fn open(&self, url: &str, condition: &str, seconds: u64) -> String {
+        self.client.goto(url).await.unwrap();
+        self.wait_for(condition, seconds).await
     }
 
     /// Waits (up to `seconds`) until the JavaScript expression `condition` is true; the

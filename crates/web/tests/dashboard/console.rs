@@ -717,13 +717,9 @@ async fn the_pipeline_dashboard_charts_every_job_and_the_process_live() {
         return;
     };
     let (_dir, _server, base) = serve_jobs(Some(FakeJobs::with_jobs())).await;
-    browser
-        .client
-        .goto(&format!("{base}/dashboard/pipeline"))
-        .await
-        .unwrap();
     let dom = browser
-        .wait_for(
+        .open(
+            &format!("{base}/dashboard/pipeline"),
             "document.querySelectorAll('.job-card').length == 4 \
              && document.getElementById('connection').textContent == 'live'",
             20,
@@ -866,12 +862,8 @@ async fn the_pages_say_when_there_are_no_jobs_or_no_server_and_recover() {
     // A process without jobs: both pages say so.
     let (_dir, _server, base) = serve_jobs(None).await;
     browser
-        .client
-        .goto(&format!("{base}/console"))
-        .await
-        .unwrap();
-    browser
-        .wait_for(
+        .open(
+            &format!("{base}/console"),
             "document.getElementById('jobs-status').textContent.startsWith(\
              'No job console in this process: this process runs no jobs') \
              && document.getElementById('connection').textContent == 'no jobs in this process' \
@@ -880,13 +872,7 @@ async fn the_pages_say_when_there_are_no_jobs_or_no_server_and_recover() {
         )
         .await;
     browser
-        .client
-        .goto(&format!("{base}/dashboard/pipeline"))
-        .await
-        .unwrap();
-    browser
-        .wait_for(
-            "document.getElementById('jobs-status').textContent.includes('this process runs no jobs')",
+        .open(&format!("{base}/dashboard/pipeline"), "document.getElementById('jobs-status').textContent.includes('this process runs no jobs')",
             10,
         )
         .await;
@@ -896,12 +882,8 @@ async fn the_pages_say_when_there_are_no_jobs_or_no_server_and_recover() {
     let upstream = base.trim_start_matches("http://").parse().unwrap();
     let relay = Relay::start(upstream).await;
     browser
-        .client
-        .goto(&format!("http://{}/console", relay.addr))
-        .await
-        .unwrap();
-    browser
-        .wait_for(
+        .open(
+            &format!("http://{}/console", relay.addr),
             "document.querySelectorAll('tr.job').length == 4 \
              && document.getElementById('connection').textContent == 'live'",
             20,

@@ -72,13 +72,12 @@ async fn the_api_dashboard_draws_metrics_map_clients_and_alerts_live() {
     let now = now_ms();
     let (_dir, store, _server, base) = serve(|s| api_tables(s, now)).await;
 
-    browser
-        .client
-        .goto(&format!("{base}/dashboard/"))
-        .await
-        .unwrap();
     let index = browser
-        .wait_for("document.querySelectorAll('#tables tr').length == 5", 20)
+        .open(
+            &format!("{base}/dashboard/"),
+            "document.querySelectorAll('#tables tr').length == 5",
+            20,
+        )
         .await;
     assert!(
         index.contains("<td class=\"name\">client_scores</td>"),
@@ -86,13 +85,9 @@ async fn the_api_dashboard_draws_metrics_map_clients_and_alerts_live() {
     );
     browser.screenshot(&artifact("dashboard-index.png")).await;
 
-    browser
-        .client
-        .goto(&format!("{base}/dashboard/api"))
-        .await
-        .unwrap();
     let dom = browser
-        .wait_for(
+        .open(
+            &format!("{base}/dashboard/api"),
             "document.querySelectorAll('tr.client').length == 20 \
              && document.querySelectorAll('circle.caller').length == 5 \
              && document.querySelectorAll('tr.alert').length == 3 \
@@ -160,13 +155,9 @@ async fn the_fleet_dashboard_draws_every_vehicle_and_the_one_clicked_live() {
         return;
     };
     let (_dir, store, _server, base) = serve(|s| fleet_table(s, now_ms())).await;
-    browser
-        .client
-        .goto(&format!("{base}/dashboard/fleet"))
-        .await
-        .unwrap();
     let dom = browser
-        .wait_for(
+        .open(
+            &format!("{base}/dashboard/fleet"),
             "document.querySelectorAll('circle.vehicle').length == 160",
             20,
         )
@@ -273,12 +264,8 @@ async fn dashboards_wait_for_their_tables_and_show_them_once_written() {
     assert!(dom.contains(TOP_CLIENT));
 
     browser
-        .client
-        .goto(&format!("{base}/dashboard/fleet"))
-        .await
-        .unwrap();
-    browser
-        .wait_for(
+        .open(
+            &format!("{base}/dashboard/fleet"),
             "document.body.textContent.includes('waiting for the job that writes vehicle_health…')",
             20,
         )

@@ -147,13 +147,9 @@ async fn the_fleet_dashboard_shows_the_model_retrains_and_promotes() {
     .await
     .unwrap();
     let base = format!("http://{}", server.http_addr().unwrap());
-    browser
-        .client
-        .goto(&format!("{base}/dashboard/fleet"))
-        .await
-        .unwrap();
     let dom = browser
-        .wait_for(
+        .open(
+            &format!("{base}/dashboard/fleet"),
             "document.getElementById('live-version')?.textContent == 'v2'",
             20,
         )
