@@ -36,3 +36,54 @@ export function follow(table, refresh, status) {
 export function fixed(value, digits) {
   return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
 }
+
+/**
+ * A banner over the page while a job of this process is failing or restarting: its tables
+ * stop updating until it recovers, which it does by itself (the pipeline dashboard has the
+ * details). It goes once every job runs again. Where the process runs no jobs (no
+ * `/api/jobs`), nothing is shown and the check is rare.
+ */
+async function watchJobs() {
+  let banner = null;
+  for (;;) {
+    let failing = [];
+    let delay = 2000;
+    try {
+      const response = await fetch("/api/jobs");
+      if (response.status === 404) delay = 30000;
+      else if (response.ok) {
+        const body = await response.json();
+        failing = body.jobs.filter((j) => j.state === "failed" || j.state === "restarting");
+      }
+    } catch {
+      // The server is unreachable: the connection badge says so.
+    }
+    if (failing.length) {
+      if (!banner) {
+        banner = document.createElement("div");
+        banner.id = "jobs-down";
+        banner.className = "status error";
+        document.querySelector("main").before(banner);
+      }
+      const lines = failing.map((j) => {
+        const line = document.createElement("div");
+        const why = j.exceptions.length ? `: ${j.exceptions[0].message}` : "";
+        const state = j.state === "failed" ? "has failed" : "is restarting";
+        line.textContent = `Job ${j.name} ${state}${why}. Its tables do not update until ` +
+          "it recovers; it restarts from its last checkpoint by itself. ";
+        const link = document.createElement("a");
+        link.href = "/dashboard/pipeline";
+        link.textContent = "Pipeline";
+        line.append(link);
+        return line;
+      });
+      banner.replaceChildren(...lines);
+    } else if (banner) {
+      banner.remove();
+      banner = null;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+watchJobs();

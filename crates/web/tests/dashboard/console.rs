@@ -920,3 +920,45 @@ async fn the_pages_say_when_there_are_no_jobs_or_no_server_and_recover() {
     relay.cut();
     browser.close().await;
 }
+
+/// The table dashboards say, in a banner, when a job of the process fails, and take the
+/// banner away once it runs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboards_say_while_a_job_is_down_and_recover() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (_dir, _server, base) = serve_jobs(Some(FakeJobs::with_jobs())).await;
+    for page in ["/dashboard/api", "/dashboard/fleet"] {
+        let dom = browser
+            .open(
+                &format!("{base}{page}"),
+                "document.getElementById('jobs-down') !== null",
+                20,
+            )
+            .await;
+        assert!(
+            dom.contains(&format!(
+                "Job payments-enrich has failed: {}",
+                NEWEST_EXCEPTION.replace('&', "&amp;")
+            )),
+            "{page}: {dom}"
+        );
+        assert!(!dom.contains("Job api-metrics"), "{dom}");
+    }
+    browser
+        .screenshot(&artifact("dashboard-job-down.png"))
+        .await;
+    let base_url = base.clone();
+    tokio::task::spawn_blocking(move || {
+        ureq::post(format!("{base_url}/api/jobs/payments-enrich/restart"))
+            .send_empty()
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    browser
+        .wait_for("document.getElementById('jobs-down') === null", 10)
+        .await;
+    browser.close().await;
+}
