@@ -197,6 +197,9 @@ pub fn run(data_dir: &Path, args: DemoArgs) -> anyhow::Result<()> {
                 &data_dir.join("archive/telemetry").display().to_string(),
                 "--labels",
                 &data_dir.join("fleet/labels.ndjson").display().to_string(),
+                // Two simulated hours: twelve minutes at the default speed-up.
+                "--drift-window",
+                "2h",
             ]),
         )?,
         args.drift_check_every,

@@ -1,6 +1,7 @@
 //! `spate`: real-time analytics in one binary.
 
 mod api_cmd;
+mod archive_window;
 mod bench;
 mod bench_api;
 mod bench_clickhouse;

@@ -130,6 +130,10 @@ pub struct DriftArgs {
     /// Recent telemetry: an NDJSON file, or a Parquet file or archive folder.
     #[arg(long, value_name = "PATH")]
     from: PathBuf,
+    /// Measure only the archive's newest hours of event time (e.g. 6h): its `dt=`/`hour=`
+    /// partitions from the newest one back (a local archive folder; others are read whole).
+    #[arg(long = "drift-window", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    window: Option<Duration>,
 }
 
 /// Options of `spate model retrain`.
@@ -142,6 +146,10 @@ pub struct RetrainArgs {
     /// Retrain even without drift.
     #[arg(long)]
     pub(crate) force: bool,
+    /// Measure drift on the archive's newest hours of event time only (e.g. 6h), so that a
+    /// recent change is not diluted by the history; training still reads all of --from.
+    #[arg(long = "drift-window", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    window: Option<Duration>,
     /// Share of the vehicles held out to compare the challenger with the live model.
     #[arg(long, default_value_t = 0.3)]
     holdout: f64,
@@ -550,10 +558,12 @@ fn promote(args: &PromoteArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The drift of `from`'s windows against the live model's training data, and the model.
+/// The drift of `from`'s windows (of its newest `window` only, if given) against the live
+/// model's training data, and the model.
 fn drift_report(
     registry: &Registry,
     from: &Path,
+    window: Option<Duration>,
 ) -> anyhow::Result<(spate_ml::DriftReport, LoadedModel)> {
     let live = registry.live()?.with_context(|| {
         format!(
@@ -564,8 +574,12 @@ fn drift_report(
     let features = fleet_features::model_features()?;
     live.check_schema(&features)?;
     let work = tempfile::tempdir()?;
+    let from = match window {
+        Some(window) => crate::archive_window::newest_hours(from, window, work.path())?,
+        None => from.to_path_buf(),
+    };
     let bar = step(&format!("computing feature windows of {}", from.display()));
-    let batches = fleet_features::compute(from, work.path())?;
+    let batches = fleet_features::compute(&from, work.path())?;
     let windows = LabelledWindows::new(&batches, &features, &GroundTruth::default())?;
     bar.finish_and_clear();
     let columns: Vec<&[f64]> = windows.columns.iter().map(Vec::as_slice).collect();
@@ -574,7 +588,7 @@ fn drift_report(
 
 fn drift(args: &DriftArgs) -> anyhow::Result<()> {
     let registry = Registry::open(&args.registry.registry)?;
-    let (report, live) = drift_report(&registry, &args.from)?;
+    let (report, live) = drift_report(&registry, &args.from, args.window)?;
     let mut line = serde_json::to_value(&report)?;
     if let Some(line) = line.as_object_mut() {
         line.insert("model".into(), json!(format!("v{}", live.meta.version)));
@@ -652,7 +666,7 @@ pub(crate) fn retrain(
 ) -> anyhow::Result<serde_json::Value> {
     let registry = Registry::open(&args.registry.registry)?;
     progress("measuring drift against the live model's training data");
-    let (report, live) = drift_report(&registry, &args.data.from)?;
+    let (report, live) = drift_report(&registry, &args.data.from, args.window)?;
     let drifted: Vec<&str> = report
         .features
         .iter()

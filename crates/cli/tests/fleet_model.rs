@@ -380,6 +380,32 @@ fn train_evaluate_score_then_retrain_on_drift() {
     .unwrap();
     assert_eq!(rejected.len(), 2, "{rejected:?}");
 
+    // Drift measured on the archive's newest two hours of event time only (17:00 to past
+    // 18:00) is another measurement than over the whole day.
+    let archived = tmp.path().join("archive").display().to_string();
+    let whole = last_json(&spate(
+        &data,
+        &["model", "drift", "--registry", models, "--from", &archived],
+    ));
+    let newest = last_json(&spate(
+        &data,
+        &[
+            "model",
+            "drift",
+            "--registry",
+            models,
+            "--from",
+            &archived,
+            "--drift-window",
+            "2h",
+        ],
+    ));
+    let windows = |report: &Value| report["features"][0]["recent_n"].as_u64().unwrap();
+    assert!(
+        windows(&newest) * 3 < windows(&whole),
+        "two of thirteen hours: {newest} against {whole}"
+    );
+
     // Winter, an aged fleet and a new model: the features drift, a challenger is trained on
     // the new data and promoted when it beats v1 there.
     let (drifted, drifted_labels) =
