@@ -555,41 +555,53 @@ impl JobService for JobManager {
     }
 
     async fn stop(&self, id: &str) -> Result<JobView, JobServiceError> {
-        let job = self
-            .find(id)
-            .ok_or_else(|| JobServiceError::NotFound(id.to_string()))?;
-        let state = job.lock_run().state;
-        if !matches!(
-            state,
-            JobState::Running | JobState::Starting | JobState::Restarting
-        ) {
-            return Err(JobServiceError::Conflict(format!(
-                "job {id} is not running (it is {state:?})"
-            )));
-        }
-        job.lock_definition().running = false;
-        self.persist(&job)?;
+        let job = self.mark(id, false, |state| {
+            match matches!(
+                state,
+                JobState::Running | JobState::Starting | JobState::Restarting
+            ) {
+                true => None,
+                false => Some(format!("job {id} is not running (it is {state:?})")),
+            }
+        })?;
         self.stop_job(&job).await;
         Ok(self.view(&job))
     }
 
     async fn restart(&self, id: &str) -> Result<JobView, JobServiceError> {
+        let job = self.mark(id, true, |state| {
+            match matches!(
+                state,
+                JobState::Running | JobState::Starting | JobState::Stopping
+            ) {
+                true => Some(format!("job {id} is running: stop it first")),
+                false => None,
+            }
+        })?;
+        self.start(&job);
+        Ok(self.view(&job))
+    }
+}
+
+impl JobManager {
+    /// The job `id`, marked (and kept) as one to run or not, unless `refusal` says why its
+    /// state does not allow that.
+    fn mark(
+        &self,
+        id: &str,
+        running: bool,
+        refusal: impl FnOnce(JobState) -> Option<String>,
+    ) -> Result<Arc<ManagedJob>, JobServiceError> {
         let job = self
             .find(id)
             .ok_or_else(|| JobServiceError::NotFound(id.to_string()))?;
         let state = job.lock_run().state;
-        if matches!(
-            state,
-            JobState::Running | JobState::Starting | JobState::Stopping
-        ) {
-            return Err(JobServiceError::Conflict(format!(
-                "job {id} is running: stop it first"
-            )));
+        if let Some(why) = refusal(state) {
+            return Err(JobServiceError::Conflict(why));
         }
-        job.lock_definition().running = true;
+        job.lock_definition().running = running;
         self.persist(&job)?;
-        self.start(&job);
-        Ok(self.view(&job))
+        Ok(job)
     }
 }
 
