@@ -1,8 +1,9 @@
 //! The process's own CPU and memory, for the pipeline dashboard: read from `/proc/self` (Linux);
 //! elsewhere the figures are absent.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -21,18 +22,26 @@ pub struct ProcessView {
     pub cores: usize,
 }
 
-/// Samples the process; clones share the previous sample (CPU use is measured between two).
+/// Samples the process; clones share the recent samples. CPU use is measured against the
+/// newest sample at least [`CPU_INTERVAL`] old (else the oldest), so that pages polling at
+/// once do not shorten each other's intervals.
 #[derive(Debug, Clone)]
 pub(crate) struct ProcessStats {
     started: Instant,
-    last: Arc<Mutex<Option<(Instant, f64)>>>,
+    /// (when, CPU seconds used), oldest first, over the last few intervals.
+    samples: Arc<Mutex<VecDeque<(Instant, f64)>>>,
 }
+
+/// The shortest interval CPU use is measured over, when samples that old exist.
+const CPU_INTERVAL: Duration = Duration::from_secs(1);
+/// Samples older than this are dropped.
+const KEPT_SAMPLES: Duration = Duration::from_secs(10);
 
 impl Default for ProcessStats {
     fn default() -> Self {
         ProcessStats {
             started: Instant::now(),
-            last: Arc::default(),
+            samples: Arc::default(),
         }
     }
 }
@@ -57,15 +66,27 @@ impl ProcessStats {
         let cpu_seconds = field(14)
             .zip(field(15))
             .map(|(user, system)| (user + system) as f64 / TICKS_PER_SECOND);
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let cpu_percent = match (cpu_seconds, *last) {
+        let mut samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        let base = samples
+            .iter()
+            .rev()
+            .find(|(at, _)| now.duration_since(*at) >= CPU_INTERVAL)
+            .or(samples.front())
+            .copied();
+        let cpu_percent = match (cpu_seconds, base) {
             (Some(cpu), Some((at, before))) if now > at => {
                 Some(100.0 * (cpu - before) / (now - at).as_secs_f64())
             }
             _ => None,
         };
         if let Some(cpu) = cpu_seconds {
-            *last = Some((now, cpu));
+            samples.push_back((now, cpu));
+            while samples
+                .front()
+                .is_some_and(|(at, _)| now.duration_since(*at) > KEPT_SAMPLES)
+            {
+                samples.pop_front();
+            }
         }
         let rss_bytes = std::fs::read_to_string("/proc/self/statm")
             .ok()
