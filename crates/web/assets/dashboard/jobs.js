@@ -9,6 +9,14 @@ export const POLL_MS = 1000;
 /** How often it is asked while the process runs no jobs (404). */
 const IDLE_POLL_MS = 5000;
 
+/** The server's clock less the browser's, from the last answer (ages are the server's). */
+let skewMs = 0;
+
+/** Now, on the server's clock. */
+function serverNow() {
+  return Date.now() + skewMs;
+}
+
 /** A failed request, with the HTTP status (0 when the server did not answer). */
 export class JobsError extends Error {
   constructor(status, message) {
@@ -62,6 +70,7 @@ export function pollJobs(draw, show) {
     let wait = POLL_MS;
     try {
       const answer = await request("GET", "/api/jobs");
+      if (typeof answer.now_ms === "number") skewMs = answer.now_ms - Date.now();
       draw(answer);
       show("live", "");
     } catch (e) {
@@ -129,14 +138,14 @@ export function duration(ms) {
 /** How long ago `atMs` (milliseconds since the epoch) was: "12.3 s ago"; "–" for null. */
 export function ago(atMs) {
   if (atMs === null || atMs === undefined) return "–";
-  return `${duration(Math.max(0, Date.now() - atMs))} ago`;
+  return `${duration(Math.max(0, serverNow() - atMs))} ago`;
 }
 
 /** A job's uptime: since its current run started, while it runs. */
 export function uptime(job) {
   return job.started_at_ms === null || job.started_at_ms === undefined
     ? "–"
-    : duration(Math.max(0, Date.now() - job.started_at_ms));
+    : duration(Math.max(0, serverNow() - job.started_at_ms));
 }
 
 /** A rate per second: "0.0", "12.5", "1,234". */

@@ -1,6 +1,7 @@
 //! The job console's REST API, over the process's [`JobService`]:
 //!
-//! - `GET /api/jobs`: `{"jobs": [JobView…], "process": ProcessView}`.
+//! - `GET /api/jobs`: `{"jobs": [JobView…], "process": ProcessView, "now_ms": …}` (the
+//!   server's clock, which the pages measure ages against).
 //! - `POST /api/jobs/validate` with `{"sql": …}`: `{"inserts": n, "plan": …}`, or 400 with
 //!   the error's line and column.
 //! - `POST /api/jobs` with `{"name": …, "sql": …}`: 201 and the job, which runs.
@@ -77,7 +78,12 @@ fn service(state: &AppState) -> Result<&Arc<dyn JobService>, ApiError> {
 
 async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let jobs = service(&state)?.list();
-    Ok(Json(json!({"jobs": jobs, "process": state.process.sample()})).into_response())
+    // The server's clock, against which the pages measure uptimes and ages.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let answer = json!({"jobs": jobs, "process": state.process.sample(), "now_ms": now_ms});
+    Ok(Json(answer).into_response())
 }
 
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {

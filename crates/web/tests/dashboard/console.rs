@@ -400,6 +400,9 @@ async fn the_jobs_api_answers_404_without_jobs_and_lists_checks_and_runs_them_wi
     assert_eq!(jobs[2]["exceptions"][0]["message"], NEWEST_EXCEPTION);
     assert!(jobs[0]["events_in_per_sec"].as_f64().unwrap() > 0.0);
     assert!(body["process"]["rss_bytes"].as_u64().unwrap() > 0, "{body}");
+    // The server's clock, which the pages measure ages against.
+    let server_now = body["now_ms"].as_i64().unwrap();
+    assert!((server_now - now_ms()).abs() < 5_000, "{body}");
     assert!(body["process"]["cores"].as_u64().unwrap() >= 1, "{body}");
     let (status, one) = call("GET", format!("{base}/api/jobs/fleet-health"), None).await;
     assert_eq!((status, one["name"].as_str()), (200, Some("fleet-health")));
