@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use spate_engine::metrics::TaskMetrics;
-use spate_engine::{JobControl, JobGraph};
+use spate_engine::{JobControl, JobGraph, JobStatus};
 use spate_log::Log;
 use spate_web::{
     CheckpointView, ExceptionView, Health, JobCheck, JobService, JobServiceError, JobState,
@@ -438,7 +438,7 @@ impl JobManager {
                     .clone();
                 for job in jobs {
                     let mut run = job.lock_run();
-                    let counts = totals(&run.dataflows);
+                    let counts = totals(&statuses(&run.dataflows));
                     let now = Instant::now();
                     run.samples
                         .push_back((now, counts.events_in, counts.events_out));
@@ -457,19 +457,18 @@ impl JobManager {
     fn view(&self, job: &ManagedJob) -> JobView {
         let definition = job.lock_definition().clone();
         let run = job.lock_run();
-        let counts = totals(&run.dataflows);
+        let statuses = statuses(&run.dataflows);
+        let counts = totals(&statuses);
         let (events_in_per_sec, events_out_per_sec) = rates(&run.samples);
-        let last_checkpoint = run
-            .dataflows
+        let last_checkpoint = statuses
             .iter()
-            .filter_map(|(c, _)| c.status().last_checkpoint)
+            .filter_map(|(s, _)| s.last_checkpoint)
             .max_by_key(|c| c.completed_at)
             .map(|c| CheckpointView {
                 id: c.id,
                 completed_at_ms: ms_since_epoch(c.completed_at),
                 duration_ms: c.duration.as_millis() as u64,
             });
-        let statuses: Vec<_> = run.dataflows.iter().map(|(c, _)| c.status()).collect();
         let now_ms = ms_since_epoch(SystemTime::now());
         JobView {
             id: definition.id,
@@ -488,9 +487,9 @@ impl JobManager {
             source_lag: counts.source_lag,
             dead_letters: counts.dead_letters,
             late_events: counts.late_events,
-            checkpoints: statuses.iter().map(|s| s.checkpoints).sum(),
+            checkpoints: statuses.iter().map(|(s, _)| s.checkpoints).sum(),
             last_checkpoint,
-            restored_from: statuses.iter().filter_map(|s| s.restored_from).max(),
+            restored_from: statuses.iter().filter_map(|(s, _)| s.restored_from).max(),
             restarts: run.restarts,
             exceptions: run.exceptions.iter().cloned().collect(),
         }
@@ -653,11 +652,19 @@ struct Totals {
     source_lag: Option<u64>,
 }
 
-fn totals(dataflows: &[(JobControl, Vec<String>)]) -> Totals {
+/// Each dataflow's status now, with the stages that feed its sinks.
+fn statuses(dataflows: &[(JobControl, Vec<String>)]) -> Vec<(JobStatus, &[String])> {
+    dataflows
+        .iter()
+        .map(|(control, sinks)| (control.status(), sinks.as_slice()))
+        .collect()
+}
+
+fn totals(statuses: &[(JobStatus, &[String])]) -> Totals {
     let mut totals = Totals::default();
     let mut watermarks = Vec::new();
-    for (control, sinks) in dataflows {
-        for (name, m) in control.status().tasks {
+    for (status, sinks) in statuses {
+        for (name, m) in &status.tasks {
             if name.starts_with("source") {
                 totals.events_in += TaskMetrics::get(&m.rows_in);
                 watermarks.push(m.watermark.load(std::sync::atomic::Ordering::Relaxed));

@@ -86,7 +86,7 @@ impl ModelManager {
                 return;
             }
             state.retraining = Some(RetrainingView {
-                started_at_ms: now_ms(),
+                started_at_ms: spate_log::now_ms(),
                 step: "starting".into(),
                 forced,
             });
@@ -106,7 +106,7 @@ impl ModelManager {
                 state.checked = seen;
                 tracing::info!("model check: {line}");
                 CheckView {
-                    at_ms: now_ms(),
+                    at_ms: spate_log::now_ms(),
                     action: line["action"].as_str().unwrap_or("?").to_string(),
                     reason: line["reason"].as_str().unwrap_or_default().to_string(),
                     drifted: line["drift"]["drifted"].as_bool(),
@@ -116,7 +116,7 @@ impl ModelManager {
             Err(e) => {
                 tracing::warn!("model check failed: {e:#}");
                 CheckView {
-                    at_ms: now_ms(),
+                    at_ms: spate_log::now_ms(),
                     action: "error".into(),
                     reason: format!("{e:#}"),
                     drifted: None,
@@ -212,12 +212,6 @@ impl ModelService for ModelManager {
 
 fn internal(e: impl std::fmt::Display) -> ModelServiceError {
     ModelServiceError::Internal(e.to_string())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// An RFC 3339 time in milliseconds since the epoch (0 if it does not parse).

@@ -79,9 +79,7 @@ fn service(state: &AppState) -> Result<&Arc<dyn JobService>, ApiError> {
 async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let jobs = service(&state)?.list();
     // The server's clock, against which the pages measure uptimes and ages.
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = chrono::Utc::now().timestamp_millis();
     let answer = json!({"jobs": jobs, "process": state.process.sample(), "now_ms": now_ms});
     Ok(Json(answer).into_response())
 }
