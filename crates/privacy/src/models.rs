@@ -129,8 +129,52 @@ pub const NANODET_BIN: Asset = Asset {
     ..NANODET_JSON
 };
 
-/// Everything `spate models fetch` fetches.
-pub const ALL: [Asset; 5] = [CENTERFACE, PPOCR_DET, CITY_JPG, NANODET_JSON, NANODET_BIN];
+/// A car photo with a readable plate at about x 305–385, y 185–210 (518×331), from the
+/// `fast-alpr` 0.4.0 sdist; used by tests to check the plate detector on a real photo.
+pub const CAR_PNG: Asset = Asset {
+    registry: Registry::PyPi,
+    file_name: "car.png",
+    package: "fast-alpr",
+    dist: "fast_alpr-0.4.0.tar.gz",
+    member: "fast_alpr-0.4.0/assets/test_image.png",
+    sha256: "c154c3e0873fa35076ecf4f611d345c092450217fe75737b2a77183018218255",
+    license: "MIT",
+};
+
+/// The ONNX Runtime release whose library [`ONNXRUNTIME`] is.
+pub const ONNXRUNTIME_VERSION: &str = "1.22.1";
+
+/// ONNX Runtime's shared library (Linux x86-64) from PyPI's `onnxruntime` 1.22.1 wheel, for
+/// the optional `ort` engine; fetched only by builds with the `ort` feature.
+pub const ONNXRUNTIME: Asset = Asset {
+    registry: Registry::PyPi,
+    file_name: "libonnxruntime.so",
+    package: "onnxruntime",
+    dist: "onnxruntime-1.22.1-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+    member: "onnxruntime/capi/libonnxruntime.so.1.22.1",
+    sha256: "ad9665887025474170d3e71cd28021e7e811c5bf201bc365f953e34a2c4989cc",
+    license: "MIT",
+};
+
+/// The models and photos every build needs.
+pub const ALL: [Asset; 6] = [
+    CENTERFACE,
+    PPOCR_DET,
+    CITY_JPG,
+    CAR_PNG,
+    NANODET_JSON,
+    NANODET_BIN,
+];
+
+/// Everything `spate models fetch` fetches: [`ALL`], and the ONNX Runtime library in builds
+/// with the `ort` feature.
+pub fn to_fetch() -> Vec<Asset> {
+    let mut assets = ALL.to_vec();
+    if cfg!(feature = "ort") {
+        assets.push(ONNXRUNTIME);
+    }
+    assets
+}
 
 /// What [`fetch`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

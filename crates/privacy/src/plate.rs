@@ -3,10 +3,20 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::time::Instant;
 
+use crate::detect::Stages;
 use crate::error::PrivacyError;
 use crate::geometry::{Detection, Kind};
-use crate::onnx::{OnnxModel, to_chw};
+use crate::onnx::{Engine, Normalize, OnnxModel, to_chw};
+
+/// The text detector's input normalisation: `(v / 255 - 0.5) / 0.5`.
+const NORMALIZE: Normalize = Normalize {
+    scale: 1.0 / 255.0,
+    mean: [0.5; 3],
+    std: [0.5; 3],
+    order: [0, 1, 2],
+};
 
 /// Probability above which a pixel is text (RapidOCR's `thresh`).
 pub const PIXEL_THRESHOLD: f32 = 0.3;
@@ -59,10 +69,10 @@ pub struct PlateDetector {
 }
 
 impl PlateDetector {
-    /// Loads `ch_PP-OCRv4_det_infer.onnx` with the default plate shape.
-    pub fn load(path: &Path) -> Result<Self, PrivacyError> {
+    /// Loads `ch_PP-OCRv4_det_infer.onnx` for `engine`, with the default plate shape.
+    pub fn load(path: &Path, engine: &Engine) -> Result<Self, PrivacyError> {
         Ok(PlateDetector {
-            model: OnnxModel::load(path)?,
+            model: OnnxModel::load(path, engine)?,
             shape: PlateShape::default(),
         })
     }
@@ -80,25 +90,34 @@ impl PlateDetector {
         (round(width), round(height))
     }
 
-    /// All text regions (before the plate-shape check), in image pixels.
+    /// All text regions (before the plate-shape check), in image pixels, and how long each
+    /// stage took.
     pub fn text_regions(
         &self,
         image: &image::RgbImage,
         max_side: u32,
-    ) -> Result<Vec<Detection>, PrivacyError> {
+    ) -> Result<(Vec<Detection>, Stages), PrivacyError> {
+        let started = Instant::now();
         let (w, h) = image.dimensions();
         let (iw, ih) = Self::input_size(w, h, max_side);
-        let input = to_chw(image, iw, ih, 1.0 / 255.0, 0.5, 0.5);
+        let input = to_chw(image, iw, ih, NORMALIZE);
+        let preprocessed = Instant::now();
         let outputs = self.model.run(input, ih as usize, iw as usize)?;
-        let (shape, prob) = &outputs[0];
-        if prob.len() != (iw * ih) as usize {
+        let inferred = Instant::now();
+        let Some((_, prob)) = outputs
+            .first()
+            .filter(|(_, p)| p.len() == (iw * ih) as usize)
+        else {
             return Err(PrivacyError::Inference {
-                model: self.model.name(),
-                message: format!("output has shape {shape:?}, expected [1, 1, {ih}, {iw}]"),
+                model: self.model.name().to_string(),
+                message: format!(
+                    "output has shape {:?}, expected [1, 1, {ih}, {iw}]",
+                    outputs.first().map(|o| &o.0)
+                ),
             });
-        }
+        };
         let (sx, sy) = (w as f32 / iw as f32, h as f32 / ih as f32);
-        Ok(regions(prob, iw as usize, ih as usize)
+        let found = regions(prob, iw as usize, ih as usize)
             .into_iter()
             .map(|d| Detection {
                 x1: (d.x1 * sx).clamp(0.0, w as f32),
@@ -107,7 +126,30 @@ impl PlateDetector {
                 y2: (d.y2 * sy).clamp(0.0, h as f32),
                 ..d
             })
-            .collect())
+            .collect();
+        let stages = Stages {
+            preprocess: preprocessed - started,
+            inference: inferred - preprocessed,
+            postprocess: inferred.elapsed(),
+        };
+        Ok((found, stages))
+    }
+
+    /// Plates: text regions that pass the plate-shape check, and how long each stage took.
+    pub fn detect_timed(
+        &self,
+        image: &image::RgbImage,
+        max_side: u32,
+    ) -> Result<(Vec<Detection>, Stages), PrivacyError> {
+        let width = image.width();
+        let (regions, mut stages) = self.text_regions(image, max_side)?;
+        let started = Instant::now();
+        let plates = regions
+            .into_iter()
+            .filter(|d| self.shape.accepts(d, width))
+            .collect();
+        stages.postprocess += started.elapsed();
+        Ok((plates, stages))
     }
 
     /// Plates: text regions that pass the plate-shape check.
@@ -116,12 +158,7 @@ impl PlateDetector {
         image: &image::RgbImage,
         max_side: u32,
     ) -> Result<Vec<Detection>, PrivacyError> {
-        let width = image.width();
-        Ok(self
-            .text_regions(image, max_side)?
-            .into_iter()
-            .filter(|d| self.shape.accepts(d, width))
-            .collect())
+        Ok(self.detect_timed(image, max_side)?.0)
     }
 }
 

@@ -3,13 +3,11 @@
 //! Its generalized-focal-loss head is decoded as NanoDet decodes it: per cell, class scores
 //! and, per side, a distribution over 11 distance bins whose mean is the distance in strides.
 
-use std::path::{Path, PathBuf};
-
-use tract_onnx::prelude::Framework;
+use std::path::Path;
 
 use crate::error::PrivacyError;
 use crate::geometry::{Detection, Kind, nms};
-use crate::onnx::OnnxModel;
+use crate::onnx::{Engine, Normalize, OnnxModel, to_chw};
 
 /// COCO class ids (0-based) that count as vehicles: car, motorcycle, bus, truck.
 pub const VEHICLE_CLASSES: [usize; 4] = [2, 3, 5, 7];
@@ -21,9 +19,13 @@ pub const NMS_THRESHOLD: f32 = 0.5;
 const CLASSES: usize = 80;
 /// Distance bins per side (`reg_max` + 1).
 const BINS: usize = 11;
-/// NanoDet's input normalisation, per BGR channel.
-const MEAN_BGR: [f32; 3] = [103.53, 116.28, 123.675];
-const STD_BGR: [f32; 3] = [57.375, 57.12, 58.395];
+/// NanoDet's input normalisation: BGR channels, each with its mean and deviation.
+const NORMALIZE: Normalize = Normalize {
+    scale: 1.0,
+    mean: [103.53, 116.28, 123.675],
+    std: [57.375, 57.12, 58.395],
+    order: [2, 1, 0],
+};
 
 /// The vehicle detector.
 pub struct VehicleDetector {
@@ -32,8 +34,8 @@ pub struct VehicleDetector {
 }
 
 impl VehicleDetector {
-    /// Loads `nanodet.json` and its weight shards from `dir`.
-    pub fn load(json: &Path) -> Result<Self, PrivacyError> {
+    /// Loads `nanodet.json` and its weight shards (beside it) for `engine`.
+    pub fn load(json: &Path, engine: &Engine) -> Result<Self, PrivacyError> {
         let fail = |message: String| PrivacyError::Model {
             path: json.to_path_buf(),
             message,
@@ -51,11 +53,8 @@ impl VehicleDetector {
         if h != w {
             return Err(fail(format!("input {h}x{w} is not square")));
         }
-        let inference = tract_onnx::onnx()
-            .model_for_proto_model(&converted.model)
-            .map_err(|e| fail(format!("{e:#}")))?;
         Ok(VehicleDetector {
-            model: OnnxModel::from_inference_model(PathBuf::from(json), inference),
+            model: OnnxModel::from_proto(json, converted.model, engine)?,
             side: h as usize,
         })
     }
@@ -64,19 +63,10 @@ impl VehicleDetector {
     pub fn detect(&self, image: &image::RgbImage) -> Result<Vec<Detection>, PrivacyError> {
         let (w, h) = image.dimensions();
         let side = self.side as u32;
-        let resized =
-            image::imageops::resize(image, side, side, image::imageops::FilterType::Triangle);
-        let plane = self.side * self.side;
-        let mut input = vec![0f32; 3 * plane];
-        for (i, px) in resized.pixels().enumerate() {
-            for c in 0..3 {
-                // BGR order: channel c of the input is RGB channel 2 - c.
-                input[c * plane + i] = (px.0[2 - c] as f32 - MEAN_BGR[c]) / STD_BGR[c];
-            }
-        }
+        let input = to_chw(image, side, side, NORMALIZE);
         let outputs = self.model.run(input, self.side, self.side)?;
         let found = decode(&outputs, self.side).map_err(|message| PrivacyError::Inference {
-            model: self.model.name(),
+            model: self.model.name().to_string(),
             message,
         })?;
         let (sx, sy) = (w as f32 / side as f32, h as f32 / side as f32);

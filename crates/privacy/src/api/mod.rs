@@ -621,7 +621,7 @@ fn process(
                 ),
             )
         })?
-        .to_rgb8();
+        .into_rgb8();
     let detector = detector.ok_or_else(|| {
         fail(
             StatusCode::SERVICE_UNAVAILABLE,
