@@ -201,13 +201,16 @@ impl Partition {
                 w.write_index()?;
             }
         }
-        self.end.store(w.tail.next_offset, Ordering::Release);
         w.unsynced = true;
         match w.fsync {
             FsyncPolicy::EveryBatch => w.sync()?,
             FsyncPolicy::Interval(every) if w.last_sync.elapsed() >= every => w.sync()?,
             _ => {}
         }
+        // Published after the fsync the policy asks for: with `batch`, readers in this process
+        // never see a record a machine crash could still take back.
+        w.active.publish_tail(&w.tail);
+        self.end.store(w.tail.next_offset, Ordering::Release);
         Ok(AppendResult {
             base_offset,
             last_offset: header.next_offset() - 1,

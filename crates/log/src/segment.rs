@@ -375,8 +375,9 @@ impl Segment {
         }))
     }
 
-    /// Appends one encoded batch at `tail`, then publishes it. Returns the index entry added
-    /// for it, if one was due.
+    /// Writes one encoded batch at `tail`, unpublished until [`Segment::publish_tail`] (the
+    /// writer fsyncs in between when its policy asks). Returns the index entry added for it,
+    /// if one was due.
     pub fn append(
         &self,
         tail: &mut Tail,
@@ -397,8 +398,12 @@ impl Segment {
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(entry);
         }
-        self.publish(tail.position, tail.next_offset, tail.max_timestamp);
         Ok(entry)
+    }
+
+    /// Makes the batches written up to `tail` visible to readers.
+    pub fn publish_tail(&self, tail: &Tail) {
+        self.publish(tail.position, tail.next_offset, tail.max_timestamp);
     }
 
     fn publish(&self, len: u64, next_offset: u64, max_timestamp: i64) {
