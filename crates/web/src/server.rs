@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use spate_store::{QueryLimits, Store};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::WebError;
@@ -34,12 +35,16 @@ pub struct ServerConfig {
     pub routes: Option<axum::Router>,
 }
 
-/// The running servers; dropping it stops them.
+/// The running servers; dropping it stops them: no new connections are taken, open HTTP
+/// connections close once their current request is answered (idle keep-alive ones at once),
+/// and live subscriptions end.
 #[derive(Debug)]
 pub struct Server {
     http: Option<SocketAddr>,
     pg: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
+    /// Dropped with the server: its receivers (the live subscriptions) see it closed.
+    _closing: watch::Sender<()>,
 }
 
 impl Server {
@@ -67,10 +72,12 @@ impl Server {
             None => None,
         };
         let local = |l: &TcpListener, addr: SocketAddr| l.local_addr().unwrap_or(addr);
+        let (closing, closed) = watch::channel(());
         let mut server = Server {
             http: http.as_ref().zip(config.http).map(|(l, a)| local(l, a)),
             pg: pg.as_ref().zip(config.pg).map(|(l, a)| local(l, a)),
             tasks: Vec::new(),
+            _closing: closing,
         };
         if let Some(listener) = http {
             let mut app = crate::http::router(
@@ -79,11 +86,14 @@ impl Server {
                 config.health.clone(),
                 config.jobs.clone(),
                 config.models.clone(),
+                closed,
             );
             if let Some(routes) = config.routes.clone() {
                 app = app.merge(routes);
             }
             // Handlers may ask for the peer's address (the privacy API's access log does).
+            // Dropping the server aborts this task, and with it axum's shutdown signal: each
+            // connection then shuts down gracefully.
             let app = app.into_make_service_with_connect_info::<SocketAddr>();
             server.tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {

@@ -411,3 +411,76 @@ async fn a_subscriber_that_falls_behind_is_told_to_query_again() {
     );
     assert!(kinds.len() < 1500, "{}", kinds.len());
 }
+
+/// Reads from `stream` until `done` holds for what was read, or the read times out.
+fn read_until(stream: &mut std::net::TcpStream, done: impl Fn(&str) -> bool) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !done(&text) {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    text
+}
+
+/// Whether `stream` reaches its end (the server closed it) within `wait`.
+fn closed_within(stream: &mut std::net::TcpStream, wait: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let deadline = std::time::Instant::now() + wait;
+    let mut buf = [0u8; 4096];
+    while std::time::Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_the_server_closes_idle_connections_and_live_subscriptions() {
+    use std::io::Write;
+    let fx = Fixture::new();
+    let server = fx.serve(None).await;
+    let addr = server.http_addr().unwrap();
+    let (mut idle, mut live) = tokio::task::spawn_blocking(move || {
+        let open = |request: &str| {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            stream
+        };
+        // A keep-alive connection, idle after its answer.
+        let mut idle = open("GET /api/tables HTTP/1.1\r\nHost: t\r\n\r\n");
+        let answer = read_until(&mut idle, |t| t.contains("\"metrics\""));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // A live subscription, waiting for commits.
+        let mut live = open("GET /api/tables/metrics/live HTTP/1.1\r\nHost: t\r\n\r\n");
+        let answer = read_until(&mut live, |t| t.contains("subscribed"));
+        assert!(answer.contains("event: subscribed"), "{answer}");
+        (idle, live)
+    })
+    .await
+    .unwrap();
+    drop(server);
+    tokio::task::spawn_blocking(move || {
+        assert!(
+            closed_within(&mut idle, Duration::from_secs(5)),
+            "the idle connection stayed open"
+        );
+        assert!(
+            closed_within(&mut live, Duration::from_secs(5)),
+            "the live subscription stayed open"
+        );
+    })
+    .await
+    .unwrap();
+}

@@ -10,7 +10,8 @@
 //!   an `upsert` and a `delete` event, in that order).
 //!
 //! A subscriber too slow to keep up gets `lagged` (`{"missed": N}`, N commits missed) and
-//! should query the table again; an encoding failure is an `error` event.
+//! should query the table again; an encoding failure is an `error` event. The stream ends
+//! when the server stops.
 
 use std::convert::Infallible;
 
@@ -66,8 +67,11 @@ pub(super) async fn subscribe(
         Some((stream::iter(events), receiver))
     })
     .flatten();
+    let mut closed = state.closed.clone();
+    let server_stopped = async move { while closed.changed().await.is_ok() {} };
     let events = stream::once(async { first })
         .chain(commits)
+        .take_until(server_stopped)
         .map(Ok::<Event, Infallible>);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use spate_store::{QueryLimits, Store};
+use tokio::sync::watch;
 
 use crate::health::Health;
 use crate::jobs::JobService;
@@ -29,6 +30,8 @@ struct AppState {
     jobs: Option<Arc<dyn JobService>>,
     models: Option<Arc<dyn ModelService>>,
     process: ProcessStats,
+    /// Closed when the server stops: live subscriptions end then.
+    closed: watch::Receiver<()>,
 }
 
 /// The HTTP API over `store`, each query within `limits`:
@@ -49,12 +52,15 @@ struct AppState {
 /// - `/api/jobs…` and `GET /console`: the job console over `jobs` (see the `jobs` module);
 ///   `GET /api/process`: the process's CPU and memory.
 /// - `/api/model…`: the fleet model's registry over `models` (see the `models` module).
+///
+/// Live subscriptions end when `closed`'s sender is dropped.
 pub fn router(
     store: Store,
     limits: QueryLimits,
     health: Health,
     jobs: Option<Arc<dyn JobService>>,
     models: Option<Arc<dyn ModelService>>,
+    closed: watch::Receiver<()>,
 ) -> Router {
     Router::new()
         .route(
@@ -74,5 +80,6 @@ pub fn router(
             jobs,
             models,
             process: ProcessStats::default(),
+            closed,
         })
 }
