@@ -43,6 +43,7 @@ use spate_connectors::jdbc::sink::JdbcSink;
 use spate_connectors::jdbc::source::JdbcSource;
 use spate_connectors::kafka::sink::KafkaSink;
 use spate_connectors::kafka::source::{KafkaSource, KafkaSourceConfig};
+use spate_connectors::kafka::{MemberCommits, OffsetCommits};
 use spate_connectors::log_sink::{LogSink, LogSinkConfig, Partitioner};
 use spate_connectors::log_source::{Bound, LogSource, LogSourceConfig, StartupMode};
 use spate_connectors::mqtt::sink::MqttSink;
@@ -86,9 +87,10 @@ pub struct Registry {
     /// scan of a table (a query reading its auctions and its bids joins them at equal times,
     /// as Flink's reused source does).
     planned_at_ms: i64,
-    /// Reads every Kafka source from this partition only, never committing to its group
-    /// (a scale-out job runs a copy of its source per partition it is assigned).
-    kafka_partition: Option<i32>,
+    /// Reads every Kafka source from this partition only, its offsets committed by the
+    /// process's group member (a scale-out job runs a copy of its source per partition it is
+    /// assigned).
+    kafka_partition: Option<(i32, MemberCommits)>,
     /// The Kafka sources built so far.
     kafka_sources: RefCell<Vec<KafkaSourceConfig>>,
     /// The tables written so far, with their connectors.
@@ -110,10 +112,11 @@ impl Registry {
         }
     }
 
-    /// The connectors, with every Kafka source reading only `partition` of its topic.
-    pub fn reading_partition(log: Log, partition: i32) -> Self {
+    /// The connectors, with every Kafka source reading only `partition` of its topic and
+    /// handing its checkpointed offsets to `commits`, for the group member to commit.
+    pub fn reading_partition(log: Log, partition: i32, commits: MemberCommits) -> Self {
         Registry {
-            kafka_partition: Some(partition),
+            kafka_partition: Some((partition, commits)),
             ..Registry::new(log)
         }
     }
@@ -493,9 +496,11 @@ impl ConnectorRegistry for Registry {
                     Connector::Kafka => kafka::source_config(table, schema)?,
                     _ => kafka::upsert_source_config(table, schema)?,
                 };
-                if let Some(partition) = self.kafka_partition {
-                    config.only_partitions = Some(vec![partition]);
-                    config.commit_offsets = false;
+                if let Some((partition, commits)) = &self.kafka_partition {
+                    config.only_partitions = Some(vec![*partition]);
+                    if !matches!(config.commits, OffsetCommits::None) {
+                        config.commits = OffsetCommits::Member(commits.clone());
+                    }
                 }
                 self.kafka_sources.borrow_mut().push(config.clone());
                 Ok(Arc::new(move |task| {

@@ -16,6 +16,11 @@
 //! restores from the checkpoint of the process that ran it. Revoked parts stop before the
 //! group hands them to another process; the repartition topic's commit protocol drops what a
 //! stopped writer left uncommitted, so nothing is lost or counted twice in idempotent sinks.
+//!
+//! The member commits the offsets of the parts' completed checkpoints to the group, for both
+//! topics, so that Kafka's tools show the group's lag as for any consumer (the broker takes
+//! commits of a group with members only from its members). Recovery reads the checkpoints,
+//! never these offsets.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,10 +31,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use spate_connectors::kafka::repartition::{RepartitionSink, RepartitionSource, RepartitionTopic};
 use spate_connectors::kafka::source::KafkaSourceConfig;
-use spate_connectors::kafka::{ensure_topic, topic_partitions};
+use spate_connectors::kafka::{MemberCommits, ensure_topic, topic_partitions};
 use spate_connectors::side_output::LogSideOutput;
 use spate_engine::checkpoint::CheckpointStore;
 use spate_engine::exchange::Partitioning;
@@ -53,6 +58,8 @@ pub(crate) struct ScaleOutJob {
     pub checkpoints: PathBuf,
     /// The checkpoint interval.
     pub interval: Duration,
+    /// The offsets of the parts' completed checkpoints, for the group member to commit.
+    pub commits: MemberCommits,
 }
 
 /// What the runner needs to know of the job's shape.
@@ -75,7 +82,7 @@ impl ScaleOutJob {
     /// Plans the job with its Kafka source reading only `partition` (all with `None`).
     fn plan(&self, partition: Option<i32>) -> anyhow::Result<(JobGraph, Registry)> {
         let registry = match partition {
-            Some(p) => Registry::reading_partition(self.log.clone(), p),
+            Some(p) => Registry::reading_partition(self.log.clone(), p, self.commits.clone()),
             None => Registry::new(self.log.clone()),
         };
         let mut graphs = plan_script(&self.script, &registry, &self.options)?;
@@ -207,6 +214,7 @@ impl Runner {
             }];
         } else {
             let (topic, schema, partition) = (repartition.clone(), schema.clone(), *partition);
+            let commits = self.job.commits.clone();
             graph.sources = vec![SourceStage {
                 name: format!("source: {}", repartition.topic),
                 source: Arc::new(move |_| {
@@ -214,6 +222,7 @@ impl Runner {
                         topic.clone(),
                         partition,
                         schema.clone(),
+                        commits.clone(),
                     )?) as _)
                 }),
                 parallelism: 1,
@@ -284,12 +293,15 @@ struct Membership {
 impl ClientContext for Membership {}
 
 impl ConsumerContext for Membership {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             eprintln!("scale-out: revoked {}", parts_text(list));
             for tp in list.elements() {
                 self.runner.stop(&(tp.topic().to_string(), tp.partition()));
             }
+            // The stopped parts' last offsets, while this process is still the member owning
+            // them.
+            commit_offsets(consumer, &self.runner.job.commits, CommitMode::Sync);
         }
     }
 
@@ -307,6 +319,25 @@ impl ConsumerContext for Membership {
                     .map(|tp| (tp.topic().to_string(), tp.partition())),
             );
         }
+    }
+}
+
+/// Commits the offsets recorded in `commits` as `member` of the group. A failed commit is
+/// logged: the next checkpoint's offsets are committed again.
+fn commit_offsets<C: ConsumerContext>(
+    member: &BaseConsumer<C>,
+    commits: &MemberCommits,
+    mode: CommitMode,
+) {
+    let list = commits.take();
+    if list.count() == 0 {
+        return;
+    }
+    if let Err(e) = member.commit(&list, mode) {
+        tracing::warn!(
+            "committing {} to the group failed: {e}; the next checkpoint commits again",
+            parts_text(&list)
+        );
     }
 }
 
@@ -392,6 +423,7 @@ pub(crate) fn run(job: ScaleOutJob) -> anyhow::Result<()> {
         if let Some(failure) = runner.failed.lock().expect("failure lock").take() {
             break Err(anyhow::anyhow!(failure));
         }
+        commit_offsets(&consumer, &runner.job.commits, CommitMode::Async);
     };
     let parts: Vec<Part> = runner
         .running
@@ -403,6 +435,7 @@ pub(crate) fn run(job: ScaleOutJob) -> anyhow::Result<()> {
     for part in &parts {
         runner.stop(part);
     }
+    commit_offsets(&consumer, &runner.job.commits, CommitMode::Sync);
     // Leaving the group hands the partitions over at once rather than after the session
     // timeout.
     consumer.unsubscribe();

@@ -63,6 +63,19 @@ fn client(args: &[&str], input: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The sum over `topic`'s partitions of the offsets `group` committed (negative ones, for
+/// none, count as 0).
+fn committed_sum(broker: &str, group: &str, topic: &str) -> i64 {
+    let committed: Value =
+        serde_json::from_str(&client(&["committed", broker, group, topic], "")).unwrap();
+    committed
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap().max(0))
+        .sum()
+}
+
 /// The committed records of `topic`, as `kafka_client.py consume` prints them.
 fn consume(broker: &str, topic: &str) -> Vec<Value> {
     client(&["consume", broker, topic], "")
@@ -322,19 +335,9 @@ fn a_job_killed_and_restarted_from_its_checkpoint_neither_loses_nor_repeats_rows
     wait_for(&out_dir, total, &mut running);
     // The group's offsets, committed (asynchronously) once checkpoints complete, reach the
     // ends of the partitions.
-    let committed_sum = || -> i64 {
-        let committed: Value =
-            serde_json::from_str(&client(&["committed", &broker, &group, &input], "")).unwrap();
-        committed
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|v| v.as_i64().unwrap())
-            .sum()
-    };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let sum = committed_sum();
+        let sum = committed_sum(&broker, &group, &input);
         if sum == rounds * per_round {
             break;
         }
@@ -826,7 +829,8 @@ fn scaled_out_processes_equal_one_process_and_hand_partitions_over_exactly_once(
     assert_eq!(reference.len(), 13);
 
     // Two processes sharing the job through their group.
-    let scaled_job = job("scaled.sql", &unique("scaled"), &scaled, false);
+    let scaled_group = unique("scaled");
+    let scaled_job = job("scaled.sql", &scaled_group, &scaled, false);
     let checkpoints = tmp.path().join("checkpoints");
     let logs = ["a.log", "b.log", "c.log"].map(|l| tmp.path().join(l));
     let start = |n: usize| {
@@ -950,11 +954,109 @@ fn scaled_out_processes_equal_one_process_and_hand_partitions_over_exactly_once(
     // Nothing more arrives once everything is counted.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(count(&scaled), expected(50_000));
+    // The members commit the group's offsets as the parts' checkpoints complete, so Kafka's
+    // tools see its lag: they reach the ends of the input's partitions.
+    wait_until("the group's offsets at the input's end", &|| {
+        committed_sum(&broker, &scaled_group, &input) == 50_000
+    });
     drop(c);
     drop(b);
     for table in [&single, &scaled] {
         pg.query(&format!("DROP TABLE {table}"));
     }
+}
+
+#[test]
+fn a_scaled_out_window_fires_while_an_input_partition_stays_idle() {
+    let test = "a_scaled_out_window_fires_while_an_input_partition_stays_idle";
+    let Some(broker) = broker(test) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (unique("clicks"), unique("views"));
+    client(&["create", &broker, &input, "2"], "");
+    client(&["create", &broker, &output, "1"], "");
+    // One key: every event is in one partition, and the other never gets one. Its writer
+    // to the repartition topic has no watermark; only its idleness lets the windows fire.
+    let t0: i64 = 1_704_067_200_000;
+    let lines: String = (0..300i64)
+        .map(|i| {
+            format!(
+                "{{\"user\":\"u0\",\"page\":\"p{}\",\"ts\":{}}}\n",
+                i % 3,
+                t0 + i * 100
+            )
+        })
+        .collect();
+    client(&["produce", &broker, &input, "--key-field", "user"], &lines);
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'table.exec.source.idle-timeout' = '1 s';
+             CREATE TABLE clicks (`user` STRING, page STRING, ts BIGINT,
+               rt AS TO_TIMESTAMP_LTZ(ts, 3), WATERMARK FOR rt AS rt - INTERVAL '1' SECOND
+             ) WITH ('connector' = 'kafka', 'topic' = '{input}',
+               'properties.bootstrap.servers' = '{broker}',
+               'properties.group.id' = '{group}',
+               'scan.startup.mode' = 'earliest-offset', 'format' = 'json');
+             CREATE TABLE views (window_start TIMESTAMP(3), page STRING, views BIGINT)
+             WITH ('connector' = 'kafka', 'topic' = '{output}',
+               'properties.bootstrap.servers' = '{broker}', 'format' = 'json');
+             INSERT INTO views SELECT window_start, page, COUNT(*)
+             FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(rt), INTERVAL '10' SECOND))
+             GROUP BY window_start, window_end, page;",
+            group = unique("idle"),
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("job.log");
+    let checkpoints = tmp.path().join("checkpoints");
+    let _job = Running(
+        spate_run(
+            &tmp.path().join("data"),
+            &job,
+            &[
+                "--scale-out",
+                "--checkpoint-dir",
+                checkpoints.to_str().unwrap(),
+                "--checkpoint-interval-ms",
+                "200",
+            ],
+        )
+        .env("SPATE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap(),
+    );
+    // 30 s of events: the watermark (28.9 s) closes the first two windows, not the third.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let records = loop {
+        let records = consume(&broker, &output);
+        if records.len() >= 6 {
+            break records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of 6 window results; the job's log:\n{}",
+            records.len(),
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let mut views: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for r in &records {
+        let value: Value = serde_json::from_str(r["value"].as_str().unwrap()).unwrap();
+        let key = (
+            value["window_start"].as_str().unwrap().to_string(),
+            value["page"].as_str().unwrap().to_string(),
+        );
+        *views.entry(key).or_default() += value["views"].as_i64().unwrap();
+    }
+    let windows: BTreeSet<&String> = views.keys().map(|(w, _)| w).collect();
+    assert_eq!(windows.len(), 2, "{records:?}");
+    assert_eq!(views.values().sum::<i64>(), 200, "{records:?}");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use spate_connectors::format::record::RecordFormat;
 use spate_connectors::kafka::sink::{BufferFlush, KafkaSink, KafkaSinkConfig};
 use spate_connectors::kafka::source::{BoundedMode, KafkaSource, KafkaSourceConfig, StartupMode};
-use spate_connectors::kafka::{MetadataKey, Properties};
+use spate_connectors::kafka::{MetadataKey, OffsetCommits, Properties};
 use spate_connectors::log_sink::Partitioner;
 use spate_engine::changelog::{self, RowKind};
 use spate_engine::operator::TaskInfo;
@@ -145,7 +145,10 @@ fn source_config(broker: &str, topic: &str, group: Option<&str>) -> KafkaSourceC
         ],
         startup: StartupMode::Earliest,
         bound: BoundedMode::LatestOffset,
-        commit_offsets: group.is_some(),
+        commits: match group.is_some() {
+            true => OffsetCommits::Source,
+            false => OffsetCommits::None,
+        },
         poll_records: 64,
         only_partitions: None,
         upsert: false,

@@ -94,6 +94,13 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// Called when every input of the task has gone idle (Flink's `IDLE` watermark status:
+    /// no rows for the source's idle timeout); an input turning active again sends rows or a
+    /// watermark. The default ignores it; a sink may tell its readers.
+    fn input_idle(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// How often [`Operator::on_tick`] should run, if at all.
     fn tick_interval(&self) -> Option<Duration> {
         None
@@ -283,6 +290,13 @@ impl Chain {
     /// Pushes a watermark through the chain.
     pub fn push_watermark(&mut self, wm: EventTime, out: &mut Output) -> Result<()> {
         self.run_from(0, Emitted::Watermark(wm), out)
+    }
+
+    /// Tells every operator of the chain that its input has gone idle.
+    pub fn push_idle(&mut self) -> Result<()> {
+        self.operators
+            .iter_mut()
+            .try_for_each(|operator| operator.input_idle())
     }
 
     /// Runs the processing-time timer of every operator.

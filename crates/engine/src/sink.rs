@@ -48,6 +48,13 @@ pub trait Sink: Send {
         Ok(())
     }
 
+    /// Its input has gone idle: no rows and no event-time progress until it turns active
+    /// again (then rows or a watermark arrive). Sinks that hand event time on to other jobs,
+    /// such as repartition topics, pass the status on.
+    fn idle(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// How often [`Sink::on_tick`] should run, if at all (e.g. a sink flushing its buffer
     /// every `sink.buffer-flush.interval` while no rows arrive).
     fn tick_interval(&self) -> Option<Duration> {
@@ -85,6 +92,10 @@ impl Operator for SinkOperator {
 
     fn process_watermark(&mut self, wm: EventTime, _out: &mut Output) -> Result<()> {
         self.sink.watermark(wm)
+    }
+
+    fn input_idle(&mut self) -> Result<()> {
+        self.sink.idle()
     }
 
     fn tick_interval(&self) -> Option<Duration> {

@@ -19,7 +19,7 @@ use spate_connectors::kafka::sink::{BufferFlush, KafkaSinkConfig};
 use spate_connectors::kafka::source::{
     BoundedMode, KafkaSourceConfig, StartupMode, parse_specific_offsets,
 };
-use spate_connectors::kafka::{MetadataKey, Properties};
+use spate_connectors::kafka::{MetadataKey, OffsetCommits, Properties};
 use spate_connectors::log_sink::Partitioner;
 use spate_sql::catalog::ColumnKind;
 use spate_sql::{Connector, SqlError, TableDef, parse_duration};
@@ -302,7 +302,10 @@ fn source(
         }
     };
     Ok(KafkaSourceConfig {
-        commit_offsets: properties.contains_key("group.id"),
+        commits: match properties.contains_key("group.id") {
+            true => OffsetCommits::Source,
+            false => OffsetCommits::None,
+        },
         properties,
         topic,
         schema,

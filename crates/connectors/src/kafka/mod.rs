@@ -8,6 +8,8 @@
 //!
 //! - [`repartition`]: the topics through which the processes of a scale-out job hand rows
 //!   over by key, exactly once without broker transactions.
+//! - [`OffsetCommits`]: who commits a source's checkpointed offsets to its consumer group —
+//!   the source's own client, or the group member of a scale-out process.
 //!
 //! Values and keys are `json`, `csv` or `raw` ([`crate::format::record`]).
 
@@ -17,9 +19,10 @@ pub mod sink;
 pub mod source;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 /// How long metadata, offset and flush requests to the broker may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,6 +41,48 @@ fn client_config(properties: &Properties, fixed: &[(&str, &str)]) -> ClientConfi
         config.set(*key, *value);
     }
     config
+}
+
+/// Who commits the offsets of a source's completed checkpoints to its consumer group.
+#[derive(Debug, Clone, Default)]
+pub enum OffsetCommits {
+    /// Nobody: the table has no `properties.group.id`.
+    #[default]
+    None,
+    /// The source's own client, which reads assigned partitions without joining the group.
+    /// Kafka accepts that only while the group has no members.
+    Source,
+    /// The group member of the process running the source (a scale-out process): the broker
+    /// refuses commits from clients outside a group that has members, so the source hands its
+    /// offsets to the member, which commits them with its generation.
+    Member(MemberCommits),
+}
+
+/// Offsets waiting for a group member to commit them: the newest per topic partition, handed
+/// over by the sources and readers of the parts a scale-out process runs.
+#[derive(Debug, Clone, Default)]
+pub struct MemberCommits(Arc<Mutex<BTreeMap<(String, i32), i64>>>);
+
+impl MemberCommits {
+    /// Records that `offset` (the next record to read) of `topic`/`partition` is checkpointed.
+    pub fn record(&self, topic: &str, partition: i32, offset: i64) {
+        let mut offsets = self.0.lock().expect("member commits lock");
+        let entry = offsets
+            .entry((topic.to_string(), partition))
+            .or_insert(offset);
+        *entry = (*entry).max(offset);
+    }
+
+    /// The offsets recorded since the last call, as a list to commit (empty if none).
+    pub fn take(&self) -> TopicPartitionList {
+        let offsets = std::mem::take(&mut *self.0.lock().expect("member commits lock"));
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in offsets {
+            list.add_partition_offset(&topic, partition, Offset::Offset(offset))
+                .expect("a valid offset");
+        }
+        list
+    }
 }
 
 /// A record's metadata that a table can read as a column (`METADATA FROM 'key'`).

@@ -16,7 +16,9 @@
 //! writer produces them again. Readers thus see each row once, whichever process wrote it and
 //! however often writers fail over, and their watermark is the least of the writers' committed
 //! ones, so a writer that is being handed over holds event time back rather than making its
-//! rows late.
+//! rows late. A writer whose input is idle (`table.exec.source.idle-timeout`) says so in its
+//! commit markers, and readers leave it out of that least watermark until it writes again, as
+//! Flink's idle watermark status does within one job.
 //!
 //! Writers are ordered within a partition (the producer is idempotent), and a reader's
 //! checkpoint holds its read offset with the rows it holds back.
@@ -37,10 +39,10 @@ use spate_engine::EngineError;
 use spate_engine::exchange::split_by_hash;
 use spate_engine::message::EventTime;
 use spate_engine::sink::Sink;
-use spate_engine::source::{Source, SourcePoll};
+use spate_engine::source::{PendingCheckpoints, Source, SourcePoll};
 
 use super::producer::Producer;
-use super::{Properties, client_config, describe};
+use super::{MemberCommits, Properties, client_config, describe};
 
 /// The rows of one partition a writer buffers before producing them as one record.
 const RECORD_ROWS: usize = 4096;
@@ -56,16 +58,31 @@ enum Kind {
     Restart = 2,
 }
 
-/// A record's header: kind, writer, epoch, watermark (`i64::MIN` for none), then the body.
-const HEADER: usize = 1 + 4 + 8 + 8;
+/// A record's header: kind, flags, writer, epoch, watermark (`i64::MIN` for none), then the
+/// body.
+const HEADER: usize = 1 + 1 + 4 + 8 + 8;
+/// The flag of a marker whose writer's input is idle.
+const IDLE: u8 = 1;
 
-fn header(kind: Kind, writer: u32, epoch: u64, watermark: Option<EventTime>) -> Vec<u8> {
+/// The header of a record of `writer` for `epoch`: its watermark is `EventTime` progress, or
+/// idleness with the last watermark.
+fn header(kind: Kind, writer: u32, epoch: u64, status: WriterStatus) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(HEADER);
     bytes.push(kind as u8);
+    bytes.push(if status.idle { IDLE } else { 0 });
     bytes.extend_from_slice(&writer.to_be_bytes());
     bytes.extend_from_slice(&epoch.to_be_bytes());
-    bytes.extend_from_slice(&watermark.unwrap_or(i64::MIN).to_be_bytes());
+    bytes.extend_from_slice(&status.watermark.unwrap_or(i64::MIN).to_be_bytes());
     bytes
+}
+
+/// A writer's event-time status, as its markers carry it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct WriterStatus {
+    /// The writer's watermark, if it has one.
+    watermark: Option<EventTime>,
+    /// Whether its input is idle: readers do not wait for its watermark.
+    idle: bool,
 }
 
 /// A decoded record.
@@ -73,7 +90,7 @@ struct Record<'a> {
     kind: Kind,
     writer: u32,
     epoch: u64,
-    watermark: Option<EventTime>,
+    status: WriterStatus,
     body: &'a [u8],
 }
 
@@ -88,12 +105,15 @@ fn parse(bytes: &[u8]) -> Option<Record<'_>> {
         _ => return None,
     };
     let word = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-    let watermark = word(13) as i64;
+    let watermark = word(14) as i64;
     Some(Record {
         kind,
-        writer: u32::from_be_bytes(bytes[1..5].try_into().expect("4 bytes")),
-        epoch: word(5),
-        watermark: (watermark != i64::MIN).then_some(watermark),
+        writer: u32::from_be_bytes(bytes[2..6].try_into().expect("4 bytes")),
+        epoch: word(6),
+        status: WriterStatus {
+            watermark: (watermark != i64::MIN).then_some(watermark),
+            idle: bytes[1] & IDLE != 0,
+        },
         body: &bytes[HEADER..],
     })
 }
@@ -149,7 +169,7 @@ pub struct RepartitionSink {
     producer: Producer,
     /// The checkpoint that will cover rows written now.
     epoch: u64,
-    watermark: Option<EventTime>,
+    status: WriterStatus,
     buffers: Vec<Buffered>,
     hashes: Vec<u64>,
 }
@@ -178,7 +198,7 @@ impl RepartitionSink {
             writer,
             producer,
             epoch: 1,
-            watermark: None,
+            status: WriterStatus::default(),
             hashes: Vec::new(),
         })
     }
@@ -194,14 +214,14 @@ impl RepartitionSink {
         if batches.is_empty() {
             return Ok(());
         }
-        let mut value = header(Kind::Data, self.writer, self.epoch, None);
+        let mut value = header(Kind::Data, self.writer, self.epoch, WriterStatus::default());
         value.extend(encode_batches(&batches)?);
         self.produce(partition, &value)
     }
 
     /// A marker to every partition, delivered before this returns.
     fn mark(&mut self, kind: Kind, epoch: u64) -> Result<(), EngineError> {
-        let value = header(kind, self.writer, epoch, self.watermark);
+        let value = header(kind, self.writer, epoch, self.status);
         for partition in 0..self.topic.partitions {
             self.produce(partition, &value)?;
         }
@@ -215,6 +235,7 @@ impl Sink for RepartitionSink {
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), EngineError> {
+        self.status.idle = false;
         let parts = split_by_hash(&self.keys, batch, self.topic.partitions, &mut self.hashes)?;
         for (partition, rows) in parts {
             let buffered = &mut self.buffers[partition];
@@ -230,7 +251,15 @@ impl Sink for RepartitionSink {
     }
 
     fn watermark(&mut self, watermark: EventTime) -> Result<(), EngineError> {
-        self.watermark = Some(watermark);
+        self.status = WriterStatus {
+            watermark: Some(watermark),
+            idle: false,
+        };
+        Ok(())
+    }
+
+    fn idle(&mut self) -> Result<(), EngineError> {
+        self.status.idle = true;
         Ok(())
     }
 
@@ -270,7 +299,7 @@ impl Sink for RepartitionSink {
 #[derive(Debug, Default)]
 struct WriterState {
     committed: u64,
-    watermark: Option<EventTime>,
+    status: WriterStatus,
     held: Vec<(u64, Vec<RecordBatch>)>,
 }
 
@@ -286,14 +315,19 @@ pub struct RepartitionSource {
     writers: Vec<WriterState>,
     ready: VecDeque<RecordBatch>,
     emitted: Option<EventTime>,
+    /// Where the read offsets of completed checkpoints go, for the group member to commit.
+    commits: MemberCommits,
+    to_commit: PendingCheckpoints<i64>,
 }
 
 impl RepartitionSource {
-    /// The reader of `partition` of `topic`, whose rows have `schema`.
+    /// The reader of `partition` of `topic`, whose rows have `schema`; the offsets its
+    /// checkpoints hold go to `commits` once they complete.
     pub fn new(
         topic: RepartitionTopic,
         partition: i32,
         schema: SchemaRef,
+        commits: MemberCommits,
     ) -> Result<Self, EngineError> {
         let consumer: BaseConsumer = client_config(
             &topic.properties,
@@ -314,6 +348,8 @@ impl RepartitionSource {
             offset: 0,
             ready: VecDeque::new(),
             emitted: None,
+            commits,
+            to_commit: PendingCheckpoints::default(),
         })
     }
 
@@ -377,9 +413,10 @@ impl RepartitionSource {
                     state.held = later;
                 }
                 state.committed = state.committed.max(record.epoch);
-                if record.watermark.is_some() {
-                    state.watermark = record.watermark.max(state.watermark);
-                }
+                state.status = WriterStatus {
+                    watermark: record.status.watermark.max(state.status.watermark),
+                    idle: record.status.idle,
+                };
                 done.into_iter().flat_map(|(_, batches)| batches).collect()
             }
         };
@@ -387,9 +424,19 @@ impl RepartitionSource {
         Ok(())
     }
 
-    /// The least of the writers' watermarks, once every writer has one.
+    /// The least of the watermarks of the writers that are not idle, once each has one; when
+    /// every writer is idle, the greatest of their watermarks (which each writer reached
+    /// before going idle, as Flink's watermark valve does).
     fn watermark(&self) -> Option<EventTime> {
-        self.writers.iter().map(|w| w.watermark).min().flatten()
+        let statuses = self.writers.iter().map(|w| w.status);
+        match self.writers.iter().all(|w| w.status.idle) {
+            true => statuses.filter_map(|s| s.watermark).max(),
+            false => statuses
+                .filter(|s| !s.idle)
+                .map(|s| s.watermark)
+                .min()
+                .flatten(),
+        }
     }
 }
 
@@ -430,14 +477,16 @@ impl Source for RepartitionSource {
         Ok(SourcePoll::Idle)
     }
 
-    fn snapshot(&mut self, _checkpoint: u64) -> Result<Vec<u8>, EngineError> {
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>, EngineError> {
+        self.to_commit.insert(checkpoint, self.offset);
         let mut state = StateBytes::default();
         state.u64(self.offset as u64);
         state.u64(self.emitted.unwrap_or(i64::MIN) as u64);
         state.bytes(&encode_batches(self.ready.make_contiguous())?);
         for writer in &self.writers {
             state.u64(writer.committed);
-            state.u64(writer.watermark.unwrap_or(i64::MIN) as u64);
+            state.u64(writer.status.watermark.unwrap_or(i64::MIN) as u64);
+            state.u64(u64::from(writer.status.idle));
             state.u64(writer.held.len() as u64);
             for (epoch, batches) in &writer.held {
                 state.u64(*epoch);
@@ -457,7 +506,10 @@ impl Source for RepartitionSource {
             self.ready = decode_batches(state.bytes().ok_or_else(corrupt)?)?.into();
             for writer in &mut self.writers {
                 writer.committed = state.u64().ok_or_else(corrupt)?;
-                writer.watermark = time(state.u64().ok_or_else(corrupt)?);
+                writer.status = WriterStatus {
+                    watermark: time(state.u64().ok_or_else(corrupt)?),
+                    idle: state.u64().ok_or_else(corrupt)? != 0,
+                };
                 let held = state.u64().ok_or_else(corrupt)?;
                 writer.held = (0..held)
                     .map(|_| {
@@ -467,7 +519,16 @@ impl Source for RepartitionSource {
                     .collect::<Result<_, EngineError>>()?;
             }
         }
+        self.to_commit.clear();
         self.seek()
+    }
+
+    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), EngineError> {
+        if let Some(offset) = self.to_commit.complete(checkpoint).pop() {
+            self.commits
+                .record(&self.topic.topic, self.partition, offset);
+        }
+        Ok(())
     }
 }
 
@@ -501,5 +562,99 @@ impl<'a> StateReader<'a> {
         let (bytes, rest) = self.0.split_at_checked(n)?;
         self.0 = rest;
         Some(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn reader(writers: u32) -> RepartitionSource {
+        let topic = RepartitionTopic {
+            properties: [("bootstrap.servers".to_string(), "127.0.0.1:9".to_string())].into(),
+            topic: "t-repartition".into(),
+            partitions: 1,
+            writers,
+        };
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        RepartitionSource::new(topic, 0, schema, MemberCommits::default()).unwrap()
+    }
+
+    fn marker(kind: Kind, writer: u32, epoch: u64, watermark: Option<i64>, idle: bool) -> Vec<u8> {
+        header(kind, writer, epoch, WriterStatus { watermark, idle })
+    }
+
+    #[test]
+    fn headers_round_trip_with_idleness() {
+        let bytes = marker(Kind::Commit, 3, 7, Some(-5), true);
+        let record = parse(&bytes).unwrap();
+        assert_eq!(
+            (record.kind, record.writer, record.epoch),
+            (Kind::Commit, 3, 7)
+        );
+        assert_eq!(
+            record.status,
+            WriterStatus {
+                watermark: Some(-5),
+                idle: true
+            }
+        );
+        let bytes = marker(Kind::Data, 1, 2, None, false);
+        assert_eq!(parse(&bytes).unwrap().status, WriterStatus::default());
+    }
+
+    #[test]
+    fn idle_writers_do_not_hold_the_readers_watermark_back() {
+        let mut reader = reader(2);
+        reader
+            .take(0, &marker(Kind::Commit, 0, 1, Some(100), false))
+            .unwrap();
+        // Writer 1 has said nothing: the watermark waits for it.
+        assert_eq!(reader.watermark(), None);
+        reader
+            .take(1, &marker(Kind::Commit, 1, 1, None, true))
+            .unwrap();
+        assert_eq!(reader.watermark(), Some(100));
+        // Writer 1 writes again: its rows are held until committed, and its watermark counts.
+        let schema = Arc::clone(&reader.schema);
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2]))]).unwrap();
+        let mut data = marker(Kind::Data, 1, 2, None, false);
+        data.extend(encode_batches(&[batch]).unwrap());
+        reader.take(2, &data).unwrap();
+        assert!(reader.ready.is_empty());
+        reader
+            .take(3, &marker(Kind::Commit, 1, 2, Some(60), false))
+            .unwrap();
+        assert_eq!(reader.ready.len(), 1);
+        assert_eq!(reader.watermark(), Some(60));
+        // Both idle: each reached its watermark before going idle.
+        reader
+            .take(4, &marker(Kind::Commit, 0, 2, Some(100), true))
+            .unwrap();
+        reader
+            .take(5, &marker(Kind::Commit, 1, 3, Some(60), true))
+            .unwrap();
+        assert_eq!(reader.watermark(), Some(100));
+    }
+
+    #[test]
+    fn idleness_survives_a_checkpoint() {
+        let mut reader = reader(2);
+        reader
+            .take(0, &marker(Kind::Commit, 0, 1, Some(100), false))
+            .unwrap();
+        reader
+            .take(1, &marker(Kind::Commit, 1, 1, None, true))
+            .unwrap();
+        let state = reader.snapshot(1).unwrap();
+        let mut restored = self::reader(2);
+        restored.restore(Some(&state)).unwrap();
+        assert_eq!(restored.offset, 0);
+        assert_eq!(restored.watermark(), Some(100));
+        assert!(restored.writers[1].status.idle);
     }
 }

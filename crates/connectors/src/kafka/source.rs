@@ -7,8 +7,8 @@
 //! from `scan.startup.mode`. Once a checkpoint completes, the positions it holds are
 //! committed to the consumer group (`properties.group.id`), as Flink does: asynchronously, and a
 //! failed commit is logged, never a failure of the job (the next checkpoint commits
-//! again). The group's offsets are for monitoring and `group-offsets` starts, never for
-//! recovery.
+//! again). In a scale-out process the group member commits them ([`OffsetCommits::Member`]).
+//! The group's offsets are for monitoring and `group-offsets` starts, never for recovery.
 //!
 //! Records whose value (or key) does not decode go to the dead-letter output with the reason
 //! and `topic/partition/offset`. Records without a value (tombstones) are skipped, as Flink's
@@ -38,7 +38,10 @@ use spate_engine::operator::TaskInfo;
 use spate_engine::side_output::{SideOutputKind, SideRecord};
 use spate_engine::source::{PendingCheckpoints, Source, SourcePoll};
 
-use super::{MetadataKey, Properties, REQUEST_TIMEOUT, client_config, describe, partition_count};
+use super::{
+    MetadataKey, OffsetCommits, Properties, REQUEST_TIMEOUT, client_config, describe,
+    partition_count,
+};
 use crate::format::json::Rejected;
 use crate::format::record::{RecordDecoder, RecordFormat};
 
@@ -93,8 +96,8 @@ pub struct KafkaSourceConfig {
     pub startup: StartupMode,
     /// Stop condition.
     pub bound: BoundedMode,
-    /// Whether checkpointed offsets are committed to the consumer group.
-    pub commit_offsets: bool,
+    /// Who commits checkpointed offsets to the consumer group.
+    pub commits: OffsetCommits,
     /// Records taken from the client per poll at most.
     pub poll_records: usize,
     /// The partitions read, shared by the instances as the topic's are; `None` for all of
@@ -615,7 +618,7 @@ impl Source for KafkaSource {
     }
 
     fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>, EngineError> {
-        if self.config.commit_offsets {
+        if !matches!(self.config.commits, OffsetCommits::None) {
             self.to_commit.insert(checkpoint, self.offsets.clone());
         }
         let pairs: Vec<(i32, i64)> = self
@@ -672,6 +675,12 @@ impl Source for KafkaSource {
         let Some(offsets) = self.to_commit.complete(checkpoint).pop() else {
             return Ok(());
         };
+        if let OffsetCommits::Member(member) = &self.config.commits {
+            for (p, offset) in self.partitions.iter().zip(offsets) {
+                member.record(&self.config.topic, *p, offset);
+            }
+            return Ok(());
+        }
         let list = self.partition_list(|i| Offset::Offset(offsets[i]));
         if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
             self.consumer

@@ -218,6 +218,7 @@ impl SourceTask {
                 *idle_sent = false;
             }
             Some(Watermark::Idle) if !*idle_sent => {
+                self.chain.push_idle()?;
                 self.exchange
                     .broadcast(Message::Watermark(Watermark::Idle))
                     .await?;
@@ -365,6 +366,7 @@ impl OperatorTask {
             *idle_sent = false;
         } else if wms.all_idle() {
             if !*idle_sent {
+                self.chain.push_idle()?;
                 self.exchange
                     .broadcast(Message::Watermark(Watermark::Idle))
                     .await?;
