@@ -8,6 +8,7 @@
 //! Features come from the fleet job's own SQL ([`crate::fleet_features`]), so a model is
 //! trained on exactly what the streaming job will feed it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +18,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use spate_fleet::{GroundTruth, WindowTruth};
+use spate_fleet::{FaultKind, GroundTruth, WindowTruth};
 use spate_ml::{
     Classifier, DataRange, Dataset, DriftReference, Evaluation, LoadedModel, ModelVersion,
     Registry, TrainOptions, TrainingInfo,
@@ -372,9 +373,13 @@ fn load_model(path: &Path) -> anyhow::Result<LoadedModel> {
     })
 }
 
-/// How long before its trouble code each faulty vehicle was flagged.
+/// Consecutive flagged windows of one vehicle that make an alarm: a single flagged window can
+/// be a chance false positive, a run of them is a signature that persists.
+const ALARM_RUN: usize = 3;
+
+/// How long before its trouble code the vehicles of one group were flagged.
 #[derive(Debug, Default)]
-struct LeadTimes {
+struct Lead {
     /// Hours from the first flag after onset to the first trouble code, per vehicle with both.
     hours: Vec<f64>,
     /// Flagged, and no trouble code set within the data.
@@ -385,48 +390,126 @@ struct LeadTimes {
     vehicles: usize,
 }
 
-impl LeadTimes {
-    fn new(windows: &LabelledWindows, scores: &[f64], threshold: f64) -> LeadTimes {
-        use std::collections::BTreeMap;
-        // Per vehicle: (first flag after onset, first trouble code), window ends.
-        let mut per_vin: BTreeMap<String, (Option<i64>, Option<i64>)> = BTreeMap::new();
-        for (i, score) in scores.iter().enumerate() {
-            if matches!(windows.truth[i], WindowTruth::Healthy) {
-                continue;
-            }
-            let entry = per_vin.entry(windows.vins[i].to_string()).or_default();
-            let end = windows.window_end[i];
-            if *score >= threshold {
-                entry.0 = Some(entry.0.map_or(end, |t| t.min(end)));
-            }
-            if windows.dtc_count[i] > 0 {
-                entry.1 = Some(entry.1.map_or(end, |t| t.min(end)));
-            }
+impl Lead {
+    /// Counts a vehicle first flagged at `flag` and first showing a code at `dtc`.
+    fn add(&mut self, flag: Option<i64>, dtc: Option<i64>) {
+        self.vehicles += 1;
+        match (flag, dtc) {
+            (None, _) => self.missed += 1,
+            (Some(_), None) => self.flagged_without_dtc += 1,
+            (Some(flag), Some(dtc)) => self.hours.push((dtc - flag) as f64 / 3_600_000.0),
         }
-        let mut lead = LeadTimes {
-            vehicles: per_vin.len(),
-            ..LeadTimes::default()
-        };
-        for (flag, dtc) in per_vin.values() {
-            match (flag, dtc) {
-                (None, _) => lead.missed += 1,
-                (Some(_), None) => lead.flagged_without_dtc += 1,
-                (Some(flag), Some(dtc)) => lead.hours.push((dtc - flag) as f64 / 3_600_000.0),
-            }
-        }
-        lead.hours.sort_by(f64::total_cmp);
-        lead
     }
 
     fn median(&self) -> Option<f64> {
-        let n = self.hours.len();
+        let mut hours = self.hours.clone();
+        hours.sort_by(f64::total_cmp);
+        let n = hours.len();
         (n > 0).then(|| {
             if n % 2 == 1 {
-                self.hours[n / 2]
+                hours[n / 2]
             } else {
-                (self.hours[n / 2 - 1] + self.hours[n / 2]) / 2.0
+                (hours[n / 2 - 1] + hours[n / 2]) / 2.0
             }
         })
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "median": self.median(),
+            "vehicles": self.vehicles,
+            "flagged_before_dtc": self.hours.iter().filter(|h| **h > 0.0).count(),
+            "flagged_with_dtc_known": self.hours.len(),
+            "flagged_without_dtc": self.flagged_without_dtc,
+            "missed": self.missed,
+        })
+    }
+}
+
+/// How long before its trouble code each faulty vehicle was flagged, overall and by fault,
+/// counting from its first flagged window after onset and from its first alarm (a run of
+/// [`ALARM_RUN`] flagged windows), with how often healthy vehicles were flagged or alarmed.
+#[derive(Debug, Default)]
+struct LeadTimes {
+    /// From the first flagged window.
+    first_flag: Lead,
+    /// From the first flagged window, by fault.
+    first_flag_by_fault: BTreeMap<FaultKind, Lead>,
+    /// From the first alarm.
+    alarm: Lead,
+    /// From the first alarm, by fault.
+    alarm_by_fault: BTreeMap<FaultKind, Lead>,
+    /// Vehicles whose every window is healthy.
+    healthy_vehicles: usize,
+    /// Of those, how many had a window flagged.
+    healthy_flagged: usize,
+    /// Of those, how many had an alarm.
+    healthy_alarmed: usize,
+}
+
+impl LeadTimes {
+    fn new(windows: &LabelledWindows, scores: &[f64], threshold: f64) -> LeadTimes {
+        // Each vehicle's windows: (end, flagged, trouble code stored, fault once started).
+        type Window = (i64, bool, bool, Option<FaultKind>);
+        let mut per_vin: BTreeMap<String, Vec<Window>> = BTreeMap::new();
+        for (i, score) in scores.iter().enumerate() {
+            let fault = match windows.truth[i] {
+                WindowTruth::Healthy => None,
+                WindowTruth::Incipient { fault, .. } | WindowTruth::Faulty { fault, .. } => {
+                    Some(fault)
+                }
+            };
+            per_vin
+                .entry(windows.vins[i].to_string())
+                .or_default()
+                .push((
+                    windows.window_end[i],
+                    *score >= threshold,
+                    windows.dtc_count[i] > 0,
+                    fault,
+                ));
+        }
+        let mut lead = LeadTimes::default();
+        for mut vehicle in per_vin.into_values() {
+            vehicle.sort_by_key(|w| w.0);
+            // The first window ending a run of ALARM_RUN flagged ones, among `rows`.
+            let first_alarm = |rows: &[Window]| {
+                let mut run = 0;
+                rows.iter().find_map(|&(end, flagged, _, _)| {
+                    run = if flagged { run + 1 } else { 0 };
+                    (run >= ALARM_RUN).then_some(end)
+                })
+            };
+            let Some(kind) = vehicle.iter().find_map(|w| w.3) else {
+                lead.healthy_vehicles += 1;
+                lead.healthy_flagged += usize::from(vehicle.iter().any(|w| w.1));
+                lead.healthy_alarmed += usize::from(first_alarm(&vehicle).is_some());
+                continue;
+            };
+            let after_onset: Vec<Window> = vehicle.into_iter().filter(|w| w.3.is_some()).collect();
+            let flag = after_onset.iter().find(|w| w.1).map(|w| w.0);
+            let alarm = first_alarm(&after_onset);
+            let dtc = after_onset.iter().find(|w| w.2).map(|w| w.0);
+            lead.first_flag.add(flag, dtc);
+            lead.first_flag_by_fault
+                .entry(kind)
+                .or_default()
+                .add(flag, dtc);
+            lead.alarm.add(alarm, dtc);
+            lead.alarm_by_fault.entry(kind).or_default().add(alarm, dtc);
+        }
+        lead
+    }
+
+    /// The figures as `evaluate` prints them: the overall ones with a `by_fault` object.
+    fn json_of(overall: &Lead, by_fault: &BTreeMap<FaultKind, Lead>) -> serde_json::Value {
+        let mut value = overall.to_json();
+        let faults: serde_json::Map<String, serde_json::Value> = by_fault
+            .iter()
+            .map(|(kind, lead)| (kind.to_string(), lead.to_json()))
+            .collect();
+        value["by_fault"] = faults.into();
+        value
     }
 }
 
@@ -466,13 +549,13 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
         "recall_by_fault": by_fault,
         "model": format!("v{}", loaded.meta.version),
         "incipient_windows_excluded": incipient,
-        "lead_time_hours": {
-            "median": lead.median(),
-            "vehicles": lead.vehicles,
-            "flagged_before_dtc": lead.hours.iter().filter(|h| **h > 0.0).count(),
-            "flagged_with_dtc_known": lead.hours.len(),
-            "flagged_without_dtc": lead.flagged_without_dtc,
-            "missed": lead.missed,
+        "lead_time_hours": LeadTimes::json_of(&lead.first_flag, &lead.first_flag_by_fault),
+        "alarm_lead_time_hours": LeadTimes::json_of(&lead.alarm, &lead.alarm_by_fault),
+        "alarm_run_windows": ALARM_RUN,
+        "healthy_vehicles": {
+            "vehicles": lead.healthy_vehicles,
+            "flagged": lead.healthy_flagged,
+            "alarmed": lead.healthy_alarmed,
         },
         "report": report,
     });
@@ -485,7 +568,6 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
 
 /// Per fault, and per tenth of its severity: faulty windows and how many were flagged.
 fn recall_by_fault(windows: &LabelledWindows, scores: &[f64], threshold: f64) -> serde_json::Value {
-    use std::collections::BTreeMap;
     let mut counts: BTreeMap<String, BTreeMap<String, (u64, u64)>> = BTreeMap::new();
     for (truth, score) in windows.truth.iter().zip(scores) {
         if let WindowTruth::Faulty { fault, severity } = truth {
