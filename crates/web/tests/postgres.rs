@@ -280,3 +280,287 @@ async fn sqlx_describes_types_and_reads_binary_values() {
     assert!(row.try_get_raw(13).unwrap().is_null());
     assert_eq!(row.get::<Option<i64>, _>(13), None);
 }
+
+/// `metrics` rows around 2023-11-14 22:13:20 UTC (1_700_000_000 s): two in the minute from
+/// 22:13, one in the minute from 22:14, and one before and one after the range
+/// [22:13:00, 22:16:00] the Grafana queries below ask for.
+fn minutes() -> arrow::array::RecordBatch {
+    metrics(&[
+        (1_699_999_920_000, "/early", 1, Some(100.0)),
+        (1_700_000_000_000, "/a", 3, Some(1.0)),
+        (1_700_000_030_000, "/b", 5, Some(3.0)),
+        (1_700_000_050_000, "/a", 7, Some(5.0)),
+        (1_700_000_190_000, "/late", 9, Some(200.0)),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_meta_commands_describe_the_store() {
+    if !have_psql() {
+        return;
+    }
+    let fx = Fixture::new();
+    fx.commit(&fx.metrics, &minutes());
+    let server = fx.serve(None).await;
+    let addr = server.pg_addr().unwrap();
+    let run = |command: &'static str| psql(addr, "spate", "", command);
+
+    // \dt and \d: the tables, owned by the one user.
+    let tables = "public|metrics|table|spate\npublic|scores|table|spate\n";
+    assert_eq!(stdout(&run("\\dt\n").await), tables);
+    assert_eq!(stdout(&run("\\d\n").await), tables);
+    // \d TABLE: each column with its PostgreSQL type and whether it takes NULLs.
+    assert_eq!(
+        stdout(&run("\\d metrics\n").await),
+        "ts|timestamp(3) without time zone||not null|\n\
+         endpoint|character varying||not null|\n\
+         requests|bigint||not null|\n\
+         latency|double precision|||\n"
+    );
+    assert_eq!(
+        stdout(&run("\\d public.scores\n").await),
+        "ip|character varying||not null|\nscore|bigint|||\n"
+    );
+    // Without -q and -t, psql titles the table with its schema, and says when there is
+    // no such table.
+    let plain = |command: &str| {
+        Command::new(PSQL)
+            .args(["-X", "-h"])
+            .arg(addr.ip().to_string())
+            .arg("-p")
+            .arg(addr.port().to_string())
+            .args(["-U", "spate", "-d", "spate", "-c", command])
+            .output()
+            .unwrap()
+    };
+    let text = stdout(&plain("\\d metrics"));
+    assert!(text.contains("Table \"public.metrics\""), "{text}");
+    assert!(
+        text.contains("latency  | double precision               |           |          |"),
+        "{text}"
+    );
+    let out = plain("\\d nope");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Did not find any relation named \"nope\""),
+        "{out:?}"
+    );
+    // \dn, \l, \dv, \di, \df: the schema, the database, and no views, indexes or functions.
+    assert_eq!(stdout(&run("\\dn\n").await), "public|spate\n");
+    assert_eq!(stdout(&run("\\l\n").await), "spate|spate|UTF8|C|C||libc|\n");
+    for empty in ["\\dv\n", "\\di\n", "\\df\n"] {
+        assert_eq!(stdout(&run(empty).await), "", "{empty}");
+    }
+    // \conninfo is psql's own; the queries it prints with come from the catalog.
+    let out = run("\\conninfo\nSELECT current_database(), current_user, current_schema();\n").await;
+    let text = stdout(&out);
+    assert!(text.contains("as user \"spate\""), "{text}");
+    assert!(text.ends_with("spate|spate|public\n"), "{text}");
+}
+
+/// The SQL Grafana's PostgreSQL data source sends, as it writes it (grafana/grafana):
+/// - the schema, table and column lists of the query builder: `showSchemas`,
+///   `showTables` and `getSchema` in
+///   public/app/plugins/datasource/grafana-postgresql-datasource/postgresMetaQuery.ts,
+///   with its `buildSchemaConstraint` (the schemas of `search_path`);
+/// - the version probe of its configuration page (`getVersion`, and
+///   `getTimescaleDBVersion` reading `pg_extension`) in the same file;
+/// - the macros of pkg/tsdb/grafana-postgresql-datasource/macros.go: `$__timeFilter(ts)`
+///   is `ts BETWEEN '<from RFC 3339>' AND '<to>'`, `$__timeGroupAlias(ts, 1m)` is
+///   `floor(extract(epoch from ts)/60)*60 AS "time"`, `$__time(ts)` is `ts AS "time"` and
+///   `$__timeEpoch(ts)` is `extract(epoch from ts) as "time"`.
+mod grafana {
+    /// The schemas on the search path (`buildSchemaConstraint`).
+    fn in_search_path() -> &'static str {
+        "quote_ident(table_schema) IN (
+          SELECT
+            CASE WHEN trim(s[i]) = '\"$user\"' THEN user ELSE trim(s[i]) END
+          FROM
+            generate_series(
+              array_lower(string_to_array(current_setting('search_path'),','),1),
+              array_upper(string_to_array(current_setting('search_path'),','),1)
+            ) as i,
+            string_to_array(current_setting('search_path'),',') s
+          )"
+    }
+
+    pub fn version() -> &'static str {
+        "SELECT current_setting('server_version_num')::int/100 as version"
+    }
+
+    pub fn timescaledb_version() -> &'static str {
+        "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+    }
+
+    pub fn schemas() -> &'static str {
+        "SELECT schema_name AS \"name\"
+    FROM information_schema.schemata
+    WHERE schema_name NOT IN ('information_schema',
+                              'pg_catalog',
+                              'pg_toast',
+                              '_timescaledb_cache',
+                              '_timescaledb_catalog',
+                              '_timescaledb_internal',
+                              '_timescaledb_config',
+                              'timescaledb_information',
+                              'timescaledb_experimental')
+    ORDER BY schema_name"
+    }
+
+    pub fn tables(schema: Option<&str>) -> String {
+        if let Some(schema) = schema {
+            return format!(
+                "SELECT quote_ident(table_name) AS \"table\"
+      FROM information_schema.tables
+      WHERE quote_ident(table_schema) = '{}'
+      ORDER BY 1",
+                schema.replace('\'', "''")
+            );
+        }
+        format!(
+            "SELECT
+    CASE WHEN {c}
+      THEN quote_ident(table_name)
+      ELSE quote_ident(table_schema) || '.' || quote_ident(table_name)
+    END AS \"table\"
+    FROM information_schema.tables
+    WHERE quote_ident(table_schema) NOT IN ('information_schema',
+                             'pg_catalog',
+                             '_timescaledb_cache',
+                             '_timescaledb_catalog',
+                             '_timescaledb_internal',
+                             '_timescaledb_config',
+                             'timescaledb_information',
+                             'timescaledb_experimental')
+    ORDER BY CASE WHEN {c} THEN 0 ELSE 1 END, 1",
+            c = in_search_path()
+        )
+    }
+
+    pub fn columns(table: &str) -> String {
+        let table = format!("'{}'", table.replace('\'', "''"));
+        format!(
+            "SELECT quote_ident(column_name) AS \"column\", data_type AS \"type\"
+    FROM information_schema.columns
+    WHERE
+      CASE WHEN array_length(parse_ident({table}),1) = 2
+        THEN quote_ident(table_schema) = (parse_ident({table}))[1]
+          AND quote_ident(table_name) = (parse_ident({table}))[2]
+        ELSE quote_ident(table_name) = {table}
+          AND {c}
+      END",
+            c = in_search_path()
+        )
+    }
+
+    /// `$__timeFilter(column)` for the range [from, to].
+    pub fn time_filter(column: &str, from: &str, to: &str) -> String {
+        format!("{column} BETWEEN '{from}' AND '{to}'")
+    }
+
+    /// `$__timeGroupAlias(column, interval)`, the interval in seconds.
+    pub fn time_group_alias(column: &str, seconds: u64) -> String {
+        format!("floor(extract(epoch from {column})/{seconds})*{seconds} AS \"time\"")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grafana_lists_tables_and_columns_and_groups_by_time() {
+    use sqlx::{Column, Connection, Row, TypeInfo};
+    let fx = Fixture::new();
+    fx.commit(&fx.metrics, &minutes());
+    let server = fx.serve(Some("pw")).await;
+    let url = format!("postgres://spate:pw@{}/spate", server.pg_addr().unwrap());
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    // The health check.
+    conn.ping().await.unwrap();
+    let texts = async |conn: &mut sqlx::PgConnection, sql: &str| -> Vec<Vec<String>> {
+        // The SQL is Grafana's, with the test's names and times in it.
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|r| (0..r.len()).map(|i| r.get::<String, _>(i)).collect())
+            .collect()
+    };
+
+    // The configuration page's probes: version 16, no TimescaleDB.
+    let row = sqlx::query(grafana::version())
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(row.columns()[0].name(), "version");
+    let version = row
+        .try_get::<i64, _>(0)
+        .or_else(|_| row.try_get::<i32, _>(0).map(i64::from))
+        .unwrap();
+    assert_eq!(version, 1600);
+    assert!(
+        texts(&mut conn, grafana::timescaledb_version())
+            .await
+            .is_empty()
+    );
+
+    // The query builder's lists: schemas, tables (unqualified: public is on the search
+    // path), columns with their PostgreSQL types.
+    assert_eq!(texts(&mut conn, grafana::schemas()).await, [["public"]]);
+    let tables = [["metrics"], ["scores"]];
+    assert_eq!(texts(&mut conn, &grafana::tables(None)).await, tables);
+    assert_eq!(
+        texts(&mut conn, &grafana::tables(Some("public"))).await,
+        tables
+    );
+    let columns = [
+        ["ts", "timestamp without time zone"],
+        ["endpoint", "character varying"],
+        ["requests", "bigint"],
+        ["latency", "double precision"],
+    ];
+    assert_eq!(
+        texts(&mut conn, &grafana::columns("metrics")).await,
+        columns
+    );
+    assert_eq!(
+        texts(&mut conn, &grafana::columns("public.metrics")).await,
+        columns
+    );
+    assert!(texts(&mut conn, &grafana::columns("nope")).await.is_empty());
+
+    // A time series: $__timeGroupAlias(ts, 1m) and $__timeFilter(ts) over
+    // [22:13:00, 22:16:00]: the minutes from 22:13 and 22:14, as epoch seconds (float8).
+    let filter = grafana::time_filter("ts", "2023-11-14T22:13:00Z", "2023-11-14T22:16:00Z");
+    let sql = format!(
+        "SELECT {}, avg(latency) AS \"latency\" FROM metrics WHERE {filter} GROUP BY 1 ORDER BY 1",
+        grafana::time_group_alias("ts", 60)
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let types: Vec<&str> = rows[0]
+        .columns()
+        .iter()
+        .map(|c| c.type_info().name())
+        .collect();
+    assert_eq!(types, ["FLOAT8", "FLOAT8"]);
+    let points: Vec<(f64, f64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(points, [(1_699_999_980.0, 2.0), (1_700_000_040.0, 5.0)]);
+
+    // $__time(ts) keeps the timestamp; $__timeEpoch(ts) is epoch seconds.
+    let sql = format!("SELECT ts AS \"time\", requests FROM metrics WHERE {filter} ORDER BY 1");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows[0].columns()[0].type_info().name(), "TIMESTAMP");
+    assert_eq!(rows.len(), 3);
+    let sql = format!(
+        "SELECT extract(epoch from ts) as \"time\", requests FROM metrics WHERE {filter} ORDER BY 1"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let epochs: Vec<f64> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(epochs, [1_700_000_000.0, 1_700_000_030.0, 1_700_000_050.0]);
+}

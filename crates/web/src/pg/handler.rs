@@ -21,8 +21,9 @@ use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
-use spate_store::{QueryLimits, Store, StoreError};
+use spate_store::{QueryLimits, QueryOutput, Store, StoreError};
 
+use super::meta::{self, CatalogError};
 use super::params;
 use super::sql::{self, Command};
 use super::types;
@@ -62,20 +63,41 @@ impl Queries {
         }
     }
 
+    /// Runs the query `statement` (or only plans it, if not `execute`): a query of the
+    /// catalog over the catalog ([`meta`]), any other over the store.
+    async fn query(&self, statement: &str, execute: bool) -> PgWireResult<QueryOutput> {
+        let store = self.store.clone();
+        let limits = self.limits;
+        let statement = statement.to_string();
+        // In a task of its own: a panic in the query is an error, not a lost connection.
+        tokio::spawn(async move {
+            match meta::route(&statement, &store) {
+                Some(parsed) => meta::run(&store, parsed, limits, execute)
+                    .await
+                    .map_err(catalog_error),
+                None if execute => store
+                    .query_with(&statement, limits)
+                    .await
+                    .map_err(store_error),
+                None => store
+                    .describe(&statement, limits)
+                    .await
+                    .map(|schema| QueryOutput {
+                        schema,
+                        batches: Vec::new(),
+                    })
+                    .map_err(store_error),
+            }
+        })
+        .await
+        .map_err(|e| error("XX000", format!("the query failed: {e}")))?
+    }
+
     /// Answers one statement (no `;` in it, parameters bound).
     async fn answer(&self, statement: &str) -> PgWireResult<Answer> {
         match sql::command(statement) {
             Command::Query => {
-                let store = self.store.clone();
-                let limits = self.limits;
-                let statement = statement.to_string();
-                // In a task of its own: a panic in the query is an error, not a lost
-                // connection.
-                let output =
-                    tokio::spawn(async move { store.query_with(&statement, limits).await })
-                        .await
-                        .map_err(|e| error("XX000", format!("the query failed: {e}")))?
-                        .map_err(store_error)?;
+                let output = self.query(statement, true).await?;
                 Ok(Answer::Rows {
                     schema: output.schema,
                     batches: output.batches,
@@ -96,16 +118,7 @@ impl Queries {
         binary: &(dyn Fn(usize) -> bool + Sync),
     ) -> PgWireResult<Vec<FieldInfo>> {
         match sql::command(statement) {
-            Command::Query => {
-                let store = self.store.clone();
-                let limits = self.limits;
-                let statement = statement.to_string();
-                let schema = tokio::spawn(async move { store.describe(&statement, limits).await })
-                    .await
-                    .map_err(|e| error("XX000", format!("planning the query failed: {e}")))?
-                    .map_err(store_error)?;
-                Ok(fields(&schema, binary))
-            }
+            Command::Query => Ok(fields(&self.query(statement, false).await?.schema, binary)),
             Command::Show(name) => match show(&name)? {
                 Answer::Rows { schema, .. } => Ok(fields(&schema, binary)),
                 _ => Ok(Vec::new()),
@@ -137,8 +150,20 @@ fn store_error(e: StoreError) -> PgWireError {
     error(code, e.to_string())
 }
 
-/// The settings `SHOW` answers: what clients ask on connecting.
-fn settings() -> Vec<(&'static str, &'static str)> {
+/// A catalog query's error with its SQLSTATE.
+fn catalog_error(e: CatalogError) -> PgWireError {
+    let code = match &e {
+        CatalogError::NoSuchTable(_) => "42P01",
+        CatalogError::Query(_) => "42000",
+        CatalogError::NotAQuery(_) => "0A000",
+        CatalogError::Timeout(_) => "57014",
+    };
+    error(code, e.to_string())
+}
+
+/// The settings `SHOW`, `current_setting` and `pg_settings` answer: what clients ask on
+/// connecting.
+pub(super) fn settings() -> Vec<(&'static str, &'static str)> {
     vec![
         ("application_name", ""),
         ("client_encoding", "UTF8"),

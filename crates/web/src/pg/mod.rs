@@ -3,8 +3,10 @@
 //!
 //! Results are sent in text format, with each Arrow type's PostgreSQL type ([`types`]).
 //! Session commands clients send on connecting are accepted (`SET`, `RESET`, `DISCARD`,
-//! `BEGIN`/`COMMIT`, …) and `SHOW` answers the usual settings; everything else is a query
-//! for the store, read-only and within the query limits.
+//! `BEGIN`/`COMMIT`, …) and `SHOW` answers the usual settings. Queries of PostgreSQL's
+//! catalog (`pg_catalog`, `information_schema`: what `psql`'s `\d` and Grafana's table and
+//! column lists read) are answered from the store's tables and their schemas ([`meta`]);
+//! everything else is a query for the store. All are read-only and within the query limits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +18,12 @@ use spate_store::{QueryLimits, Store};
 use tokio::net::TcpListener;
 
 mod auth;
+mod catalog;
+mod functions;
 mod handler;
+mod meta;
 mod params;
+mod rewrite;
 mod sql;
 mod types;
 
