@@ -57,8 +57,9 @@ pub struct FaultPlan {
     pub kinds: Vec<FaultKind>,
     /// Onsets are spread uniformly over this much simulated time from the start.
     pub onset_within: Duration,
-    /// Time from onset to full severity; when `None`, each kind's own range (hours for a
-    /// sticking thermostat, days for a dirty MAF).
+    /// Time from onset to full severity; when `None`, each kind's own range
+    /// ([`FaultKind::progression_hours`]: a day to four for a sticking thermostat, two to ten
+    /// for a dirty MAF).
     pub progression: Option<Duration>,
 }
 
@@ -86,7 +87,7 @@ pub struct Effects {
     pub maf_contamination: f64,
     /// How much slower the O2 sensor switches (0: healthy, 1: barely at all).
     pub o2_slowdown: f64,
-    /// Share of the bad cylinder's firings that misfire at idle.
+    /// Share of all firings that misfire at idle (all of them on the bad cylinder).
     pub misfire: f64,
     /// Loss of alternator output (0 to 1).
     pub alternator_loss: f64,
@@ -117,16 +118,30 @@ impl FaultKind {
         }
     }
 
+    /// The shortest and longest times from onset to full severity of this kind, hours (a
+    /// fault draws its own between them unless the plan fixes one).
+    pub fn progression_hours(self) -> (f64, f64) {
+        let (low_h, high_h, _) = self.progression();
+        (low_h, high_h)
+    }
+
     /// The range of times from onset to full severity, hours, and the exponent of the
     /// severity curve (above 1: slow at first, then accelerating).
+    ///
+    /// Every kind takes a day or more to develop, so that between the severity where its
+    /// symptom leaves the spread of healthy engines ([`crate::FAULTY_FROM_SEVERITY`]) and the
+    /// one where the on-board monitor sets its code (about half way for most kinds, see
+    /// [`Fault::effects`]) hours pass even at the fastest: the window in which predictive
+    /// maintenance has something to find before the warning light does.
     fn progression(self) -> (f64, f64, f64) {
         match self {
-            FaultKind::ThermostatStuckOpen | FaultKind::ThermostatStuckClosed => (0.5, 6.0, 1.0),
+            FaultKind::ThermostatStuckOpen => (24.0, 96.0, 1.0),
+            FaultKind::ThermostatStuckClosed => (36.0, 120.0, 1.0),
             FaultKind::VacuumLeak => (12.0, 72.0, 1.0),
             FaultKind::DirtyMaf => (48.0, 240.0, 1.0),
             FaultKind::LazyO2Sensor => (48.0, 168.0, 1.0),
-            FaultKind::Misfire => (6.0, 48.0, 2.0),
-            FaultKind::FailingAlternator => (12.0, 96.0, 2.0),
+            FaultKind::Misfire => (18.0, 96.0, 2.0),
+            FaultKind::FailingAlternator => (18.0, 96.0, 2.0),
         }
     }
 }
@@ -192,16 +207,47 @@ impl Fault {
         x.powf(self.kind.progression().2)
     }
 
+    /// When the fault reaches `severity` (0 to 1), epoch ms: the inverse of
+    /// [`Fault::severity`].
+    pub fn reaches(&self, severity: f64) -> i64 {
+        let x = severity
+            .clamp(0.0, 1.0)
+            .powf(1.0 / self.kind.progression().2);
+        self.onset_ms + (x * self.progression_ms.max(1) as f64).ceil() as i64
+    }
+
     /// What the fault does at `severity`.
+    ///
+    /// Each effect is scaled so that at [`crate::FAULTY_FROM_SEVERITY`] the symptom is at the
+    /// edge of what healthy engines show, and the monitor's threshold is reached well after:
+    ///
+    /// - A thermostat stuck open holds a minimum opening that grows with the square of the
+    ///   severity: a thermostat that barely sticks only slows the warm-up (3 % open at 0.2);
+    ///   the coolant stays under 75 °C, and P0128 sets, from about a fifth open (0.4–0.6,
+    ///   sooner in the cold).
+    /// - A thermostat stuck closed loses its travel from the top: 65 % is left at 0.2, which
+    ///   only the heaviest, hottest driving needs; about a quarter (0.5–0.6) lets the
+    ///   coolant reach 112 °C under load and sets P0217.
+    /// - A vacuum leak adds about 5 % to the idle trims at 0.2; P0171 sets near 22 %, at 0.7.
+    /// - A dirty MAF under-reads 4 % at 0.2; P0101 sets below 85 % of the air, at 0.7–0.8.
+    /// - A lazy O2 sensor switches 19 % slower at 0.2; P0133 sets below half the expected
+    ///   rate, at 0.5.
+    /// - A misfire takes a share of all firings at idle (less under load) that grows to 4 %,
+    ///   whatever the cylinder count: 0.8 % at 0.2 roughens the idle a little; P030x sets
+    ///   above 2 % of a thousand revolutions' firings, from 0.5.
+    /// - A failing alternator loses its output in proportion: 0.4 V less at 0.2, within the
+    ///   spread of regulators; P0562 sets under 12.5 V, at 0.55–0.75.
     pub fn effects(&self, severity: f64) -> Effects {
         let mut e = Effects::healthy();
         match self.kind {
-            FaultKind::ThermostatStuckOpen => e.thermostat_min_open = 0.85 * severity,
-            FaultKind::ThermostatStuckClosed => e.thermostat_max_open = 1.0 - 0.97 * severity,
+            FaultKind::ThermostatStuckOpen => e.thermostat_min_open = 0.85 * severity.powi(2),
+            FaultKind::ThermostatStuckClosed => {
+                e.thermostat_max_open = 1.0 - 0.97 * (1.0 - (1.0 - severity).powi(2))
+            }
             FaultKind::VacuumLeak => e.vacuum_leak = 0.26 * severity,
             FaultKind::DirtyMaf => e.maf_contamination = 0.25 * severity,
             FaultKind::LazyO2Sensor => e.o2_slowdown = 0.94 * severity,
-            FaultKind::Misfire => e.misfire = 0.6 * severity,
+            FaultKind::Misfire => e.misfire = 0.04 * severity,
             FaultKind::FailingAlternator => e.alternator_loss = severity,
         }
         e
@@ -237,6 +283,38 @@ mod tests {
             "accelerating curve"
         );
         assert_eq!(fault.severity(5000), 1.0);
+        assert_eq!(fault.reaches(0.25), 1500);
+        assert!(fault.severity(fault.reaches(0.2)) >= 0.2);
+        assert!(fault.severity(fault.reaches(0.2) - 2) < 0.2);
+        assert_eq!(fault.reaches(1.0), 2000);
+    }
+
+    #[test]
+    fn effects_grow_with_severity() {
+        for kind in FaultKind::ALL {
+            let fault = Fault {
+                kind,
+                onset_ms: 0,
+                progression_ms: 1000,
+                cylinder: 1,
+            };
+            let healthy = Effects::healthy();
+            assert_eq!(fault.effects(0.0), healthy, "{kind}");
+            // How far each effect is from healthy.
+            let distance = |e: Effects| {
+                e.thermostat_min_open
+                    + (1.0 - e.thermostat_max_open)
+                    + e.vacuum_leak
+                    + e.maf_contamination
+                    + e.o2_slowdown
+                    + e.misfire
+                    + e.alternator_loss
+            };
+            let steps: Vec<f64> = (0..=10u32)
+                .map(|i| distance(fault.effects(f64::from(i) / 10.0)))
+                .collect();
+            assert!(steps.windows(2).all(|w| w[0] < w[1]), "{kind}: {steps:?}");
+        }
     }
 
     #[test]

@@ -599,8 +599,7 @@ impl Vehicle {
     fn air(&self, s: &mut State, drive: &Drive, effects: &Effects, age: f64) -> Air {
         let engine = self.engine;
         let friction = 0.12 + 0.025 * s.rpm / 1000.0;
-        let bad_cylinder = effects.misfire * (1.0 - 0.7 * ((s.load - 0.25) / 0.5).clamp(0.0, 1.0));
-        s.misfire_share = bad_cylinder / f64::from(engine.cylinders);
+        s.misfire_share = effects.misfire * (1.0 - 0.7 * ((s.load - 0.25) / 0.5).clamp(0.0, 1.0));
         s.load = match s.fuel_cut {
             true => 0.7 * friction,
             false => {
@@ -840,7 +839,7 @@ impl Vehicle {
                     false => 8.0 + 150.0 * s.misfire_share,
                 };
                 let idle_dither = match s.speed_mps < 0.1 {
-                    true => 1.5 * (1.0 + 3.0 * effects.misfire),
+                    true => 1.5 * (1.0 + 3.0 * effects.misfire * f64::from(self.engine.cylinders)),
                     false => 0.6,
                 };
                 (
