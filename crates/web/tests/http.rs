@@ -1,5 +1,5 @@
-//! The HTTP API, driven over real sockets: tables, queries as JSON and Arrow, errors, and
-//! live tables over Server-Sent Events.
+//! The HTTP API, driven over real sockets: tables, queries as JSON and Arrow, errors, live
+//! tables over Server-Sent Events, and what stopping the server closes.
 
 mod common;
 
@@ -445,10 +445,14 @@ fn closed_within(stream: &mut std::net::TcpStream, wait: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stopping_the_server_closes_idle_connections_and_live_subscriptions() {
+    use sqlx::Connection;
     use std::io::Write;
     let fx = Fixture::new();
     let server = fx.serve(None).await;
     let addr = server.http_addr().unwrap();
+    let url = format!("postgres://spate@{}/spate", server.pg_addr().unwrap());
+    let mut pg = sqlx::PgConnection::connect(&url).await.unwrap();
+    pg.ping().await.unwrap();
     let (mut idle, mut live) = tokio::task::spawn_blocking(move || {
         let open = |request: &str| {
             let mut stream = std::net::TcpStream::connect(addr).unwrap();
@@ -471,6 +475,19 @@ async fn stopping_the_server_closes_idle_connections_and_live_subscriptions() {
     .await
     .unwrap();
     drop(server);
+    // A PostgreSQL session ends too (its task is aborted, which takes effect at its next
+    // turn).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while matches!(
+        tokio::time::timeout(Duration::from_secs(1), pg.ping()).await,
+        Ok(Ok(()))
+    ) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the PostgreSQL session stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tokio::task::spawn_blocking(move || {
         assert!(
             closed_within(&mut idle, Duration::from_secs(5)),

@@ -78,11 +78,17 @@ pub(crate) async fn serve(
         startup: Arc::new(auth::Startup::new(options.password, options.auth)),
         queries: Arc::new(handler::Queries::new(store, limits)),
     });
+    // The connections end with this task: when the server stops, so do they.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        match accepted {
             Ok((socket, peer)) => {
                 let handlers = Arc::clone(&handlers);
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
                         tracing::debug!(%peer, "PostgreSQL connection ended: {e}");
                     }
