@@ -350,6 +350,29 @@ async fn psql_meta_commands_describe_the_store() {
     for empty in ["\\dv\n", "\\di\n", "\\df\n"] {
         assert_eq!(stdout(&run(empty).await), "", "{empty}");
     }
+    // With +: sizes on disk (the metrics rows are in the write-ahead log; scores is
+    // empty), no descriptions; the one role, a member of nothing.
+    let text = stdout(&run("\\dt+\n").await);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("public|metrics|table|spate|permanent|heap|"),
+        "{text}"
+    );
+    assert!(!lines[0].ends_with("|0 bytes|"), "{text}");
+    assert!(
+        lines[0].ends_with(" bytes|") || lines[0].ends_with(" kB|"),
+        "{text}"
+    );
+    assert_eq!(
+        lines[1],
+        "public|scores|table|spate|permanent|heap|0 bytes|"
+    );
+    assert_eq!(stdout(&run("\\dn+\n").await), "public|spate||\n");
+    let text = stdout(&run("\\l+\n").await);
+    assert!(text.starts_with("spate|spate|UTF8|C|C||libc||"), "{text}");
+    assert!(text.ends_with("|pg_default|\n"), "{text}");
+    assert_eq!(stdout(&run("\\du\n").await), "spate||{}\n");
     // \conninfo is psql's own; the queries it prints with come from the catalog.
     let out = run("\\conninfo\nSELECT current_database(), current_user, current_schema();\n").await;
     let text = stdout(&out);

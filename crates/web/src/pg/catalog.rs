@@ -37,6 +37,11 @@ const INFORMATION_SCHEMA_OID: i64 = 13_000;
 const DATABASE_OID: i64 = 16_384;
 /// The first oid of a table.
 const FIRST_TABLE_OID: u32 = 16_385;
+/// The tablespaces, as in PostgreSQL.
+const DEFAULT_TABLESPACE_OID: i64 = 1663;
+const GLOBAL_TABLESPACE_OID: i64 = 1664;
+/// The size of a page, in which `relpages` counts.
+const PAGE_BYTES: u64 = 8192;
 /// The access method of tables, as in PostgreSQL.
 const HEAP_OID: i64 = 2;
 /// The default collation, as in PostgreSQL.
@@ -320,6 +325,16 @@ const EMPTY: &[(&str, Columns)] = &[
         ],
     ),
     (
+        "pg_auth_members",
+        &[
+            ("oid", Oid),
+            ("roleid", Oid),
+            ("member", Oid),
+            ("grantor", Oid),
+            ("admin_option", Bool),
+        ],
+    ),
+    (
         "pg_views",
         &[
             ("schemaname", Text),
@@ -455,7 +470,16 @@ const PG_DATABASE: Columns = &[
     ("datcollate", Text),
     ("datctype", Text),
     ("daticulocale", Text),
+    ("dattablespace", Oid),
     ("datacl", Array),
+];
+
+const PG_TABLESPACE: Columns = &[
+    ("oid", Oid),
+    ("spcname", Text),
+    ("spcowner", Oid),
+    ("spcacl", Array),
+    ("spcoptions", Array),
 ];
 
 const PG_AM: Columns = &[
@@ -545,6 +569,7 @@ const FILLED: &[&str] = &[
     "pg_roles",
     "pg_settings",
     "pg_tables",
+    "pg_tablespace",
 ];
 
 /// Whether `name` is a table of `pg_catalog`.
@@ -681,6 +706,10 @@ pub(super) struct StoreTable {
     pub(super) name: String,
     /// Its columns.
     pub(super) schema: SchemaRef,
+    /// Its committed rows.
+    pub(super) rows: u64,
+    /// What it takes on disk: its Parquet files and its write-ahead log.
+    pub(super) bytes: u64,
 }
 
 /// The catalog as it is when a query starts: the store's tables, with their oids.
@@ -724,8 +753,21 @@ impl Snapshot {
             .zip(oids)
             .filter_map(|(name, oid)| {
                 // A table dropped since the names were read is left out.
-                let schema = store.table(&name).ok()?.schema();
-                Some(StoreTable { oid, name, schema })
+                let table = store.table(&name).ok()?;
+                let snapshot = table.snapshot();
+                let files: u64 = snapshot
+                    .files
+                    .iter()
+                    .filter_map(|(path, _)| std::fs::metadata(path).ok())
+                    .map(|m| m.len())
+                    .sum();
+                Some(StoreTable {
+                    oid,
+                    name,
+                    schema: table.schema(),
+                    rows: snapshot.memory_rows() as u64 + snapshot.file_rows(),
+                    bytes: files + table.stats().wal_bytes,
+                })
             })
             .collect();
         Snapshot {
@@ -752,7 +794,7 @@ impl Snapshot {
         for (name, columns) in EMPTY {
             out.push(("pg_catalog", *name, batch(columns, &[])?));
         }
-        let filled: [(&str, Columns, Vec<Vec<V>>); 9] = [
+        let filled: [(&str, Columns, Vec<Vec<V>>); 10] = [
             ("pg_namespace", PG_NAMESPACE, self.pg_namespace()),
             ("pg_class", PG_CLASS, self.pg_class()),
             ("pg_attribute", PG_ATTRIBUTE, self.pg_attribute()),
@@ -762,6 +804,7 @@ impl Snapshot {
             ("pg_roles", PG_ROLES, pg_roles()),
             ("pg_settings", PG_SETTINGS, pg_settings()),
             ("pg_tables", PG_TABLES, self.pg_tables()),
+            ("pg_tablespace", PG_TABLESPACE, pg_tablespace()),
         ];
         for (name, columns, rows) in filled {
             out.push(("pg_catalog", name, batch(columns, &rows)?));
@@ -805,8 +848,8 @@ impl Snapshot {
                     V::Int(HEAP_OID),
                     V::Int(table.oid),
                     V::Int(0),
-                    V::Int(0),
-                    V::Float(-1.0),
+                    V::Int(table.bytes.div_ceil(PAGE_BYTES) as i64),
+                    V::Float(table.rows as f32),
                     V::Int(0),
                     V::Int(0),
                     V::Bool(false),
@@ -1010,8 +1053,28 @@ fn pg_database() -> Vec<Vec<V>> {
         t("C"),
         t("C"),
         V::Null,
+        V::Int(DEFAULT_TABLESPACE_OID),
         V::Null,
     ]]
+}
+
+fn pg_tablespace() -> Vec<Vec<V>> {
+    vec![
+        vec![
+            V::Int(DEFAULT_TABLESPACE_OID),
+            t("pg_default"),
+            V::Int(USER_OID),
+            V::Null,
+            V::Null,
+        ],
+        vec![
+            V::Int(GLOBAL_TABLESPACE_OID),
+            t("pg_global"),
+            V::Int(USER_OID),
+            V::Null,
+            V::Null,
+        ],
+    ]
 }
 
 fn pg_am() -> Vec<Vec<V>> {

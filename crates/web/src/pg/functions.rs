@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListBuilder, StringArray, StringBuilder,
+    new_null_array,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field};
@@ -332,6 +333,43 @@ fn array_lengths(args: &[ArrayRef]) -> Result<Vec<Option<i64>>> {
         .collect())
 }
 
+/// A size as PostgreSQL's `pg_size_pretty` writes it: bytes below 10 kB, else kB, MB, GB,
+/// TB or PB, rounded half up, each unit used below 20,479 of it.
+pub(super) fn size_pretty(bytes: i64) -> String {
+    // The units, the bits of each, whether it is rounded from halves, and its limit.
+    const UNITS: [(&str, u32, bool, i64); 6] = [
+        ("bytes", 0, false, 10 * 1024),
+        ("kB", 10, true, 20 * 1024 - 1),
+        ("MB", 20, true, 20 * 1024 - 1),
+        ("GB", 30, true, 20 * 1024 - 1),
+        ("TB", 40, true, 20 * 1024 - 1),
+        ("PB", 50, true, i64::MAX),
+    ];
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    let mut size = bytes;
+    for (i, (name, bits, round, limit)) in UNITS.iter().enumerate() {
+        if size.abs() < *limit || i == UNITS.len() - 1 {
+            let size = if *round { half_rounded(size) } else { size };
+            return format!("{size} {name}");
+        }
+        let (next_bits, next_round) = (UNITS[i + 1].1, UNITS[i + 1].2);
+        let shift = next_bits - bits - u32::from(next_round) + u32::from(*round);
+        size /= 1i64 << shift;
+    }
+    format!("{size} PB")
+}
+
+/// Whether the one user has the privilege `privilege` (a comma-separated list, any
+/// matches): reading only.
+fn may(privilege: &str) -> bool {
+    privilege.split(',').any(|p| {
+        matches!(
+            p.trim().to_ascii_uppercase().as_str(),
+            "SELECT" | "USAGE" | "CONNECT"
+        )
+    })
+}
+
 /// The catalog's functions over `snapshot`.
 pub(super) fn functions(snapshot: &Arc<Snapshot>) -> Vec<ScalarUDF> {
     let visible = |name| {
@@ -344,6 +382,23 @@ pub(super) fn functions(snapshot: &Arc<Snapshot>) -> Vec<ScalarUDF> {
     let user = |name| {
         function(name, &[0], DataType::Utf8, |_, rows| {
             Ok(constant(USER, rows))
+        })
+    };
+    let description = |name| {
+        function(name, &[1, 2], DataType::Utf8, |args, rows| {
+            Ok(new_null_array(
+                &DataType::Utf8,
+                args.first().map_or(rows, |a| a.len()),
+            ))
+        })
+    };
+    // has_*_privilege([user,] object, [column,] privilege).
+    let privilege = |name| {
+        function(name, &[2, 3, 4], DataType::Boolean, |args, _| {
+            let privileges = texts(&args[args.len() - 1])?;
+            Ok(Arc::new(BooleanArray::from_iter(
+                privileges.iter().map(|p| p.map(may)),
+            )) as ArrayRef)
         })
     };
     let mut out = vec![
@@ -448,6 +503,25 @@ pub(super) fn functions(snapshot: &Arc<Snapshot>) -> Vec<ScalarUDF> {
                 Ok(text_lists(lists.into_iter()))
             },
         ),
+        // Nothing has a comment: pg_description is empty.
+        description("obj_description"),
+        description("col_description"),
+        description("shobj_description"),
+        privilege("has_table_privilege"),
+        privilege("has_schema_privilege"),
+        privilege("has_database_privilege"),
+        privilege("has_column_privilege"),
+        privilege("has_any_column_privilege"),
+        function("pg_has_role", &[2, 3], DataType::Boolean, |args, _| {
+            // The one user is a member of itself only.
+            let roles = texts(&args[args.len() - 2])?;
+            Ok(Arc::new(BooleanArray::from_iter(
+                roles.iter().map(|r| r.map(|r| r == USER)),
+            )) as ArrayRef)
+        }),
+        function("pg_size_pretty", &[1], DataType::Utf8, |args, _| {
+            map_int(args, |bytes| Some(size_pretty(bytes)))
+        }),
         function("array_lower", &[2], DataType::Int64, |args, _| {
             Ok(Arc::new(Int64Array::from_iter(
                 array_lengths(args)?.into_iter().map(|n| n.map(|_| 1)),
@@ -457,6 +531,33 @@ pub(super) fn functions(snapshot: &Arc<Snapshot>) -> Vec<ScalarUDF> {
             Ok(Arc::new(Int64Array::from(array_lengths(args)?)) as ArrayRef)
         }),
     ];
+    // Sizes on disk: a table's Parquet files and write-ahead log; NULL for another oid.
+    for name in [
+        "pg_table_size",
+        "pg_relation_size",
+        "pg_total_relation_size",
+    ] {
+        let s = Arc::clone(snapshot);
+        out.push(function(name, &[1, 2], DataType::Int64, move |args, _| {
+            Ok(
+                Arc::new(Int64Array::from_iter(ints(&args[0])?.iter().map(|oid| {
+                    oid.and_then(|oid| s.tables.iter().find(|t| t.oid == oid))
+                        .map(|t| t.bytes as i64)
+                }))) as ArrayRef,
+            )
+        }));
+    }
+    let s = Arc::clone(snapshot);
+    out.push(function(
+        "pg_database_size",
+        &[1],
+        DataType::Int64,
+        move |args, rows| {
+            let total: u64 = s.tables.iter().map(|t| t.bytes).sum();
+            let rows = args.first().map_or(rows, |a| a.len());
+            Ok(Arc::new(Int64Array::from(vec![total as i64; rows])) as ArrayRef)
+        },
+    ));
     let s = Arc::clone(snapshot);
     out.push(function(
         "format_type",
@@ -590,5 +691,18 @@ mod tests {
         );
         assert!(parse_ident("a..b").is_none());
         assert!(parse_ident("\"open").is_none());
+    }
+
+    #[test]
+    fn sizes_are_written_as_postgres_writes_them() {
+        // As PostgreSQL 15's pg_size_pretty writes them.
+        assert_eq!(size_pretty(0), "0 bytes");
+        assert_eq!(size_pretty(10 * 1024 - 1), "10239 bytes");
+        assert_eq!(size_pretty(10 * 1024), "10 kB");
+        assert_eq!(size_pretty(1_000_000), "977 kB");
+        assert_eq!(size_pretty(123_456_789), "118 MB");
+        assert_eq!(size_pretty(-123_456_789), "-118 MB");
+        assert_eq!(size_pretty(20 * 1024 * 1024 * 1024), "20 GB");
+        assert!(may("SELECT") && may("usage, create") && !may("INSERT"));
     }
 }

@@ -19,10 +19,10 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DataType, Expr, GroupByExpr, Ident, JoinOperator, ObjectName, Query, Select,
-    SelectItem, SetExpr, SetOperator, Statement, TableAliasColumnDef, TableFactor, TableWithJoins,
-    Value, Visit, VisitMut, Visitor, VisitorMut, visit_expressions, visit_expressions_mut,
-    visit_relations,
+    BinaryOperator, DataType, Expr, FunctionArguments, GroupByExpr, Ident, JoinOperator,
+    ObjectName, Query, Select, SelectItem, SetExpr, SetOperator, Statement, TableAliasColumnDef,
+    TableFactor, TableWithJoins, Value, Visit, VisitMut, Visitor, VisitorMut, visit_expressions,
+    visit_expressions_mut, visit_relations,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -232,22 +232,35 @@ fn is_empty_factor(factor: &TableFactor, is_aggregate: &dyn Fn(&str) -> bool) ->
 }
 
 /// Folds the subqueries of `statement` that read an always-empty catalog: a scalar
-/// subquery is NULL, `EXISTS` false, `IN` false (and their negations true).
+/// subquery is NULL, `EXISTS` false, `IN` false (and their negations true), `ARRAY(…)`
+/// empty.
 pub(super) fn fold_empty_subqueries(
     statement: &mut Statement,
     is_aggregate: &dyn Fn(&str) -> bool,
 ) {
     let _ = visit_expressions_mut(statement, |expr| {
         let folded = match expr {
-            Expr::Subquery(query) if is_empty_query(query, is_aggregate) => Some(Value::Null),
+            Expr::Subquery(query) if is_empty_query(query, is_aggregate) => {
+                Some(Expr::value(Value::Null))
+            }
             Expr::Exists { subquery, negated }
             | Expr::InSubquery {
                 subquery, negated, ..
-            } if is_empty_query(subquery, is_aggregate) => Some(Value::Boolean(*negated)),
+            } if is_empty_query(subquery, is_aggregate) => {
+                Some(Expr::value(Value::Boolean(*negated)))
+            }
+            // ARRAY(subquery): an empty array.
+            Expr::Function(f)
+                if parts(&f.name) == ["array"]
+                    && matches!(&f.args, FunctionArguments::Subquery(q)
+                        if is_empty_query(q, is_aggregate)) =>
+            {
+                parse_expr("ARRAY[]")
+            }
             _ => None,
         };
-        if let Some(value) = folded {
-            *expr = Expr::value(value);
+        if let Some(folded) = folded {
+            *expr = folded;
         }
         ControlFlow::<()>::Continue(())
     });
@@ -630,6 +643,14 @@ mod tests {
                  FROM pg_catalog.pg_attribute a"
             ),
             "SELECT a.attname, NULL, false FROM pg_catalog.pg_attribute a"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT r.rolname, ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m \
+                 JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) \
+                 AS memberof FROM pg_catalog.pg_roles r"
+            ),
+            "SELECT r.rolname, ARRAY[] AS memberof FROM pg_catalog.pg_roles r"
         );
     }
 

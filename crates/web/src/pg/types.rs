@@ -115,6 +115,26 @@ pub(super) fn text_values(column: &ArrayRef) -> Result<Vec<Option<String>>, Arro
             };
             each(&|i| timestamp(at(i), with_tz))
         }
+        DataType::List(_) => {
+            let a = column.as_list::<i32>();
+            let items = (0..n)
+                .map(|i| match a.is_null(i) {
+                    true => Ok(None),
+                    false => text_values(&a.value(i)).map(|v| Some(array(v))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(items);
+        }
+        DataType::LargeList(_) => {
+            let a = column.as_list::<i64>();
+            let items = (0..n)
+                .map(|i| match a.is_null(i) {
+                    true => Ok(None),
+                    false => text_values(&a.value(i)).map(|v| Some(array(v))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(items);
+        }
         // Decimals, and every other type, as Arrow writes them.
         _ => {
             let formatter = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?;
@@ -334,6 +354,24 @@ fn float32(v: f32) -> String {
     }
 }
 
+/// An array's items (`None` for NULL) as PostgreSQL's array text: `{a,"b c",NULL}`.
+fn array(items: Vec<Option<String>>) -> String {
+    let item = |v: Option<String>| match v {
+        None => "NULL".to_string(),
+        Some(v)
+            if v.is_empty()
+                || v.eq_ignore_ascii_case("NULL")
+                || v.chars()
+                    .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace()) =>
+        {
+            format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+        }
+        Some(v) => v,
+    };
+    let items: Vec<String> = items.into_iter().map(item).collect();
+    format!("{{{}}}", items.join(","))
+}
+
 /// Bytes as PostgreSQL's hex `bytea` text.
 fn bytea(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(2 + bytes.len() * 2);
@@ -381,8 +419,8 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{
-        Decimal128Array, Float64Array, Int8Array, StringArray, TimestampMicrosecondArray,
-        TimestampSecondArray,
+        Decimal128Array, Float64Array, Int8Array, ListArray, StringArray,
+        TimestampMicrosecondArray, TimestampSecondArray,
     };
 
     use super::*;
@@ -465,6 +503,23 @@ mod tests {
             [Some("2023-11-14 22:13:20.25+00".into())]
         );
         assert_eq!(pg_type(column.data_type()), Type::TIMESTAMPTZ);
+        let column: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+            Some(vec![Some(1), None, Some(3)]),
+            Some(vec![]),
+            None,
+        ]));
+        assert_eq!(
+            text_values(&column).unwrap(),
+            [Some("{1,NULL,3}".into()), Some("{}".into()), None]
+        );
+        assert_eq!(
+            array(vec![
+                Some("a b".into()),
+                Some("".into()),
+                Some("x\"y".into())
+            ]),
+            "{\"a b\",\"\",\"x\\\"y\"}"
+        );
         let column: ArrayRef = Arc::new(Date32Array::from(vec![19_675]));
         assert_eq!(text_values(&column).unwrap(), [Some("2023-11-14".into())]);
         assert_eq!(timestamp(utc(0), false), "1970-01-01 00:00:00");
