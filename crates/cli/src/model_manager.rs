@@ -218,3 +218,133 @@ fn internal(e: impl std::fmt::Display) -> ModelServiceError {
 fn rfc3339_ms(text: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(text).map_or(0, |t| t.timestamp_millis())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn run(data: &Path, args: &[&str]) {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        crate::run_command(data, &args).unwrap_or_else(|e| panic!("spate {args:?}: {e:#}"));
+    }
+
+    /// The dashboard's "Retrain now" and "Promote" against a registry trained for real, on a
+    /// simulated fleet.
+    #[test]
+    fn retrain_now_and_promote_act_on_a_real_registry() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let path = |name: &str| dir.join(name).display().to_string();
+        let (telemetry, labels, models) = (path("t.ndjson"), path("l.ndjson"), path("models"));
+        run(
+            dir,
+            &[
+                "simulate",
+                "fleet",
+                "--vehicles",
+                "30",
+                "--rate",
+                "0.1",
+                "--duration",
+                "12h",
+                "--speedup",
+                "max",
+                "--faulty",
+                "0.5",
+                "--fault-onset-within",
+                "4h",
+                "--fault-progression",
+                "2h",
+                "--seed",
+                "1",
+                "--quiet",
+                "--sink",
+                &format!("file://{telemetry}"),
+                "--labels",
+                &labels,
+            ],
+        );
+        run(
+            dir,
+            &[
+                "model", "train", "--from", &telemetry, "--labels", &labels, "--out", &models,
+            ],
+        );
+        let args: Vec<String> = [
+            "--registry",
+            &models,
+            "--from",
+            &telemetry,
+            "--labels",
+            &labels,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let args = crate::parse_args::<RetrainArgs>("model retrain", &args).unwrap();
+        // No scheduled check within the test: only "Retrain now" acts.
+        let manager = ModelManager::start(args, Duration::from_secs(3600));
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(retrain_and_promote(&manager, &models));
+    }
+
+    async fn retrain_and_promote(manager: &ModelManager, models: &str) {
+        let view = manager.status().unwrap();
+        assert_eq!((view.live, view.versions.len()), (Some(1), 1));
+        assert_eq!(view.check_every_secs, 3600);
+
+        // Retrain now: forced (the archive has not drifted from itself), shown while it runs.
+        let view = manager.retrain().await.unwrap();
+        let started = view.retraining.is_some();
+        assert!(started || view.last_check.is_some(), "{view:?}");
+        if started {
+            let again = manager.retrain().await;
+            assert!(
+                matches!(again, Err(ModelServiceError::Conflict(_))),
+                "{again:?}"
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let view = loop {
+            let view = manager.status().unwrap();
+            if view.retraining.is_none() && view.last_check.is_some() {
+                break view;
+            }
+            assert!(Instant::now() < deadline, "the retraining never ended");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let check = view.last_check.clone().unwrap();
+        assert!(
+            check.action == "promote" || check.action == "reject",
+            "{check:?}"
+        );
+        assert_eq!(check.drifted, Some(false), "{check:?}");
+        // The challenger is registered either way; the decision names it.
+        assert_eq!(view.versions.len(), 2);
+        assert_eq!(view.versions[0].version, 2);
+        let decision = &view.decisions[0];
+        assert_eq!(
+            (decision.action.as_str(), decision.version),
+            (check.action.as_str(), 2)
+        );
+        let live = if check.action == "promote" { 2 } else { 1 };
+        assert_eq!(view.live, Some(live));
+
+        // Promote the other one, as the dashboard's button does; the registry follows.
+        let other = 3 - live;
+        let view = manager.promote(other).await.unwrap();
+        assert_eq!(view.live, Some(other));
+        assert_eq!(
+            Registry::open(&models).unwrap().live_version().unwrap(),
+            Some(other)
+        );
+        assert_eq!(view.decisions[0].action, "promote");
+        assert!(matches!(
+            manager.promote(9).await,
+            Err(ModelServiceError::NotFound(9))
+        ));
+    }
+}
