@@ -321,6 +321,11 @@ async fn psql_meta_commands_describe_the_store() {
         stdout(&run("\\d public.scores\n").await),
         "ip|character varying||not null|\nscore|bigint|||\n"
     );
+    // The catalog describes itself.
+    assert_eq!(
+        stdout(&run("\\d pg_namespace\n").await),
+        "oid|bigint|||\nnspname|character varying|||\nnspowner|bigint|||\nnspacl|text|||\n"
+    );
     // Without -q and -t, psql titles the table with its schema, and says when there is
     // no such table.
     let plain = |command: &str| {

@@ -35,8 +35,10 @@ const PUBLIC_OID: i64 = 2200;
 const INFORMATION_SCHEMA_OID: i64 = 13_000;
 /// The oid of the database.
 const DATABASE_OID: i64 = 16_384;
-/// The first oid of a table.
+/// The first oid of a table of the store.
 const FIRST_TABLE_OID: u32 = 16_385;
+/// The first oid of a table of the catalog.
+const FIRST_CATALOG_OID: u32 = 14_000;
 /// The tablespaces, as in PostgreSQL.
 const DEFAULT_TABLESPACE_OID: i64 = 1663;
 const GLOBAL_TABLESPACE_OID: i64 = 1664;
@@ -558,23 +560,47 @@ const COLUMNS: Columns = &[
     ("udt_name", Text),
 ];
 
-/// The tables of `pg_catalog` that have rows.
-const FILLED: &[&str] = &[
-    "pg_namespace",
-    "pg_class",
-    "pg_attribute",
-    "pg_type",
-    "pg_database",
-    "pg_am",
+/// The tables of the catalog that have rows, by schema and name.
+const FILLED: &[(&str, &str, Columns)] = &[
+    ("pg_catalog", "pg_namespace", PG_NAMESPACE),
+    ("pg_catalog", "pg_class", PG_CLASS),
+    ("pg_catalog", "pg_attribute", PG_ATTRIBUTE),
+    ("pg_catalog", "pg_type", PG_TYPE),
+    ("pg_catalog", "pg_database", PG_DATABASE),
+    ("pg_catalog", "pg_am", PG_AM),
+    ("pg_catalog", "pg_roles", PG_ROLES),
+    ("pg_catalog", "pg_settings", PG_SETTINGS),
+    ("pg_catalog", "pg_tables", PG_TABLES),
+    ("pg_catalog", "pg_tablespace", PG_TABLESPACE),
+    ("information_schema", "schemata", SCHEMATA),
+    ("information_schema", "tables", TABLES),
+    ("information_schema", "columns", COLUMNS),
+];
+
+/// The catalog's tables that are views in PostgreSQL.
+const VIEWS: &[&str] = &[
     "pg_roles",
     "pg_settings",
     "pg_tables",
-    "pg_tablespace",
+    "pg_views",
+    "pg_matviews",
+    "pg_indexes",
+    "schemata",
+    "tables",
+    "columns",
 ];
+
+/// Every table of the catalog: its schema, name and columns.
+fn relations() -> impl Iterator<Item = (&'static str, &'static str, Columns)> {
+    EMPTY
+        .iter()
+        .map(|(name, columns)| ("pg_catalog", *name, *columns))
+        .chain(FILLED.iter().copied())
+}
 
 /// Whether `name` is a table of `pg_catalog`.
 pub(super) fn is_pg_catalog_table(name: &str) -> bool {
-    FILLED.contains(&name) || is_empty_table(name)
+    relations().any(|(schema, n, _)| schema == "pg_catalog" && n == name)
 }
 
 /// Whether the `pg_catalog` table `name` never has rows in Spate.
@@ -697,13 +723,17 @@ fn typmod(data_type: &DataType) -> i64 {
     }
 }
 
-/// One table of the store.
+/// One table: of the store, or of the catalog.
 #[derive(Debug, Clone)]
 pub(super) struct StoreTable {
     /// Its oid.
     pub(super) oid: i64,
+    /// Its schema's oid and name.
+    pub(super) namespace: (i64, &'static str),
     /// Its name.
     pub(super) name: String,
+    /// `r` for a table, `v` for a view (as PostgreSQL has the catalog's).
+    pub(super) kind: &'static str,
     /// Its columns.
     pub(super) schema: SchemaRef,
     /// Its committed rows.
@@ -712,18 +742,19 @@ pub(super) struct StoreTable {
     pub(super) bytes: u64,
 }
 
-/// The catalog as it is when a query starts: the store's tables, with their oids.
+/// The catalog as it is when a query starts: the store's tables, with their oids, and the
+/// catalog's own.
 #[derive(Debug, Clone)]
 pub(super) struct Snapshot {
-    /// The store's tables, by name.
+    /// The store's tables by name, then the catalog's.
     pub(super) tables: Vec<StoreTable>,
     /// The types.
     pub(super) types: Vec<PgType>,
 }
 
-/// The oid of each of `names` (sorted): a hash of the name, the next free one if two
-/// collide.
-fn table_oids(names: &[String]) -> Vec<i64> {
+/// The oid of each of `names` (sorted), from `first` up: a hash of the name, the next
+/// free one if two collide.
+fn table_oids(names: &[String], first: u32, end: u32) -> Vec<i64> {
     let mut used = HashSet::new();
     names
         .iter()
@@ -732,10 +763,10 @@ fn table_oids(names: &[String]) -> Vec<i64> {
             let hash = name.bytes().fold(0x811c_9dc5u32, |h, b| {
                 (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
             });
-            let span = i32::MAX as u32 - FIRST_TABLE_OID;
-            let mut oid = FIRST_TABLE_OID + hash % span;
+            let span = end - first;
+            let mut oid = first + hash % span;
             while !used.insert(oid) {
-                oid = FIRST_TABLE_OID + (oid - FIRST_TABLE_OID + 1) % span;
+                oid = first + (oid - first + 1) % span;
             }
             i64::from(oid)
         })
@@ -747,8 +778,8 @@ impl Snapshot {
     pub(super) fn of(store: &Store) -> Snapshot {
         let mut names = store.table_names();
         names.sort();
-        let oids = table_oids(&names);
-        let tables = names
+        let oids = table_oids(&names, FIRST_TABLE_OID, i32::MAX as u32);
+        let mut tables: Vec<StoreTable> = names
             .into_iter()
             .zip(oids)
             .filter_map(|(name, oid)| {
@@ -763,13 +794,33 @@ impl Snapshot {
                     .sum();
                 Some(StoreTable {
                     oid,
+                    namespace: (PUBLIC_OID, "public"),
                     name,
+                    kind: "r",
                     schema: table.schema(),
                     rows: snapshot.memory_rows() as u64 + snapshot.file_rows(),
                     bytes: files + table.stats().wal_bytes,
                 })
             })
             .collect();
+        let catalog: Vec<_> = relations().collect();
+        let names: Vec<String> = catalog.iter().map(|(s, n, _)| format!("{s}.{n}")).collect();
+        let oids = table_oids(&names, FIRST_CATALOG_OID, FIRST_TABLE_OID);
+        for ((schema, name, columns), oid) in catalog.into_iter().zip(oids) {
+            let namespace = Self::namespaces()
+                .into_iter()
+                .find(|(_, n)| *n == schema)
+                .unwrap_or((PG_CATALOG_OID, "pg_catalog"));
+            tables.push(StoreTable {
+                oid,
+                namespace,
+                name: name.to_string(),
+                kind: if VIEWS.contains(&name) { "v" } else { "r" },
+                schema: schema_of(columns),
+                rows: 0,
+                bytes: 0,
+            });
+        }
         Snapshot {
             tables,
             types: pg_types(),
@@ -790,41 +841,27 @@ impl Snapshot {
     pub(super) fn tables(
         &self,
     ) -> Result<Vec<(&'static str, &'static str, RecordBatch)>, ArrowError> {
-        let mut out = Vec::new();
-        for (name, columns) in EMPTY {
-            out.push(("pg_catalog", *name, batch(columns, &[])?));
-        }
-        let filled: [(&str, Columns, Vec<Vec<V>>); 10] = [
-            ("pg_namespace", PG_NAMESPACE, self.pg_namespace()),
-            ("pg_class", PG_CLASS, self.pg_class()),
-            ("pg_attribute", PG_ATTRIBUTE, self.pg_attribute()),
-            ("pg_type", PG_TYPE, self.pg_type()),
-            ("pg_database", PG_DATABASE, pg_database()),
-            ("pg_am", PG_AM, pg_am()),
-            ("pg_roles", PG_ROLES, pg_roles()),
-            ("pg_settings", PG_SETTINGS, pg_settings()),
-            ("pg_tables", PG_TABLES, self.pg_tables()),
-            ("pg_tablespace", PG_TABLESPACE, pg_tablespace()),
-        ];
-        for (name, columns, rows) in filled {
-            out.push(("pg_catalog", name, batch(columns, &rows)?));
-        }
-        out.push((
-            "information_schema",
-            "schemata",
-            batch(SCHEMATA, &schemata())?,
-        ));
-        out.push((
-            "information_schema",
-            "tables",
-            batch(TABLES, &self.is_tables())?,
-        ));
-        out.push((
-            "information_schema",
-            "columns",
-            batch(COLUMNS, &self.is_columns())?,
-        ));
-        Ok(out)
+        relations()
+            .map(|(schema, name, columns)| {
+                let rows = match name {
+                    "pg_namespace" => self.pg_namespace(),
+                    "pg_class" => self.pg_class(),
+                    "pg_attribute" => self.pg_attribute(),
+                    "pg_type" => self.pg_type(),
+                    "pg_database" => pg_database(),
+                    "pg_am" => pg_am(),
+                    "pg_roles" => pg_roles(),
+                    "pg_settings" => pg_settings(),
+                    "pg_tables" => self.pg_tables(),
+                    "pg_tablespace" => pg_tablespace(),
+                    "schemata" => schemata(),
+                    "tables" => self.is_tables(),
+                    "columns" => self.is_columns(),
+                    _ => Vec::new(),
+                };
+                Ok((schema, name, batch(columns, &rows)?))
+            })
+            .collect()
     }
 
     fn pg_namespace(&self) -> Vec<Vec<V>> {
@@ -841,7 +878,7 @@ impl Snapshot {
                 vec![
                     V::Int(table.oid),
                     t(&table.name),
-                    V::Int(PUBLIC_OID),
+                    V::Int(table.namespace.0),
                     V::Int(0),
                     V::Int(0),
                     V::Int(USER_OID),
@@ -855,7 +892,7 @@ impl Snapshot {
                     V::Bool(false),
                     V::Bool(false),
                     t("p"),
-                    t("r"),
+                    t(table.kind),
                     V::Int(table.schema.fields().len() as i64),
                     V::Int(0),
                     V::Bool(false),
@@ -955,9 +992,10 @@ impl Snapshot {
     fn pg_tables(&self) -> Vec<Vec<V>> {
         self.tables
             .iter()
+            .filter(|table| table.kind == "r")
             .map(|table| {
                 vec![
-                    t("public"),
+                    t(table.namespace.1),
                     t(&table.name),
                     t(USER),
                     V::Null,
@@ -976,9 +1014,13 @@ impl Snapshot {
             .map(|table| {
                 vec![
                     t(DATABASE),
-                    t("public"),
+                    t(table.namespace.1),
                     t(&table.name),
-                    t("BASE TABLE"),
+                    t(if table.kind == "v" {
+                        "VIEW"
+                    } else {
+                        "BASE TABLE"
+                    }),
                     t("NO"),
                     t("NO"),
                 ]
@@ -1019,7 +1061,7 @@ impl Snapshot {
                 };
                 rows.push(vec![
                     t(DATABASE),
-                    t("public"),
+                    t(table.namespace.1),
                     t(&table.name),
                     t(field.name()),
                     V::Int(i as i64 + 1),
@@ -1130,14 +1172,19 @@ fn schemata() -> Vec<Vec<V>> {
         .collect()
 }
 
-/// A batch of `columns` with `rows`.
-fn batch(columns: &[(&str, Kind)], rows: &[Vec<V>]) -> Result<RecordBatch, ArrowError> {
-    let schema = Arc::new(Schema::new(
+/// The Arrow schema of a catalog table of `columns`.
+fn schema_of(columns: &[(&str, Kind)]) -> SchemaRef {
+    Arc::new(Schema::new(
         columns
             .iter()
             .map(|(name, kind)| Field::new(*name, kind.data_type(), true))
             .collect::<Vec<_>>(),
-    ));
+    ))
+}
+
+/// A batch of `columns` with `rows`.
+fn batch(columns: &[(&str, Kind)], rows: &[Vec<V>]) -> Result<RecordBatch, ArrowError> {
+    let schema = schema_of(columns);
     let int = |i: usize| -> Vec<Option<i64>> {
         rows.iter()
             .map(|r| match &r[i] {
@@ -1184,9 +1231,18 @@ mod tests {
     #[test]
     fn oids_are_stable_and_distinct() {
         let names = vec!["a".to_string(), "b".to_string(), "metrics".to_string()];
-        let oids = table_oids(&names);
-        assert_eq!(oids, table_oids(&names));
-        assert_eq!(oids[2], table_oids(&["metrics".to_string()])[0]);
+        let oids = table_oids(&names, FIRST_TABLE_OID, i32::MAX as u32);
+        assert_eq!(oids, table_oids(&names, FIRST_TABLE_OID, i32::MAX as u32));
+        assert_eq!(
+            oids[2],
+            table_oids(&["metrics".to_string()], FIRST_TABLE_OID, i32::MAX as u32)[0]
+        );
+        // Colliding names take the next free oid.
+        assert_eq!(table_oids(&names[..2], 100, 102).len(), 2);
+        assert_ne!(
+            table_oids(&names[..2], 100, 102)[0],
+            table_oids(&names[..2], 100, 102)[1]
+        );
         assert!(oids.iter().all(|o| *o >= i64::from(FIRST_TABLE_OID)));
         assert_eq!(oids.iter().collect::<HashSet<_>>().len(), 3);
     }

@@ -582,12 +582,16 @@ pub(super) fn functions(snapshot: &Arc<Snapshot>) -> Vec<ScalarUDF> {
         DataType::Utf8,
         move |args, _| {
             map_int(args, |oid| {
-                Some(
-                    s.tables
-                        .iter()
-                        .find(|t| t.oid == oid)
-                        .map_or_else(|| oid.to_string(), |t| quote_ident(&t.name)),
-                )
+                // Qualified when its schema is not on the search path.
+                Some(s.tables.iter().find(|t| t.oid == oid).map_or_else(
+                    || oid.to_string(),
+                    |t| match t.namespace.1 {
+                        "information_schema" => {
+                            format!("{}.{}", t.namespace.1, quote_ident(&t.name))
+                        }
+                        _ => quote_ident(&t.name),
+                    },
+                ))
             })
         },
     ));
@@ -599,14 +603,22 @@ pub(super) fn functions(snapshot: &Arc<Snapshot>) -> Vec<ScalarUDF> {
         move |args, _| {
             map_text(args, |name| {
                 let parts = parse_ident(name)?;
+                // Unqualified: a table of the search path, pg_catalog and public.
                 let (schema, table) = match parts.as_slice() {
-                    [table] => ("public", table),
-                    [schema, table] => (schema.as_str(), table),
+                    [table] => (None, table),
+                    [schema, table] => (Some(schema.as_str()), table),
                     _ => return None,
                 };
-                (schema == "public")
-                    .then(|| s.tables.iter().find(|t| &t.name == table).map(|t| t.oid))
-                    .flatten()
+                s.tables
+                    .iter()
+                    .find(|t| {
+                        &t.name == table
+                            && match schema {
+                                Some(schema) => t.namespace.1 == schema,
+                                None => t.namespace.1 != "information_schema",
+                            }
+                    })
+                    .map(|t| t.oid)
             })
         },
     ));
