@@ -374,6 +374,10 @@ async fn psql_meta_commands_describe_the_store() {
         "public|scores|table|spate|permanent|heap|0 bytes|"
     );
     assert_eq!(stdout(&run("\\dn+\n").await), "public|spate||\n");
+    assert_eq!(
+        stdout(&run("\\db\n").await),
+        "pg_default|spate|\npg_global|spate|\n"
+    );
     let text = stdout(&run("\\l+\n").await);
     assert!(text.starts_with("spate|spate|UTF8|C|C||libc||"), "{text}");
     assert!(text.ends_with("|pg_default|\n"), "{text}");

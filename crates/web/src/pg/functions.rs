@@ -519,6 +519,10 @@ pub(super) fn functions(snapshot: &Arc<Snapshot>) -> Vec<ScalarUDF> {
                 roles.iter().map(|r| r.map(|r| r == USER)),
             )) as ArrayRef)
         }),
+        // The tablespaces are the default ones, in the data directory: no location.
+        function("pg_tablespace_location", &[1], DataType::Utf8, |args, _| {
+            map_int(args, |_| Some(String::new()))
+        }),
         function("pg_size_pretty", &[1], DataType::Utf8, |args, _| {
             map_int(args, |bytes| Some(size_pretty(bytes)))
         }),
