@@ -321,6 +321,11 @@ async fn psql_meta_commands_describe_the_store() {
         stdout(&run("\\d public.scores\n").await),
         "ip|character varying||not null|\nscore|bigint|||\n"
     );
+    // \d+: with each column's storage, no options, comments or statistics targets.
+    assert_eq!(
+        stdout(&run("\\d+ scores\n").await),
+        "ip|character varying||not null||extended|||\nscore|bigint||||plain|||\n"
+    );
     // The catalog describes itself.
     assert_eq!(
         stdout(&run("\\d pg_namespace\n").await),

@@ -598,6 +598,11 @@ fn relations() -> impl Iterator<Item = (&'static str, &'static str, Columns)> {
         .chain(FILLED.iter().copied())
 }
 
+/// Whether `name` is an array column of the catalog: all of them are always NULL.
+pub(super) fn is_null_array_column(name: &str) -> bool {
+    relations().any(|(_, _, columns)| columns.iter().any(|(n, k)| *n == name && *k == Array))
+}
+
 /// Whether `name` is a table of `pg_catalog`.
 pub(super) fn is_pg_catalog_table(name: &str) -> bool {
     relations().any(|(schema, n, _)| schema == "pg_catalog" && n == name)

@@ -19,15 +19,15 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DataType, Expr, FunctionArguments, GroupByExpr, Ident, JoinOperator,
-    ObjectName, Query, Select, SelectItem, SetExpr, SetOperator, Statement, TableAliasColumnDef,
-    TableFactor, TableWithJoins, Value, Visit, VisitMut, Visitor, VisitorMut, visit_expressions,
-    visit_expressions_mut, visit_relations,
+    BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    Ident, JoinOperator, ObjectName, Query, Select, SelectItem, SetExpr, SetOperator, Statement,
+    TableAliasColumnDef, TableFactor, TableWithJoins, Value, Visit, VisitMut, Visitor, VisitorMut,
+    visit_expressions, visit_expressions_mut, visit_relations,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use super::catalog::{is_empty_table, is_pg_catalog_table};
+use super::catalog::{is_empty_table, is_null_array_column, is_pg_catalog_table};
 
 /// `sql` parsed as PostgreSQL, if it is one statement.
 pub(super) fn parse(sql: &str) -> Option<Statement> {
@@ -223,10 +223,34 @@ fn is_empty_factor(factor: &TableFactor, is_aggregate: &dyn Fn(&str) -> bool) ->
             [schema, table] => schema == "pg_catalog" && is_empty_table(table),
             _ => false,
         },
+        // unnest() of an array column of the catalog: always NULL, so no rows.
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            ..
+        } => {
+            matches!(parts(name).as_slice(), [f] | [_, f] if f == "unnest")
+                && matches!(args.args.as_slice(), [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))]
+                    if is_null_array(e))
+        }
+        TableFactor::UNNEST { array_exprs, .. } => {
+            matches!(array_exprs.as_slice(), [e] if is_null_array(e))
+        }
         TableFactor::Derived { subquery, .. } => is_empty_query(subquery, is_aggregate),
         TableFactor::NestedJoin {
             table_with_joins, ..
         } => is_empty_from(table_with_joins, is_aggregate),
+        _ => false,
+    }
+}
+
+/// Whether `expr` names an array column of the catalog (always NULL).
+fn is_null_array(expr: &Expr) -> bool {
+    match expr {
+        Expr::Identifier(ident) => is_null_array_column(&normal(ident)),
+        Expr::CompoundIdentifier(idents) => idents
+            .last()
+            .is_some_and(|i| is_null_array_column(&normal(i))),
         _ => false,
     }
 }
@@ -651,6 +675,13 @@ mod tests {
                  AS memberof FROM pg_catalog.pg_roles r"
             ),
             "SELECT r.rolname, ARRAY[] AS memberof FROM pg_catalog.pg_roles r"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT array_to_string(c.reloptions || array(select 'toast.' || x \
+                 from pg_catalog.unnest(tc.reloptions) x), ', ') FROM pg_class c"
+            ),
+            "SELECT array_to_string(c.reloptions || ARRAY[], ', ') FROM pg_class c"
         );
     }
 
