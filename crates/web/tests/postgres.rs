@@ -326,6 +326,11 @@ async fn psql_meta_commands_describe_the_store() {
         stdout(&run("\\d+ scores\n").await),
         "ip|character varying||not null||extended|||\nscore|bigint||||plain|||\n"
     );
+    // \dp: no privileges granted, no policies.
+    assert_eq!(
+        stdout(&run("\\dp\n").await),
+        "public|metrics|table|||\npublic|scores|table|||\n"
+    );
     // The catalog describes itself.
     assert_eq!(
         stdout(&run("\\d pg_namespace\n").await),

@@ -402,7 +402,6 @@ pub(super) fn functions(snapshot: &Arc<Snapshot>) -> Vec<ScalarUDF> {
         })
     };
     let mut out = vec![
-        visible("pg_table_is_visible"),
         visible("pg_type_is_visible"),
         visible("pg_function_is_visible"),
         user("user"),
@@ -535,6 +534,22 @@ pub(super) fn functions(snapshot: &Arc<Snapshot>) -> Vec<ScalarUDF> {
             Ok(Arc::new(Int64Array::from(array_lengths(args)?)) as ArrayRef)
         }),
     ];
+    // A table is visible when its schema is on the search path (pg_catalog, public): not
+    // information_schema's. NULL for no table.
+    let s = Arc::clone(snapshot);
+    out.push(function(
+        "pg_table_is_visible",
+        &[1],
+        DataType::Boolean,
+        move |args, _| {
+            Ok(
+                Arc::new(BooleanArray::from_iter(ints(&args[0])?.iter().map(|oid| {
+                    oid.and_then(|oid| s.tables.iter().find(|t| t.oid == oid))
+                        .map(|t| t.namespace.1 != "information_schema")
+                }))) as ArrayRef,
+            )
+        },
+    ));
     // Sizes on disk: a table's Parquet files and write-ahead log; NULL for another oid.
     for name in [
         "pg_table_size",

@@ -151,10 +151,29 @@ fn is_empty_select(select: &Select, is_aggregate: &dyn Fn(&str) -> bool) -> bool
             return false;
         }
     }
+    // `… WHERE … AND acl IS NOT NULL` of an array column of the catalog: never true.
+    if select.selection.as_ref().is_some_and(never_true) {
+        return true;
+    }
     select
         .from
         .iter()
         .any(|from| is_empty_from(from, is_aggregate))
+}
+
+/// Whether the condition `expr` is never true: a conjunction with `x IS NOT NULL` of an
+/// array column of the catalog.
+fn never_true(expr: &Expr) -> bool {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => never_true(left) || never_true(right),
+        Expr::Nested(expr) => never_true(expr),
+        Expr::IsNotNull(expr) => is_null_array(expr),
+        _ => false,
+    }
 }
 
 /// Finds the aggregates of an expression, not of its subqueries: an aggregate over no rows
@@ -682,6 +701,13 @@ mod tests {
                  from pg_catalog.unnest(tc.reloptions) x), ', ') FROM pg_class c"
             ),
             "SELECT array_to_string(c.reloptions || ARRAY[], ', ') FROM pg_class c"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT ARRAY(SELECT attname FROM pg_catalog.pg_attribute a \
+                 WHERE attrelid = c.oid AND attacl IS NOT NULL) FROM pg_class c"
+            ),
+            "SELECT ARRAY[] FROM pg_class c"
         );
     }
 
