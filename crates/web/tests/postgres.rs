@@ -362,7 +362,7 @@ async fn psql_meta_commands_describe_the_store() {
     // \dn, \l, \dv, \di, \df: the schema, the database, and no views, indexes or functions.
     assert_eq!(stdout(&run("\\dn\n").await), "public|spate\n");
     assert_eq!(stdout(&run("\\l\n").await), "spate|spate|UTF8|C|C||libc|\n");
-    for empty in ["\\dv\n", "\\di\n", "\\df\n"] {
+    for empty in ["\\dv\n", "\\di\n", "\\df\n", "\\dT\n"] {
         assert_eq!(stdout(&run(empty).await), "", "{empty}");
     }
     // With +: sizes on disk (the metrics rows are in the write-ahead log; scores is

@@ -187,6 +187,7 @@ async fn answer(
     }
     let mut statement = Statement::Query(query);
     rewrite::fold_empty_subqueries(&mut statement, &is_aggregate);
+    rewrite::aggregate_scalar_subqueries(&mut statement, &is_aggregate);
     rewrite::fix_syntax(&mut statement, &|name| {
         state.table_functions().contains_key(name)
     });

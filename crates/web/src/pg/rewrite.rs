@@ -309,6 +309,43 @@ pub(super) fn fold_empty_subqueries(
     });
 }
 
+/// Makes each scalar subquery of one column (no `GROUP BY`, aggregate, `ORDER BY` or
+/// `LIMIT`) an aggregate, `first_value(…)`: DataFusion plans a correlated scalar subquery
+/// only if it aggregates. In PostgreSQL such a subquery must have at most one row, so the
+/// value is the same.
+pub(super) fn aggregate_scalar_subqueries(
+    statement: &mut Statement,
+    is_aggregate: &dyn Fn(&str) -> bool,
+) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Subquery(query) = expr
+            && query.order_by.is_none()
+            && query.limit_clause.is_none()
+            && let SetExpr::Select(select) = query.body.as_mut()
+            && matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+            && select.having.is_none()
+            && let [item] = select.projection.as_mut_slice()
+        {
+            let mut aggregates = Aggregates {
+                is_aggregate,
+                depth: 0,
+                found: false,
+            };
+            let _ = Visit::visit(&*item, &mut aggregates);
+            let value = match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+                _ => return ControlFlow::Continue(()),
+            };
+            if !aggregates.found
+                && let Some(first) = parse_expr(&format!("first_value({value})"))
+            {
+                *value = first;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// The catalog's pseudo-types of object references.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reg {
@@ -708,6 +745,17 @@ mod tests {
                  WHERE attrelid = c.oid AND attacl IS NOT NULL) FROM pg_class c"
             ),
             "SELECT ARRAY[] FROM pg_class c"
+        );
+        let mut statement = parse(
+            "SELECT t.oid FROM pg_type t WHERE (SELECT c.relkind = 'c' FROM pg_class c \
+             WHERE c.oid = t.typrelid) OR (SELECT count(*) FROM pg_class) > 1",
+        )
+        .unwrap();
+        aggregate_scalar_subqueries(&mut statement, &|n| n == "count");
+        assert_eq!(
+            statement.to_string(),
+            "SELECT t.oid FROM pg_type t WHERE (SELECT first_value(c.relkind = 'c') FROM \
+             pg_class c WHERE c.oid = t.typrelid) OR (SELECT count(*) FROM pg_class) > 1"
         );
     }
 
