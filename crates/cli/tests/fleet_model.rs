@@ -162,7 +162,26 @@ fn train_evaluate_score_then_retrain_on_drift() {
     let f1 = evaluation["f1"].as_f64().unwrap();
     let auc = evaluation["roc_auc"].as_f64().unwrap();
     assert!(f1 >= 0.8 && auc >= 0.9, "{evaluation}");
-    assert!(evaluation["lead_time_hours"]["vehicles"].as_u64().unwrap() > 0);
+    // Lead times from the first flag and from the first alarm, each split by fault: the
+    // faults' vehicles add up to the whole, and the healthy vehicles are counted apart.
+    for lead in ["lead_time_hours", "alarm_lead_time_hours"] {
+        let vehicles = evaluation[lead]["vehicles"].as_u64().unwrap();
+        assert!(vehicles > 0, "{evaluation}");
+        let by_fault = evaluation[lead]["by_fault"].as_object().unwrap();
+        let sum: u64 = by_fault
+            .values()
+            .map(|f| f["vehicles"].as_u64().unwrap())
+            .sum();
+        assert_eq!(sum, vehicles, "{lead}: {evaluation}");
+        assert!(
+            by_fault
+                .keys()
+                .all(|k| k.parse::<spate_fleet::FaultKind>().is_ok())
+        );
+    }
+    let healthy = &evaluation["healthy_vehicles"];
+    assert!(healthy["vehicles"].as_u64().unwrap() > 0, "{evaluation}");
+    assert!(healthy["alarmed"].as_u64() <= healthy["flagged"].as_u64());
     let roc = std::fs::read_to_string(report.join("roc.svg")).unwrap();
     assert!(roc.starts_with("<svg") || roc.starts_with("<?xml"), "{roc}");
 

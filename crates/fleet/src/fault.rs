@@ -118,6 +118,20 @@ impl FaultKind {
         }
     }
 
+    /// The severity from which a window of this kind's fault counts as faulty: below it the
+    /// symptom is still within the spread of healthy engines, and the window is
+    /// [`crate::WindowTruth::Incipient`]. At 0.2 a dirty MAF under-reads 4 % and a misfire
+    /// roughens the idle by a dozen rpm; a vacuum leak needs 0.3 (8 % idle trims), a lazy O2
+    /// sensor 0.3 (28 % slower), a failing alternator 0.3 (0.6 V down); a sticking thermostat
+    /// shows only where driving needs the travel it has lost, from about 0.5.
+    pub fn faulty_from(self) -> f32 {
+        match self {
+            FaultKind::DirtyMaf | FaultKind::Misfire => 0.2,
+            FaultKind::VacuumLeak | FaultKind::LazyO2Sensor | FaultKind::FailingAlternator => 0.3,
+            FaultKind::ThermostatStuckOpen | FaultKind::ThermostatStuckClosed => 0.5,
+        }
+    }
+
     /// The shortest and longest times from onset to full severity of this kind, hours (a
     /// fault draws its own between them unless the plan fixes one).
     pub fn progression_hours(self) -> (f64, f64) {
@@ -128,15 +142,15 @@ impl FaultKind {
     /// The range of times from onset to full severity, hours, and the exponent of the
     /// severity curve (above 1: slow at first, then accelerating).
     ///
-    /// Every kind takes a day or more to develop, so that between the severity where its
-    /// symptom leaves the spread of healthy engines ([`crate::FAULTY_FROM_SEVERITY`]) and the
-    /// one where the on-board monitor sets its code (about half way for most kinds, see
-    /// [`Fault::effects`]) hours pass even at the fastest: the window in which predictive
-    /// maintenance has something to find before the warning light does.
+    /// Every kind takes most of a day or more to develop, so that between the severity where
+    /// its symptom leaves the spread of healthy engines ([`FaultKind::faulty_from`]) and the
+    /// one where the on-board monitor sets its code (see [`Fault::effects`]) hours pass even
+    /// at the fastest: the window in which predictive maintenance has something to find before
+    /// the warning light does. A thermostat's symptom and its code are close in opening (the
+    /// coolant follows the opening steeply), so it takes two to seven days.
     fn progression(self) -> (f64, f64, f64) {
         match self {
-            FaultKind::ThermostatStuckOpen => (24.0, 96.0, 1.0),
-            FaultKind::ThermostatStuckClosed => (36.0, 120.0, 1.0),
+            FaultKind::ThermostatStuckOpen | FaultKind::ThermostatStuckClosed => (48.0, 168.0, 1.0),
             FaultKind::VacuumLeak => (12.0, 72.0, 1.0),
             FaultKind::DirtyMaf => (48.0, 240.0, 1.0),
             FaultKind::LazyO2Sensor => (48.0, 168.0, 1.0),
@@ -218,25 +232,27 @@ impl Fault {
 
     /// What the fault does at `severity`.
     ///
-    /// Each effect is scaled so that at [`crate::FAULTY_FROM_SEVERITY`] the symptom is at the
-    /// edge of what healthy engines show, and the monitor's threshold is reached well after:
+    /// Each effect is scaled so that the monitor's threshold is reached well after the
+    /// symptom leaves what healthy engines show ([`FaultKind::faulty_from`]); where each code
+    /// set at the fastest progressions (tests/warning.rs):
     ///
     /// - A thermostat stuck open holds a minimum opening that grows with the square of the
-    ///   severity: a thermostat that barely sticks only slows the warm-up (3 % open at 0.2);
-    ///   the coolant stays under 75 °C, and P0128 sets, from about a fifth open (0.4–0.6,
-    ///   sooner in the cold).
+    ///   severity: a thermostat that barely sticks only slows the warm-up (3 % open at 0.2,
+    ///   21 % at 0.5); the coolant stays under 75 °C, and P0128 sets, at 0.45–1 (median 0.6
+    ///   in winter).
     /// - A thermostat stuck closed loses its travel from the top: 65 % is left at 0.2, which
-    ///   only the heaviest, hottest driving needs; about a quarter (0.5–0.6) lets the
-    ///   coolant reach 112 °C under load and sets P0217.
-    /// - A vacuum leak adds about 5 % to the idle trims at 0.2; P0171 sets near 22 %, at 0.7.
-    /// - A dirty MAF under-reads 4 % at 0.2; P0101 sets below 85 % of the air, at 0.7–0.8.
+    ///   only the heaviest, hottest driving needs, 27 % at 0.5; the coolant reaches 112 °C
+    ///   under load and P0217 sets at 0.6–1 (median 0.7 in summer).
+    /// - A vacuum leak adds about 5 % to the idle trims at 0.2; P0171 sets near 22 %, from
+    ///   0.7.
+    /// - A dirty MAF under-reads 4 % at 0.2; P0101 sets below 85 % of the air, from 0.6.
     /// - A lazy O2 sensor switches 19 % slower at 0.2; P0133 sets below half the expected
-    ///   rate, at 0.5.
+    ///   rate, at 0.5–0.8.
     /// - A misfire takes a share of all firings at idle (less under load) that grows to 4 %,
-    ///   whatever the cylinder count: 0.8 % at 0.2 roughens the idle a little; P030x sets
-    ///   above 2 % of a thousand revolutions' firings, from 0.5.
+    ///   whatever the cylinder count: 0.8 % at 0.2 roughens the idle; P030x sets above 2 %
+    ///   of a thousand revolutions' firings, from 0.5.
     /// - A failing alternator loses its output in proportion: 0.4 V less at 0.2, within the
-    ///   spread of regulators; P0562 sets under 12.5 V, at 0.55–0.75.
+    ///   spread of regulators; P0562 sets under 12.5 V, from 0.6.
     pub fn effects(&self, severity: f64) -> Effects {
         let mut e = Effects::healthy();
         match self.kind {

@@ -58,6 +58,6 @@ pub use sink::{
     DEFAULT_PARTITIONS, Encoded, EncodedRecord, FileSink, LabelFileSink, LogSink, MqttSink, Sink,
     SinkUri,
 };
-pub use truth::{FAULTY_FROM_SEVERITY, GroundTruth, TruthError, WindowTruth};
+pub use truth::{GroundTruth, TruthError, WindowTruth};
 pub use vehicle::{AIR_G_S_PER_L_RPM, Sample, Vehicle};
 pub use vin::{MAX_VEHICLES, Vin};

@@ -10,24 +10,20 @@ use crate::fault::FaultKind;
 use crate::record::Label;
 use crate::vin::Vin;
 
-/// A fault counts as present, for a window's label, from this severity on: below it the
-/// symptom is still within the spread of healthy engines (a thermostat barely sticking, a
-/// trace of MAF contamination), and a window there is [`WindowTruth::Incipient`].
-pub const FAULTY_FROM_SEVERITY: f32 = 0.2;
-
 /// What the labels say about a vehicle at a time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum WindowTruth {
     /// No fault has started.
     Healthy,
-    /// A fault has started but is below [`FAULTY_FROM_SEVERITY`].
+    /// A fault has started but is below its kind's [`FaultKind::faulty_from`]: its symptom is
+    /// still within the spread of healthy engines.
     Incipient {
         /// The fault.
         fault: FaultKind,
         /// How far it has developed, 0 to 1.
         severity: f32,
     },
-    /// A fault at [`FAULTY_FROM_SEVERITY`] or beyond.
+    /// A fault at its kind's [`FaultKind::faulty_from`] or beyond.
     Faulty {
         /// The fault.
         fault: FaultKind,
@@ -115,7 +111,7 @@ impl GroundTruth {
     pub fn at(&self, vin: &Vin, ts: i64) -> WindowTruth {
         match self.label_at(vin, ts) {
             None => WindowTruth::Healthy,
-            Some(l) if l.severity < FAULTY_FROM_SEVERITY => WindowTruth::Incipient {
+            Some(l) if l.severity < l.fault.faulty_from() => WindowTruth::Incipient {
                 fault: l.fault,
                 severity: l.severity,
             },

@@ -835,8 +835,10 @@ impl Vehicle {
         let (rpm, speed, load, maf, stft, o2, timing) = match s.engine_on {
             true => {
                 let rough = match s.speed_mps < 0.1 {
-                    true => 5.0 + 0.25 * age + 500.0 * s.misfire_share,
-                    false => 8.0 + 150.0 * s.misfire_share,
+                    // Each misfire is a dip: their spread grows with the square root of
+                    // their share, as a count of random events does.
+                    true => 5.0 + 0.25 * age + 150.0 * s.misfire_share.sqrt(),
+                    false => 8.0 + 50.0 * s.misfire_share.sqrt(),
                 };
                 let idle_dither = match s.speed_mps < 0.1 {
                     true => 1.5 * (1.0 + 3.0 * effects.misfire * f64::from(self.engine.cylinders)),
