@@ -121,7 +121,7 @@ impl FaultKind {
     /// The severity from which a window of this kind's fault counts as faulty: below it the
     /// symptom is still within the spread of healthy engines, and the window is
     /// [`crate::WindowTruth::Incipient`]. At 0.2 a dirty MAF under-reads 4 % and a misfire
-    /// roughens the idle by a dozen rpm; a vacuum leak needs 0.3 (8 % idle trims), a lazy O2
+    /// drops one idle reading in ten by 60–180 rpm; a vacuum leak needs 0.3 (8 % idle trims), a lazy O2
     /// sensor 0.3 (28 % slower), a failing alternator 0.3 (0.6 V down); a sticking thermostat
     /// shows only where driving needs the travel it has lost, from about 0.5.
     pub fn faulty_from(self) -> f32 {

@@ -56,6 +56,11 @@ const BOIL_C: f64 = 118.0;
 const WIDE_OPEN_SHARE: f64 = 0.92;
 /// Ageing effects stop growing at this age, years.
 const MAX_AGE_EFFECT_YEARS: f64 = 20.0;
+/// How long a misfire slows the crankshaft, s: a reading taken within it reads low.
+const MISFIRE_DIP_S: f64 = 0.5;
+/// How far a misfire drops the rpm at idle, on average; a moving vehicle's inertia keeps a
+/// third of it.
+const MISFIRE_DIP_RPM: f64 = 120.0;
 
 /// The conditions of one sample period shared by every vehicle of a region.
 #[derive(Debug, Clone, Copy)]
@@ -834,18 +839,23 @@ impl Vehicle {
         let rng = &mut self.rng;
         let (rpm, speed, load, maf, stft, o2, timing) = match s.engine_on {
             true => {
-                let rough = match s.speed_mps < 0.1 {
-                    // Each misfire is a dip: their spread grows with the square root of
-                    // their share, as a count of random events does.
-                    true => 5.0 + 0.25 * age + 150.0 * s.misfire_share.sqrt(),
-                    false => 8.0 + 50.0 * s.misfire_share.sqrt(),
+                let idle = s.speed_mps < 0.1;
+                let rough = match idle {
+                    true => 5.0 + 0.25 * age,
+                    false => 8.0,
                 };
-                let idle_dither = match s.speed_mps < 0.1 {
+                let firings_per_s = s.rpm / 60.0 * f64::from(self.engine.cylinders) / 2.0;
+                let in_dip = (s.misfire_share * firings_per_s * MISFIRE_DIP_S).min(1.0);
+                let dip = match rng.chance(in_dip) {
+                    true => MISFIRE_DIP_RPM * (0.5 + rng.uniform()) * if idle { 1.0 } else { 0.33 },
+                    false => 0.0,
+                };
+                let idle_dither = match idle {
                     true => 1.5 * (1.0 + 3.0 * effects.misfire * f64::from(self.engine.cylinders)),
                     false => 0.6,
                 };
                 (
-                    (s.rpm + rough * rng.normal()).max(0.0),
+                    (s.rpm - dip + rough * rng.normal()).max(0.0),
                     (s.speed_mps * 3.6).round().min(255.0) as u16,
                     s.load * 100.0 + 0.3 * rng.normal(),
                     s.maf_g_s * (1.0 + 0.01 * rng.normal()),
