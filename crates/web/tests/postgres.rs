@@ -336,8 +336,8 @@ async fn psql_meta_commands_describe_the_store() {
         stdout(&run("\\d pg_namespace\n").await),
         "oid|bigint|||\nnspname|character varying|||\nnspowner|bigint|||\nnspacl|text|||\n"
     );
-    // Without -q and -t, psql titles the table with its schema, and says when there is
-    // no such table.
+    // Without -q and -t, psql titles the table with its schema (with \d+ its access
+    // method), and says when there is no such table.
     let plain = |command: &str| {
         Command::new(PSQL)
             .args(["-X", "-h"])
@@ -354,6 +354,9 @@ async fn psql_meta_commands_describe_the_store() {
         text.contains("latency  | double precision               |           |          |"),
         "{text}"
     );
+    let text = stdout(&plain("\\d+ pg_am"));
+    assert!(text.contains("Table \"pg_catalog.pg_am\""), "{text}");
+    assert!(text.ends_with("Access method: heap\n\n"), "{text}");
     let out = plain("\\d nope");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Did not find any relation named \"nope\""),

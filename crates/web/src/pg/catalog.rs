@@ -906,7 +906,13 @@ impl Snapshot {
                     V::Bool(false),
                     V::Bool(false),
                     V::Bool(true),
-                    t("d"),
+                    // As in PostgreSQL: the default replica identity, none for the
+                    // catalog's own tables.
+                    t(if table.namespace.0 == PUBLIC_OID {
+                        "d"
+                    } else {
+                        "n"
+                    }),
                     V::Bool(false),
                     V::Int(0),
                     V::Int(0),
