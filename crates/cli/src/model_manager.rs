@@ -338,7 +338,7 @@ mod tests {
         let view = manager.promote(other).await.unwrap();
         assert_eq!(view.live, Some(other));
         assert_eq!(
-            Registry::open(&models).unwrap().live_version().unwrap(),
+            Registry::open(models).unwrap().live_version().unwrap(),
             Some(other)
         );
         assert_eq!(view.decisions[0].action, "promote");
