@@ -10,6 +10,15 @@
 -- O2 sensor activity once warm (its spread, how often it sits between rich and lean, and how
 -- far the short-term trim swings to follow it); charging voltage (min, mean); stored DTCs; and the context
 -- the others depend on, ambient temperature and engine load.
+--
+-- Early-stage signals: how far the idle rpm falls below its mean (`rpm_idle_drop`: a misfire's
+-- crank dip reads 60-180 rpm low) and the idle timing's spread (the computer's knock/idle
+-- control dithers the advance harder on a misfiring engine); for the warm-up, the coldest
+-- coolant while running, oil against coolant (`oil_coolant_gap`: oil lags the coolant while it
+-- warms and runs above it once warm, so a low coolant with the oil above it is a plateau, not
+-- a warm-up), road speed (the radiator's airflow) and the heat the engine makes per unit of its
+-- heat capacity (`heat_input`, MAF over displacement^0.7), which set how fast a healthy engine
+-- warms.
 
 -- Every reading checked against the OBD-II ranges of its PIDs (SAE J1979): a reading that
 -- lacks a PID or holds a value no sensor can report gets a `problem`, is left out of the
@@ -75,6 +84,14 @@ SELECT vin, model, region, window_start, window_end,
        STDDEV_SAMP(CAST(engine_rpm AS DOUBLE))
          FILTER (WHERE engine_rpm BETWEEN 500 AND 1100 AND vehicle_speed_kmh = 0)
          AS rpm_idle_stddev,
+       AVG(CAST(engine_rpm AS DOUBLE))
+         FILTER (WHERE engine_rpm BETWEEN 500 AND 1100 AND vehicle_speed_kmh = 0)
+         - MIN(CAST(engine_rpm AS DOUBLE))
+         FILTER (WHERE engine_rpm BETWEEN 500 AND 1100 AND vehicle_speed_kmh = 0)
+         AS rpm_idle_drop,
+       STDDEV_SAMP(CAST(timing_advance_deg AS DOUBLE))
+         FILTER (WHERE engine_rpm BETWEEN 500 AND 1100 AND vehicle_speed_kmh = 0)
+         AS timing_idle_stddev,
        STDDEV_SAMP(CAST(o2_sensor_v AS DOUBLE)) FILTER (WHERE engine_rpm > 0 AND coolant_temp_c > 70)
          AS o2_stddev,
        AVG(CASE WHEN o2_sensor_v BETWEEN 0.3 AND 0.6 THEN 1.0 ELSE 0.0 END)
@@ -85,7 +102,12 @@ SELECT vin, model, region, window_start, window_end,
        AVG(CAST(control_module_voltage_v AS DOUBLE)) FILTER (WHERE engine_rpm > 0) AS voltage_mean,
        CAST(MAX(CARDINALITY(dtcs)) AS INT) AS dtc_count,
        AVG(CAST(ambient_air_temp_c AS DOUBLE)) AS ambient_mean,
-       AVG(CAST(engine_load_pct AS DOUBLE)) FILTER (WHERE engine_rpm > 0) AS load_mean
+       AVG(CAST(engine_load_pct AS DOUBLE)) FILTER (WHERE engine_rpm > 0) AS load_mean,
+       MIN(coolant_temp_c) FILTER (WHERE engine_rpm > 0) AS coolant_min,
+       AVG(CAST(oil_temp_c - coolant_temp_c AS DOUBLE)) FILTER (WHERE engine_rpm > 0)
+         AS oil_coolant_gap,
+       AVG(CAST(vehicle_speed_kmh AS DOUBLE)) FILTER (WHERE engine_rpm > 0) AS speed_mean,
+       AVG(maf_g_s / POWER(engine_l, 0.7)) FILTER (WHERE engine_rpm > 0) AS heat_input
 FROM TABLE(TUMBLE(TABLE valid_telemetry, DESCRIPTOR(event_time), INTERVAL '5' MINUTE))
 GROUP BY vin, model, region, window_start, window_end;
 

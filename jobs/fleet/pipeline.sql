@@ -15,7 +15,9 @@ CREATE MODEL engine_anomaly
 INPUT (running BIGINT, coolant_mean DOUBLE, coolant_max INT, coolant_slope DOUBLE,
        trim_idle DOUBLE, trim_load DOUBLE, maf_ratio DOUBLE, rpm_idle_stddev DOUBLE,
        o2_stddev DOUBLE, o2_mid_share DOUBLE, stft_stddev DOUBLE, voltage_min FLOAT,
-       voltage_mean DOUBLE, dtc_count INT, ambient_mean DOUBLE, load_mean DOUBLE)
+       voltage_mean DOUBLE, dtc_count INT, ambient_mean DOUBLE, load_mean DOUBLE,
+       rpm_idle_drop DOUBLE, timing_idle_stddev DOUBLE, coolant_min INT,
+       oil_coolant_gap DOUBLE, speed_mean DOUBLE, heat_input DOUBLE)
 OUTPUT (score DOUBLE, anomalous BOOLEAN, top_signals STRING, model_version STRING)
 WITH (
   'provider' = 'spate',
@@ -74,9 +76,13 @@ INSERT INTO telemetry_rejects
 SELECT vin, ts, problem FROM checked_telemetry WHERE problem IS NOT NULL;
 
 INSERT INTO vehicle_health
-SELECT *
+SELECT vin, model, region, window_start, window_end, readings, running, coolant_mean,
+       coolant_max, coolant_slope, trim_idle, trim_load, maf_ratio, rpm_idle_stddev, o2_stddev,
+       o2_mid_share, stft_stddev, voltage_min, voltage_mean, dtc_count, ambient_mean, load_mean,
+       score, anomalous, top_signals, model_version
 FROM ML_PREDICT(TABLE running_windows, MODEL engine_anomaly,
                 DESCRIPTOR(running, coolant_mean, coolant_max, coolant_slope, trim_idle,
                            trim_load, maf_ratio, rpm_idle_stddev, o2_stddev, o2_mid_share,
                            stft_stddev, voltage_min, voltage_mean, dtc_count, ambient_mean,
-                           load_mean));
+                           load_mean, rpm_idle_drop, timing_idle_stddev, coolant_min,
+                           oil_coolant_gap, speed_mean, heat_input));
