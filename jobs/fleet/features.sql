@@ -113,5 +113,19 @@ GROUP BY vin, model, region, window_start, window_end;
 
 -- The windows the model scores: the engine ran for at least a fifth of the window (a parked
 -- vehicle shows nothing of its engine's health).
+--
+-- Each also carries what the vehicle's running windows of the last two hours showed: early
+-- faults show in some windows only (a misfire's dip is caught by one idle reading in ten at
+-- first), so the largest idle rpm drop, the mean idle roughness, the warmest coolant and the
+-- mean O2 mid-share over the last two hours see a fault that one window may miss.
 CREATE TEMPORARY VIEW running_windows AS
-SELECT * FROM vehicle_windows WHERE running * 5 >= readings;
+SELECT *,
+       MAX(rpm_idle_drop) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS rpm_idle_drop_2h,
+       AVG(rpm_idle_stddev) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS rpm_idle_stddev_2h,
+       MAX(coolant_max) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS coolant_max_2h,
+       AVG(o2_mid_share) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS o2_mid_share_2h
+FROM vehicle_windows WHERE running * 5 >= readings;

@@ -17,7 +17,8 @@ INPUT (running BIGINT, coolant_mean DOUBLE, coolant_max INT, coolant_slope DOUBL
        o2_stddev DOUBLE, o2_mid_share DOUBLE, stft_stddev DOUBLE, voltage_min FLOAT,
        voltage_mean DOUBLE, dtc_count INT, ambient_mean DOUBLE, load_mean DOUBLE,
        rpm_idle_drop DOUBLE, timing_idle_stddev DOUBLE, coolant_min INT,
-       oil_coolant_gap DOUBLE, speed_mean DOUBLE, heat_input DOUBLE)
+       oil_coolant_gap DOUBLE, speed_mean DOUBLE, heat_input DOUBLE, rpm_idle_drop_2h DOUBLE,
+       rpm_idle_stddev_2h DOUBLE, coolant_max_2h INT, o2_mid_share_2h DOUBLE)
 OUTPUT (score DOUBLE, anomalous BOOLEAN, top_signals STRING, model_version STRING)
 WITH (
   'provider' = 'spate',
@@ -85,4 +86,5 @@ FROM ML_PREDICT(TABLE running_windows, MODEL engine_anomaly,
                            trim_load, maf_ratio, rpm_idle_stddev, o2_stddev, o2_mid_share,
                            stft_stddev, voltage_min, voltage_mean, dtc_count, ambient_mean,
                            load_mean, rpm_idle_drop, timing_idle_stddev, coolant_min,
-                           oil_coolant_gap, speed_mean, heat_input));
+                           oil_coolant_gap, speed_mean, heat_input, rpm_idle_drop_2h,
+                           rpm_idle_stddev_2h, coolant_max_2h, o2_mid_share_2h));
