@@ -58,8 +58,6 @@ pub(crate) struct ScaleOutJob {
     pub checkpoints: PathBuf,
     /// The checkpoint interval.
     pub interval: Duration,
-    /// The offsets of the parts' completed checkpoints, for the group member to commit.
-    pub commits: MemberCommits,
 }
 
 /// What the runner needs to know of the job's shape.
@@ -79,10 +77,14 @@ struct Shape {
 type Part = (String, i32);
 
 impl ScaleOutJob {
-    /// Plans the job with its Kafka source reading only `partition` (all with `None`).
-    fn plan(&self, partition: Option<i32>) -> anyhow::Result<(JobGraph, Registry)> {
+    /// Plans the job with its Kafka source reading only `partition` and handing its offsets
+    /// to the member's `commits` (all partitions with `None`).
+    fn plan(
+        &self,
+        partition: Option<(i32, &MemberCommits)>,
+    ) -> anyhow::Result<(JobGraph, Registry)> {
         let registry = match partition {
-            Some(p) => Registry::reading_partition(self.log.clone(), p, self.commits.clone()),
+            Some((p, commits)) => Registry::reading_partition(self.log.clone(), p, commits.clone()),
             None => Registry::new(self.log.clone()),
         };
         let mut graphs = plan_script(&self.script, &registry, &self.options)?;
@@ -185,13 +187,17 @@ struct Runner {
     running: Mutex<HashMap<Part, JoinHandle<spate_engine::Result<JobReport>>>>,
     /// The first part that failed, with its error.
     failed: Mutex<Option<String>>,
+    /// The offsets of the parts' completed checkpoints, for the group member to commit.
+    commits: MemberCommits,
 }
 
 impl Runner {
     /// The graph of `part`.
     fn graph(&self, (topic, partition): &Part) -> anyhow::Result<JobGraph> {
         let reads_input = *topic == self.shape.input.topic;
-        let (mut graph, _) = self.job.plan(reads_input.then_some(*partition))?;
+        let (mut graph, _) = self
+            .job
+            .plan(reads_input.then_some((*partition, &self.commits)))?;
         graph.name = format!("{} [{topic}/{partition}]", self.shape.name);
         let Some((repartition, schema)) = &self.shape.repartition else {
             return Ok(graph);
@@ -214,7 +220,7 @@ impl Runner {
             }];
         } else {
             let (topic, schema, partition) = (repartition.clone(), schema.clone(), *partition);
-            let commits = self.job.commits.clone();
+            let commits = self.commits.clone();
             graph.sources = vec![SourceStage {
                 name: format!("source: {}", repartition.topic),
                 source: Arc::new(move |_| {
@@ -301,7 +307,7 @@ impl ConsumerContext for Membership {
             }
             // The stopped parts' last offsets, while this process is still the member owning
             // them.
-            commit_offsets(consumer, &self.runner.job.commits, CommitMode::Sync);
+            commit_offsets(consumer, &self.runner.commits, CommitMode::Sync);
         }
     }
 
@@ -390,6 +396,7 @@ pub(crate) fn run(job: ScaleOutJob) -> anyhow::Result<()> {
         runtime: runtime.handle().clone(),
         running: Mutex::new(HashMap::new()),
         failed: Mutex::new(None),
+        commits: MemberCommits::default(),
     });
     let membership = Membership {
         runner: Arc::clone(&runner),
@@ -423,7 +430,7 @@ pub(crate) fn run(job: ScaleOutJob) -> anyhow::Result<()> {
         if let Some(failure) = runner.failed.lock().expect("failure lock").take() {
             break Err(anyhow::anyhow!(failure));
         }
-        commit_offsets(&consumer, &runner.job.commits, CommitMode::Async);
+        commit_offsets(&consumer, &runner.commits, CommitMode::Async);
     };
     let parts: Vec<Part> = runner
         .running
@@ -435,7 +442,7 @@ pub(crate) fn run(job: ScaleOutJob) -> anyhow::Result<()> {
     for part in &parts {
         runner.stop(part);
     }
-    commit_offsets(&consumer, &runner.job.commits, CommitMode::Sync);
+    commit_offsets(&consumer, &runner.commits, CommitMode::Sync);
     // Leaving the group hands the partitions over at once rather than after the session
     // timeout.
     consumer.unsubscribe();

@@ -88,7 +88,6 @@ pub fn run(data_dir: &Path, cmd: SqlCommand) -> anyhow::Result<()> {
                 log,
                 checkpoints,
                 interval: Duration::from_millis(args.checkpoint_interval_ms),
-                commits: Default::default(),
             })
         }
         SqlCommand::Run(RunArgs {
