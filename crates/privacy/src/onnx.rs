@@ -299,7 +299,7 @@ fn bilinear_chw(image: &image::RgbImage, width: u32, height: u32, norm: Normaliz
     let (sw, sh) = (image.width() as usize, image.height() as usize);
     let (w, h) = (width as usize, height as usize);
     let src = image.as_raw();
-    // Per output column: the two source columns (as byte offsets) and the right one's weight.
+    // Per output column: the two source columns and the right one's weight.
     let taps = |out: usize, len: usize| -> Vec<(usize, usize, f32)> {
         let ratio = len as f32 / out as f32;
         (0..out)
@@ -317,16 +317,40 @@ fn bilinear_chw(image: &image::RgbImage, width: u32, height: u32, norm: Normaliz
     let offset: [f32; 3] = std::array::from_fn(|c| norm.mean[c] / norm.std[c]);
     let plane = w * h;
     let mut out = vec![0f32; plane * 3];
+    // Separable: each source row needed is blended horizontally once, into one row per input
+    // channel, and each output row blends two such rows vertically (the same arithmetic, in
+    // the same order, as blending the 2×2 neighbours of each output pixel).
+    let horizontal = |sy: usize, into: &mut [f32]| {
+        let row = &src[sy * sw * 3..][..sw * 3];
+        for (c, &from) in norm.order.iter().enumerate() {
+            for (v, &(x0, x1, fx)) in into[c * w..][..w].iter_mut().zip(&cols) {
+                let (a, b) = (row[x0 * 3 + from] as f32, row[x1 * 3 + from] as f32);
+                *v = a + (b - a) * fx;
+            }
+        }
+    };
+    let (mut top, mut bottom) = (vec![0f32; 3 * w], vec![0f32; 3 * w]);
+    let (mut top_row, mut bottom_row) = (usize::MAX, usize::MAX);
     for (y, &(y0, y1, fy)) in rows.iter().enumerate() {
-        let (top, bottom) = (&src[y0 * sw * 3..][..sw * 3], &src[y1 * sw * 3..][..sw * 3]);
-        for (x, &(x0, x1, fx)) in cols.iter().enumerate() {
-            let i = y * w + x;
-            for (c, &from) in norm.order.iter().enumerate() {
-                let at = |row: &[u8], col: usize| row[col * 3 + from] as f32;
-                let upper = at(top, x0) + (at(top, x1) - at(top, x0)) * fx;
-                let lower = at(bottom, x0) + (at(bottom, x1) - at(bottom, x0)) * fx;
-                let v = upper + (lower - upper) * fy;
-                out[c * plane + i] = v * factor[c] - offset[c];
+        if top_row != y0 {
+            if bottom_row == y0 {
+                std::mem::swap(&mut top, &mut bottom);
+                std::mem::swap(&mut top_row, &mut bottom_row);
+            } else {
+                horizontal(y0, &mut top);
+                top_row = y0;
+            }
+        }
+        if bottom_row != y1 {
+            horizontal(y1, &mut bottom);
+            bottom_row = y1;
+        }
+        for c in 0..3 {
+            let (upper, lower) = (&top[c * w..][..w], &bottom[c * w..][..w]);
+            let dst = &mut out[c * plane + y * w..][..w];
+            for ((d, &u), &l) in dst.iter_mut().zip(upper).zip(lower) {
+                let v = u + (l - u) * fy;
+                *d = v * factor[c] - offset[c];
             }
         }
     }
@@ -367,6 +391,53 @@ mod tests {
         let up = to_chw(&img, 8, 2, Normalize::RAW_RGB);
         assert_eq!(up[0], 0.0);
         assert_eq!(up[7], 120.0);
+    }
+
+    /// The blend of each output pixel's 2×2 source neighbours, one pixel at a time.
+    fn per_pixel_reference(img: &RgbImage, w: usize, h: usize, norm: Normalize) -> Vec<f32> {
+        let (sw, sh) = (img.width() as usize, img.height() as usize);
+        let tap = |i: usize, out: usize, len: usize| {
+            let pos = ((i as f32 + 0.5) * (len as f32 / out as f32) - 0.5).max(0.0);
+            let lo = (pos as usize).min(len - 1);
+            (lo, (lo + 1).min(len - 1), pos - lo as f32)
+        };
+        let mut out = vec![0f32; 3 * w * h];
+        for y in 0..h {
+            let (y0, y1, fy) = tap(y, h, sh);
+            for x in 0..w {
+                let (x0, x1, fx) = tap(x, w, sw);
+                for (c, &from) in norm.order.iter().enumerate() {
+                    let at =
+                        |xx: usize, yy: usize| img.get_pixel(xx as u32, yy as u32)[from] as f32;
+                    let upper = at(x0, y0) + (at(x1, y0) - at(x0, y0)) * fx;
+                    let lower = at(x0, y1) + (at(x1, y1) - at(x0, y1)) * fx;
+                    let v = upper + (lower - upper) * fy;
+                    out[c * w * h + y * w + x] =
+                        v * (norm.scale / norm.std[c]) - norm.mean[c] / norm.std[c];
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn to_chw_is_the_per_pixel_blend_exactly() {
+        let img = RgbImage::from_fn(97, 61, |x, y| {
+            Rgb([(x * 7 + y * 3) as u8, (x * y) as u8, (x ^ y) as u8 * 3])
+        });
+        let norm = Normalize {
+            scale: 1.0 / 255.0,
+            mean: [0.5, 0.4, 0.3],
+            std: [0.5, 0.25, 0.2],
+            order: [2, 1, 0],
+        };
+        for (w, h) in [(64, 40), (97, 61), (160, 96), (50, 61), (97, 25)] {
+            assert_eq!(
+                to_chw(&img, w as u32, h as u32, norm),
+                per_pixel_reference(&img, w, h, norm),
+                "{w}x{h}"
+            );
+        }
     }
 
     #[test]
