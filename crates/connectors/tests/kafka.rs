@@ -7,14 +7,17 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use spate_connectors::format::record::RecordFormat;
+use spate_connectors::kafka::repartition::{RepartitionSink, RepartitionSource, RepartitionTopic};
 use spate_connectors::kafka::sink::{BufferFlush, KafkaSink, KafkaSinkConfig};
 use spate_connectors::kafka::source::{BoundedMode, KafkaSource, KafkaSourceConfig, StartupMode};
-use spate_connectors::kafka::{MetadataKey, OffsetCommits, Properties};
+use spate_connectors::kafka::{MemberCommits, MetadataKey, OffsetCommits, Properties};
 use spate_connectors::log_sink::Partitioner;
 use spate_engine::changelog::{self, RowKind};
 use spate_engine::operator::TaskInfo;
@@ -557,4 +560,58 @@ fn an_upsert_sink_writes_changes_by_key_and_the_upsert_source_reads_them_as_upse
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A repartition writer's commit marker carries the watermark it had at that checkpoint's
+/// snapshot: rows written after the snapshot are held back until the next commit, so a later
+/// watermark would make them late at the reader.
+#[test]
+fn a_repartition_commit_carries_the_watermark_of_its_checkpoint() {
+    let Some(broker) = broker("a_repartition_commit_carries_the_watermark_of_its_checkpoint")
+    else {
+        return;
+    };
+    let topic = RepartitionTopic {
+        properties: properties(&broker, None),
+        topic: unique("wm-repartition"),
+        partitions: 1,
+        writers: 1,
+    };
+    create_topic(&broker, &topic.topic, 1);
+    let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new("id", 0));
+    let mut writer = RepartitionSink::new(topic.clone(), vec![key], 0).unwrap();
+    writer.restore(None).unwrap();
+    writer.write(&rows(0..10)).unwrap();
+    writer.watermark(9).unwrap();
+    writer.prepare_commit(1).unwrap();
+    // After checkpoint 1's snapshot: rows and a watermark that checkpoint 2 covers.
+    writer.write(&rows(10..20)).unwrap();
+    writer.watermark(19).unwrap();
+    writer.commit(1).unwrap();
+
+    let mut reader =
+        RepartitionSource::new(topic, 0, rows_schema(), MemberCommits::default()).unwrap();
+    reader.restore(None).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut released, mut watermark) = (Vec::new(), None);
+    while watermark.is_none() {
+        assert!(Instant::now() < deadline, "no watermark from the reader");
+        match reader.poll().unwrap() {
+            SourcePoll::Batch { batch, .. } => released.extend(
+                batch
+                    .column(0)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .to_vec(),
+            ),
+            SourcePoll::Watermark(w) => watermark = Some(w),
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    assert_eq!(released, (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        watermark,
+        Some(9),
+        "the watermark ran ahead of the rows held back"
+    );
 }

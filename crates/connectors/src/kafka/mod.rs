@@ -13,7 +13,6 @@
 //!
 //! Values and keys are `json`, `csv` or `raw` ([`crate::format::record`]).
 
-mod producer;
 pub mod repartition;
 pub mod sink;
 pub mod source;
@@ -23,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use spate_kafka::Producer;
 
 /// How long metadata, offset and flush requests to the broker may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -139,27 +139,11 @@ fn partition_count<C: rdkafka::ClientContext>(
 /// another partition count is an error, since keys hashed to its partitions would land
 /// elsewhere.
 pub fn ensure_topic(properties: &Properties, topic: &str, partitions: usize) -> Result<(), String> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    use rdkafka::error::RDKafkaErrorCode;
-
-    let admin: AdminClient<DefaultClientContext> = client_config(properties, &[])
-        .create()
-        .map_err(|e| describe("creating the admin client", e))?;
     let count = i32::try_from(partitions).map_err(|_| "too many partitions".to_string())?;
-    let options = AdminOptions::new()
-        .request_timeout(Some(REQUEST_TIMEOUT))
-        .operation_timeout(Some(REQUEST_TIMEOUT));
-    let new = NewTopic::new(topic, count, TopicReplication::Fixed(1));
-    let results = futures::executor::block_on(admin.create_topics([&new], &options))
-        .map_err(|e| describe(&format!("creating topic {topic}"), e))?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => return Err(format!("creating topic {topic}: {code}")),
-        }
-    }
-    match partition_count(admin.inner(), topic)? {
+    let config = client_config(properties, &[]);
+    spate_kafka::create_topics(&config, &[topic], count, REQUEST_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    match topic_partitions(properties, topic)? {
         n if n == partitions => Ok(()),
         n => Err(format!(
             "topic {topic} has {n} partitions, not {partitions}; delete it or keep the job's \
@@ -170,6 +154,6 @@ pub fn ensure_topic(properties: &Properties, topic: &str, partitions: usize) -> 
 
 /// How many partitions `topic` has.
 pub fn topic_partitions(properties: &Properties, topic: &str) -> Result<usize, String> {
-    let producer = producer::Producer::new(properties, &[])?;
+    let producer = Producer::new(client_config(properties, &[])).map_err(|e| e.to_string())?;
     partition_count(producer.client(), topic)
 }

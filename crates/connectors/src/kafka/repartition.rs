@@ -41,8 +41,9 @@ use spate_engine::message::EventTime;
 use spate_engine::sink::Sink;
 use spate_engine::source::{PendingCheckpoints, Source, SourcePoll};
 
-use super::producer::Producer;
-use super::{MemberCommits, Properties, client_config, describe};
+use spate_kafka::Producer;
+
+use super::{MemberCommits, Properties, REQUEST_TIMEOUT, client_config, describe};
 
 /// The rows of one partition a writer buffers before producing them as one record.
 const RECORD_ROWS: usize = 4096;
@@ -169,7 +170,11 @@ pub struct RepartitionSink {
     producer: Producer,
     /// The checkpoint that will cover rows written now.
     epoch: u64,
+    /// The event-time status of the rows written so far.
     status: WriterStatus,
+    /// The status as of each checkpoint's snapshot, which its commit marker carries: a
+    /// watermark taken later would run ahead of rows still held back in the next epoch.
+    prepared: PendingCheckpoints<WriterStatus>,
     buffers: Vec<Buffered>,
     hashes: Vec<u64>,
 }
@@ -189,7 +194,7 @@ impl RepartitionSink {
         keys: Vec<Arc<dyn PhysicalExpr>>,
         writer: u32,
     ) -> Result<Self, EngineError> {
-        let producer = Producer::new(&topic.properties, &[("acks", "all")])
+        let producer = Producer::new(client_config(&topic.properties, &[("acks", "all")]))
             .map_err(|e| err(&topic.topic, e))?;
         Ok(RepartitionSink {
             buffers: vec![Buffered::default(); topic.partitions],
@@ -199,13 +204,20 @@ impl RepartitionSink {
             producer,
             epoch: 1,
             status: WriterStatus::default(),
+            prepared: PendingCheckpoints::default(),
             hashes: Vec::new(),
         })
     }
 
     fn produce(&self, partition: usize, value: &[u8]) -> Result<(), EngineError> {
         self.producer
-            .produce(&self.topic.topic, partition as i32, None, None, Some(value))
+            .produce(
+                &self.topic.topic,
+                Some(partition as i32),
+                None,
+                None,
+                Some(value),
+            )
             .map_err(|e| err(&self.topic.topic, e))
     }
 
@@ -219,13 +231,15 @@ impl RepartitionSink {
         self.produce(partition, &value)
     }
 
-    /// A marker to every partition, delivered before this returns.
-    fn mark(&mut self, kind: Kind, epoch: u64) -> Result<(), EngineError> {
-        let value = header(kind, self.writer, epoch, self.status);
+    /// A marker with `status` to every partition, delivered before this returns.
+    fn mark(&mut self, kind: Kind, epoch: u64, status: WriterStatus) -> Result<(), EngineError> {
+        let value = header(kind, self.writer, epoch, status);
         for partition in 0..self.topic.partitions {
             self.produce(partition, &value)?;
         }
-        self.producer.flush().map_err(|e| err(&self.topic.topic, e))
+        self.producer
+            .flush(REQUEST_TIMEOUT)
+            .map_err(|e| err(&self.topic.topic, e))
     }
 }
 
@@ -268,14 +282,19 @@ impl Sink for RepartitionSink {
             self.flush_partition(partition)?;
         }
         self.producer
-            .flush()
+            .flush(REQUEST_TIMEOUT)
             .map_err(|e| err(&self.topic.topic, e))?;
         self.epoch = checkpoint.saturating_add(1);
+        self.prepared.insert(checkpoint, self.status);
         Ok(checkpoint.to_be_bytes().to_vec())
     }
 
     fn commit(&mut self, checkpoint: u64) -> Result<(), EngineError> {
-        self.mark(Kind::Commit, checkpoint)
+        // Nothing prepared (no snapshot since the restore): nothing to release.
+        let Some(status) = self.prepared.complete(checkpoint).pop() else {
+            return Ok(());
+        };
+        self.mark(Kind::Commit, checkpoint, status)
     }
 
     fn restore(&mut self, pending: Option<&[u8]>) -> Result<(), EngineError> {
@@ -289,7 +308,8 @@ impl Sink for RepartitionSink {
         };
         // Releases what the restored checkpoint covers, drops what a failed instance wrote
         // after it.
-        self.mark(Kind::Restart, restored)?;
+        self.prepared.clear();
+        self.mark(Kind::Restart, restored, WriterStatus::default())?;
         self.epoch = restored.saturating_add(1);
         Ok(())
     }

@@ -28,9 +28,9 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use spate_engine::EngineError;
 use spate_engine::changelog::{self, RowKind};
 use spate_engine::sink::Sink;
+use spate_kafka::Producer;
 
-use super::producer::Producer;
-use super::{Properties, partition_count};
+use super::{Properties, REQUEST_TIMEOUT, client_config, partition_count};
 use crate::format::record::{RecordFormat, encode_rows};
 use crate::log_sink::Partitioner;
 
@@ -106,7 +106,8 @@ impl KafkaSink {
     pub fn new(config: KafkaSinkConfig, instance: usize) -> Result<Self, EngineError> {
         let topic = config.topic.clone();
         let err = |e: String| sink_err(&topic, e);
-        let producer = Producer::new(&config.properties, &[]).map_err(err)?;
+        let producer = Producer::new(client_config(&config.properties, &[]))
+            .map_err(|e| err(e.to_string()))?;
         let partitions = partition_count(producer.client(), &topic).map_err(err)? as u32;
         let column = |name: &String| {
             config
@@ -165,7 +166,7 @@ impl KafkaSink {
         let partition = self.partition_for(key) as i32;
         let topic = &self.config.topic;
         self.producer
-            .produce(topic, partition, Some(timestamp), key, value)
+            .produce(topic, Some(partition), Some(timestamp), key, value)
             .map_err(|e| sink_err(topic, e))?;
         // Serve delivery reports as we go.
         self.producer.serve();
@@ -213,7 +214,9 @@ impl KafkaSink {
 
     /// Waits for every record handed to the producer; fails if one was not delivered.
     fn flush(&self) -> Result<(), EngineError> {
-        self.producer.flush().map_err(|e| self.err(e))
+        self.producer
+            .flush(REQUEST_TIMEOUT)
+            .map_err(|e| self.err(e.to_string()))
     }
 }
 

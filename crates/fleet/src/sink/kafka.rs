@@ -3,15 +3,9 @@
 //! Java producer), with the reading's time as the record's timestamp. Labels go to a topic
 //! of their own. Topics that do not exist are created.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::{ClientConfig, ClientContext};
+use spate_kafka::{ClientConfig, KafkaClientError, Producer, create_topics};
 
 use super::{Encoded, Sink};
 use crate::error::SinkError;
@@ -22,29 +16,10 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// fails this soon.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Keeps the first failed delivery.
-#[derive(Default)]
-struct Deliveries {
-    failure: Mutex<Option<String>>,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-            failure.get_or_insert_with(|| e.to_string());
-        }
-    }
-}
-
 /// Produces telemetry to `topic` and labels to `labels_topic`, keyed by VIN. A flush waits
 /// until the broker has acknowledged every record (idempotent producer, `acks=all`).
 pub struct KafkaSink {
-    producer: BaseProducer<Deliveries>,
+    producer: Producer,
     topic: String,
     labels_topic: String,
     servers: String,
@@ -59,19 +34,23 @@ impl KafkaSink {
         labels_topic: &str,
         partitions: u32,
     ) -> Result<KafkaSink, SinkError> {
-        let err = |reason: String| SinkError::Kafka {
+        let err = |e: KafkaClientError| SinkError::Kafka {
             servers: servers.to_string(),
             topic: topic.to_string(),
-            reason,
+            reason: e.to_string(),
         };
-        create_topics(servers, &[topic, labels_topic], partitions).map_err(err)?;
-        let producer: BaseProducer<Deliveries> = ClientConfig::new()
-            .set("bootstrap.servers", servers)
+        let partitions = i32::try_from(partitions).map_err(|_| SinkError::Kafka {
+            servers: servers.to_string(),
+            topic: topic.to_string(),
+            reason: format!("{partitions} partitions are too many"),
+        })?;
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", servers);
+        create_topics(&config, &[topic, labels_topic], partitions, ADMIN_TIMEOUT).map_err(err)?;
+        config
             .set("partitioner", "murmur2_random")
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "20")
-            .create_with_context(Deliveries::default())
-            .map_err(|e| err(format!("creating the producer: {e}")))?;
+            .set("linger.ms", "20");
+        let producer = Producer::new(config).map_err(err)?;
         Ok(KafkaSink {
             producer,
             topic: topic.to_string(),
@@ -80,60 +59,30 @@ impl KafkaSink {
         })
     }
 
-    fn error(&self, topic: &str, reason: String) -> SinkError {
+    fn error(&self, topic: &str, e: KafkaClientError) -> SinkError {
         SinkError::Kafka {
             servers: self.servers.clone(),
             topic: topic.to_string(),
-            reason,
+            reason: e.to_string(),
         }
     }
 
     /// Hands the records to librdkafka, waiting while its queue is full.
     fn produce(&self, topic: &str, records: &Encoded) -> Result<(), SinkError> {
         for r in records.iter() {
-            let mut record = BaseRecord::<[u8], [u8]>::to(topic)
-                .key(r.vin.as_bytes())
-                .payload(r.json)
-                .timestamp(r.ts);
-            loop {
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        self.producer.poll(Duration::from_millis(10));
-                    }
-                    Err((e, _)) => return Err(self.error(topic, format!("producing: {e}"))),
-                }
-            }
+            self.producer
+                .produce(
+                    topic,
+                    None,
+                    Some(r.ts),
+                    Some(r.vin.as_bytes()),
+                    Some(r.json),
+                )
+                .map_err(|e| self.error(topic, e))?;
         }
-        self.producer.poll(Duration::ZERO);
+        self.producer.serve();
         Ok(())
     }
-}
-
-/// Creates the topics that do not exist yet.
-fn create_topics(servers: &str, topics: &[&str], partitions: u32) -> Result<(), String> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .create()
-        .map_err(|e| format!("creating the admin client: {e}"))?;
-    let partitions = i32::try_from(partitions).map_err(|_| "too many partitions".to_string())?;
-    let new: Vec<NewTopic> = topics
-        .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
-        .collect();
-    let options = AdminOptions::new()
-        .request_timeout(Some(ADMIN_TIMEOUT))
-        .operation_timeout(Some(ADMIN_TIMEOUT));
-    let results = futures::executor::block_on(admin.create_topics(&new, &options))
-        .map_err(|e| format!("creating the topics: {e}"))?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(format!("creating topic {topic}: {code}")),
-        }
-    }
-    Ok(())
 }
 
 impl Sink for KafkaSink {
@@ -145,17 +94,6 @@ impl Sink for KafkaSink {
     fn flush(&mut self) -> Result<(), SinkError> {
         self.producer
             .flush(TIMEOUT)
-            .map_err(|e| self.error(&self.topic, format!("flushing: {e}")))?;
-        let failure = self
-            .producer
-            .context()
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        match failure {
-            Some(f) => Err(self.error(&self.topic, format!("a record was not delivered: {f}"))),
-            None => Ok(()),
-        }
+            .map_err(|e| self.error(&self.topic, e))
     }
 }
