@@ -19,6 +19,13 @@
 -- a warm-up), road speed (the radiator's airflow) and the heat the engine makes per unit of its
 -- heat capacity (`heat_input`, MAF over displacement^0.7), which set how fast a healthy engine
 -- warms.
+--
+-- Signals taken once the engine is warm: the coolant over ambient (`coolant_rise`); the O2
+-- sensor's highest reading and its lowest in closed loop (`o2_max`, `o2_min`: a lazy sensor's
+-- swings lose height before its switching rate trips P0133); and at warm idle (coolant 65 °C
+-- or more, where the idle speed no longer falls with the warm-up) the idle rpm's median less
+-- its minimum (`rpm_idle_dip`, a misfire's crank dip), the idle rpm and timing spreads, and
+-- how many warm idle readings they rest on.
 
 -- Every reading checked against the OBD-II ranges of its PIDs (SAE J1979): a reading that
 -- lacks a PID or holds a value no sensor can report gets a `problem`, is left out of the
@@ -107,18 +114,59 @@ SELECT vin, model, region, window_start, window_end,
        AVG(CAST(oil_temp_c - coolant_temp_c AS DOUBLE)) FILTER (WHERE engine_rpm > 0)
          AS oil_coolant_gap,
        AVG(CAST(vehicle_speed_kmh AS DOUBLE)) FILTER (WHERE engine_rpm > 0) AS speed_mean,
-       AVG(maf_g_s / POWER(engine_l, 0.7)) FILTER (WHERE engine_rpm > 0) AS heat_input
+       AVG(maf_g_s / POWER(engine_l, 0.7)) FILTER (WHERE engine_rpm > 0) AS heat_input,
+       AVG(CAST(coolant_temp_c - ambient_air_temp_c AS DOUBLE)) FILTER (WHERE engine_rpm > 0)
+         AS coolant_rise,
+       MAX(o2_sensor_v) FILTER (WHERE engine_rpm > 0 AND coolant_temp_c > 70) AS o2_max,
+       MIN(o2_sensor_v)
+         FILTER (WHERE engine_rpm > 0 AND coolant_temp_c > 70 AND short_term_fuel_trim_pct <> 0)
+         AS o2_min,
+       PERCENTILE(CAST(engine_rpm AS DOUBLE), 0.5)
+         FILTER (WHERE engine_rpm BETWEEN 500 AND 1100 AND vehicle_speed_kmh = 0
+                   AND coolant_temp_c >= 65)
+         - MIN(CAST(engine_rpm AS DOUBLE))
+         FILTER (WHERE engine_rpm BETWEEN 500 AND 1100 AND vehicle_speed_kmh = 0
+                   AND coolant_temp_c >= 65)
+         AS rpm_idle_dip,
+       STDDEV_SAMP(CAST(engine_rpm AS DOUBLE))
+         FILTER (WHERE engine_rpm BETWEEN 500 AND 1100 AND vehicle_speed_kmh = 0
+                   AND coolant_temp_c >= 65)
+         AS rpm_warm_idle_stddev,
+       STDDEV_SAMP(CAST(timing_advance_deg AS DOUBLE))
+         FILTER (WHERE engine_rpm BETWEEN 500 AND 1100 AND vehicle_speed_kmh = 0
+                   AND coolant_temp_c >= 65)
+         AS timing_warm_idle_stddev,
+       COUNT(*) FILTER (WHERE engine_rpm BETWEEN 500 AND 1100 AND vehicle_speed_kmh = 0
+                          AND coolant_temp_c >= 65)
+         AS warm_idle_readings
 FROM TABLE(TUMBLE(TABLE valid_telemetry, DESCRIPTOR(event_time), INTERVAL '5' MINUTE))
 GROUP BY vin, model, region, window_start, window_end;
 
--- The windows the model scores: the engine ran for at least a fifth of the window (a parked
--- vehicle shows nothing of its engine's health).
+-- Each window also carries what the vehicle did before it, as OVER windows by VIN over
+-- window_end (every window, parked ones too, so that engine-off time counts):
 --
--- Each also carries what the vehicle's running windows of the last two hours showed: early
--- faults show in some windows only (a misfire's dip is caught by one idle reading in ten at
--- first), so the largest idle rpm drop, the mean idle roughness, the warmest coolant and the
--- mean O2 mid-share over the last two hours see a fault that one window may miss.
-CREATE TEMPORARY VIEW running_windows AS
+-- - the last 30 minutes: the share of readings with the engine running (a warm-up needs
+--   running time), the mean heat input and the coldest coolant, so a coolant that stays low
+--   after half an hour of driving is told from one still warming up;
+-- - the last two hours: early faults show in some windows only (a misfire's dip is caught by
+--   one idle reading in ten at first, a stuck-closed thermostat only under load), so the
+--   largest idle rpm drops, the mean idle roughness and timing spread, the idle readings
+--   they rest on, the warmest coolant, the mean O2 range and mid-share, the idle and load
+--   trims, the coolant over ambient, the running share and the charging voltage over two
+--   hours see a fault that one window may miss.
+CREATE TEMPORARY VIEW recent_windows AS
+SELECT *,
+       SUM(running) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '30' MINUTE PRECEDING AND CURRENT ROW) AS running_30m,
+       SUM(readings) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '30' MINUTE PRECEDING AND CURRENT ROW) AS readings_30m,
+       AVG(heat_input) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '30' MINUTE PRECEDING AND CURRENT ROW) AS heat_input_30m,
+       MIN(coolant_min) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '30' MINUTE PRECEDING AND CURRENT ROW) AS coolant_min_30m
+FROM vehicle_windows;
+
+CREATE TEMPORARY VIEW history_windows AS
 SELECT *,
        MAX(rpm_idle_drop) OVER (PARTITION BY vin ORDER BY window_end
          RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS rpm_idle_drop_2h,
@@ -127,5 +175,40 @@ SELECT *,
        MAX(coolant_max) OVER (PARTITION BY vin ORDER BY window_end
          RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS coolant_max_2h,
        AVG(o2_mid_share) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS o2_mid_share_2h
-FROM vehicle_windows WHERE running * 5 >= readings;
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS o2_mid_share_2h,
+       MAX(rpm_idle_dip) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS rpm_idle_dip_2h,
+       AVG(rpm_warm_idle_stddev) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS rpm_warm_idle_stddev_2h,
+       AVG(timing_warm_idle_stddev) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS timing_warm_idle_stddev_2h,
+       SUM(warm_idle_readings) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS warm_idle_readings_2h,
+       AVG(o2_max) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS o2_max_2h,
+       AVG(o2_min) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS o2_min_2h,
+       AVG(trim_idle) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS trim_idle_2h,
+       AVG(trim_load) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS trim_load_2h,
+       AVG(coolant_rise) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS coolant_rise_2h,
+       SUM(running) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS running_2h,
+       SUM(readings) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS readings_2h,
+       AVG(voltage_mean) OVER (PARTITION BY vin ORDER BY window_end
+         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS voltage_mean_2h
+FROM recent_windows;
+
+-- The windows the model scores: the engine ran for at least a fifth of the window (a parked
+-- vehicle shows nothing of its engine's health). A leak's trims are high at idle and recover
+-- under load, so `trim_diff` is the idle trim over the load trim (the vehicle's own offsets
+-- cancel).
+CREATE TEMPORARY VIEW running_windows AS
+SELECT *,
+       trim_idle - trim_load AS trim_diff,
+       CAST(running_30m AS DOUBLE) / readings_30m AS running_share_30m,
+       CAST(running_2h AS DOUBLE) / readings_2h AS running_share_2h
+FROM history_windows WHERE running * 5 >= readings;

@@ -18,7 +18,14 @@ INPUT (running BIGINT, coolant_mean DOUBLE, coolant_max INT, coolant_slope DOUBL
        voltage_mean DOUBLE, dtc_count INT, ambient_mean DOUBLE, load_mean DOUBLE,
        rpm_idle_drop DOUBLE, timing_idle_stddev DOUBLE, coolant_min INT,
        oil_coolant_gap DOUBLE, speed_mean DOUBLE, heat_input DOUBLE, rpm_idle_drop_2h DOUBLE,
-       rpm_idle_stddev_2h DOUBLE, coolant_max_2h INT, o2_mid_share_2h DOUBLE)
+       rpm_idle_stddev_2h DOUBLE, coolant_max_2h INT, o2_mid_share_2h DOUBLE,
+       coolant_rise DOUBLE, o2_max FLOAT, o2_min FLOAT, rpm_idle_dip DOUBLE,
+       rpm_warm_idle_stddev DOUBLE, timing_warm_idle_stddev DOUBLE, warm_idle_readings BIGINT,
+       running_share_30m DOUBLE, heat_input_30m DOUBLE, coolant_min_30m INT,
+       rpm_idle_dip_2h DOUBLE, rpm_warm_idle_stddev_2h DOUBLE, timing_warm_idle_stddev_2h DOUBLE,
+       warm_idle_readings_2h BIGINT, o2_max_2h DOUBLE, o2_min_2h DOUBLE, trim_idle_2h DOUBLE,
+       trim_load_2h DOUBLE, coolant_rise_2h DOUBLE, running_share_2h DOUBLE,
+       voltage_mean_2h DOUBLE, trim_diff DOUBLE)
 OUTPUT (score DOUBLE, anomalous BOOLEAN, top_signals STRING, model_version STRING)
 WITH (
   'provider' = 'spate',
@@ -87,4 +94,11 @@ FROM ML_PREDICT(TABLE running_windows, MODEL engine_anomaly,
                            stft_stddev, voltage_min, voltage_mean, dtc_count, ambient_mean,
                            load_mean, rpm_idle_drop, timing_idle_stddev, coolant_min,
                            oil_coolant_gap, speed_mean, heat_input, rpm_idle_drop_2h,
-                           rpm_idle_stddev_2h, coolant_max_2h, o2_mid_share_2h));
+                           rpm_idle_stddev_2h, coolant_max_2h, o2_mid_share_2h, coolant_rise,
+                           o2_max, o2_min, rpm_idle_dip, rpm_warm_idle_stddev,
+                           timing_warm_idle_stddev, warm_idle_readings, running_share_30m,
+                           heat_input_30m, coolant_min_30m, rpm_idle_dip_2h,
+                           rpm_warm_idle_stddev_2h, timing_warm_idle_stddev_2h,
+                           warm_idle_readings_2h, o2_max_2h, o2_min_2h, trim_idle_2h,
+                           trim_load_2h, coolant_rise_2h, running_share_2h, voltage_mean_2h,
+                           trim_diff));

@@ -132,11 +132,79 @@ impl Dataset {
             self.select_rows(&holdout_rows),
         ))
     }
+
+    /// The rows [`Dataset::split_by_group`] holds out with the same groups, share and seed.
+    pub fn holdout_rows(
+        &self,
+        groups: &[&str],
+        holdout_share: f64,
+        seed: u64,
+    ) -> Result<Vec<usize>> {
+        self.check_groups(groups)?;
+        Ok((0..self.rows())
+            .filter(|&row| hash_to_unit(seed, groups[row]) < holdout_share)
+            .collect())
+    }
+
+    /// Each row's fold, 0 to `folds − 1`, drawn by its group (`groups[row]`, e.g. the
+    /// vehicle) with `seed`: all rows of a group share a fold, so a model trained on the other
+    /// folds has never seen the group of the rows it scores.
+    pub fn folds_by_group(&self, groups: &[&str], folds: usize, seed: u64) -> Result<Vec<usize>> {
+        self.check_groups(groups)?;
+        if folds == 0 {
+            return Err(MlError::InvalidParameter {
+                name: "folds",
+                reason: "at least one fold is needed".to_string(),
+            });
+        }
+        Ok(groups
+            .iter()
+            .map(|group| ((hash_to_unit(seed, group) * folds as f64) as usize).min(folds - 1))
+            .collect())
+    }
+
+    /// Checks that `groups` has a group for every row.
+    fn check_groups(&self, groups: &[&str]) -> Result<()> {
+        self.validate()?;
+        if groups.len() != self.rows() {
+            return Err(MlError::LengthMismatch {
+                what: "groups".to_string(),
+                expected: self.rows(),
+                actual: groups.len(),
+            });
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folds_keep_groups_together_and_holdout_rows_match_the_split() {
+        let groups: Vec<String> = (0..200).map(|i| format!("vehicle-{}", i / 4)).collect();
+        let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let data = Dataset::new(
+            names(&["x"]),
+            vec![(0..200).map(f64::from).collect()],
+            (0..200).map(|i| i % 3 == 0).collect(),
+        )
+        .unwrap();
+        let folds = data.folds_by_group(&groups, 5, 7).unwrap();
+        assert!(folds.iter().all(|&f| f < 5));
+        for pair in folds.chunks(4) {
+            assert!(
+                pair.iter().all(|&f| f == pair[0]),
+                "a group's rows share a fold"
+            );
+        }
+        assert!((0..5).all(|f| folds.contains(&f)), "{folds:?}");
+        assert!(data.folds_by_group(&groups, 0, 7).is_err());
+        let rows = data.holdout_rows(&groups, 0.3, 7).unwrap();
+        let (_, holdout) = data.split_by_group(&groups, 0.3, 7).unwrap();
+        assert_eq!(data.select_rows(&rows).columns, holdout.columns);
+    }
 
     fn names(names: &[&str]) -> Vec<String> {
         names.iter().map(|name| name.to_string()).collect()
