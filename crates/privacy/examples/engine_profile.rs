@@ -132,7 +132,14 @@ fn pipeline(
         spate_privacy::redact::redact(&mut copy, &found, Default::default());
         Ok(())
     })?;
-    step("encode JPEG q90", &mut || {
+    step("encode JPEG q90 (jpeg-encoder)", &mut || {
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
+        encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_1_1);
+        encoder.encode(image.as_raw(), 1280, 720, jpeg_encoder::ColorType::Rgb)?;
+        Ok(())
+    })?;
+    step("encode JPEG q90 (image)", &mut || {
         let mut out = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&image)?;
         Ok(())
