@@ -1024,7 +1024,13 @@ fn a_scaled_out_window_fires_while_an_input_partition_stays_idle() {
                 "200",
             ],
         )
-        .env("SPATE_LOG", "warn")
+        // Each part's completed checkpoints and the markers its readers take, to tell a
+        // stalled part from a held watermark.
+        .env(
+            "SPATE_LOG",
+            "warn,spate_engine::job::coordinator=debug,spate_connectors::kafka::repartition=debug",
+        )
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -1039,12 +1045,22 @@ fn a_scaled_out_window_fires_while_an_input_partition_stays_idle() {
         if records.len() >= 6 {
             break records;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} of 6 window results; the job's log:\n{}",
-            records.len(),
-            std::fs::read_to_string(&log).unwrap()
-        );
+        if Instant::now() >= deadline {
+            let text = std::fs::read_to_string(&log).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            let head = lines
+                .iter()
+                .take(20)
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n");
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            panic!(
+                "{} of 6 window results; the job's log ({} lines), first 20:\n{head}\n…last 40:\n{tail}",
+                records.len(),
+                lines.len()
+            );
+        }
         std::thread::sleep(Duration::from_millis(300));
     };
     let mut views: BTreeMap<(String, String), i64> = BTreeMap::new();

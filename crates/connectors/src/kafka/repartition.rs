@@ -432,6 +432,15 @@ impl RepartitionSource {
                 if record.kind == Kind::Commit {
                     state.held = later;
                 }
+                tracing::debug!(
+                    partition,
+                    writer = record.writer,
+                    epoch = record.epoch,
+                    kind = ?record.kind,
+                    watermark = ?record.status.watermark,
+                    idle = record.status.idle,
+                    "repartition marker"
+                );
                 state.committed = state.committed.max(record.epoch);
                 state.status = WriterStatus {
                     watermark: record.status.watermark.max(state.status.watermark),

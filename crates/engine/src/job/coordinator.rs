@@ -172,6 +172,7 @@ impl Coordinator {
         self.next_id = id + 1;
         self.control.checkpoint_completed(id, started.elapsed());
         tracing::debug!(
+            job = %self.job,
             checkpoint = id,
             ms = started.elapsed().as_millis() as u64,
             "checkpoint complete"
