@@ -231,7 +231,8 @@ const CAR_PLATE: Detection = Detection {
 
 /// With the default input sizes (smaller than the photos), the detector keeps its recall: on
 /// city.jpg scaled to the benchmark's 1280×720 it matches at least 22 of deface's 25 faces
-/// (full size found 22 there, the default 24), and it finds the plate of the car photo.
+/// (the default input matched 22 on both engines on 2026-12-04), and it finds the plate of the
+/// car photo.
 #[test]
 fn default_sizes_keep_recall_on_real_photos() {
     let Some(dir) = models_dir() else { return };
