@@ -154,53 +154,38 @@ GROUP BY vin, model, region, window_start, window_end;
 --   they rest on, the warmest coolant, the mean O2 range and mid-share, the idle and load
 --   trims, the coolant over ambient, the running share and the charging voltage over two
 --   hours see a fault that one window may miss.
+-- Each view names its window once (Flink's `WINDOW w AS (…)` clause).
 CREATE TEMPORARY VIEW recent_windows AS
 SELECT *,
-       SUM(running) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '30' MINUTE PRECEDING AND CURRENT ROW) AS running_30m,
-       SUM(readings) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '30' MINUTE PRECEDING AND CURRENT ROW) AS readings_30m,
-       AVG(heat_input) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '30' MINUTE PRECEDING AND CURRENT ROW) AS heat_input_30m,
-       MIN(coolant_min) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '30' MINUTE PRECEDING AND CURRENT ROW) AS coolant_min_30m
-FROM vehicle_windows;
+       SUM(running) OVER w30m AS running_30m,
+       SUM(readings) OVER w30m AS readings_30m,
+       AVG(heat_input) OVER w30m AS heat_input_30m,
+       MIN(coolant_min) OVER w30m AS coolant_min_30m
+FROM vehicle_windows
+WINDOW w30m AS (PARTITION BY vin ORDER BY window_end
+  RANGE BETWEEN INTERVAL '30' MINUTE PRECEDING AND CURRENT ROW);
 
 CREATE TEMPORARY VIEW history_windows AS
 SELECT *,
-       MAX(rpm_idle_drop) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS rpm_idle_drop_2h,
-       AVG(rpm_idle_stddev) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS rpm_idle_stddev_2h,
-       MAX(coolant_max) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS coolant_max_2h,
-       AVG(o2_mid_share) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS o2_mid_share_2h,
-       MAX(rpm_idle_dip) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS rpm_idle_dip_2h,
-       AVG(rpm_warm_idle_stddev) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS rpm_warm_idle_stddev_2h,
-       AVG(timing_warm_idle_stddev) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS timing_warm_idle_stddev_2h,
-       SUM(warm_idle_readings) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS warm_idle_readings_2h,
-       AVG(o2_max) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS o2_max_2h,
-       AVG(o2_min) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS o2_min_2h,
-       AVG(trim_idle) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS trim_idle_2h,
-       AVG(trim_load) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS trim_load_2h,
-       AVG(coolant_rise) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS coolant_rise_2h,
-       SUM(running) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS running_2h,
-       SUM(readings) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS readings_2h,
-       AVG(voltage_mean) OVER (PARTITION BY vin ORDER BY window_end
-         RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW) AS voltage_mean_2h
-FROM recent_windows;
+       MAX(rpm_idle_drop) OVER w2h AS rpm_idle_drop_2h,
+       AVG(rpm_idle_stddev) OVER w2h AS rpm_idle_stddev_2h,
+       MAX(coolant_max) OVER w2h AS coolant_max_2h,
+       AVG(o2_mid_share) OVER w2h AS o2_mid_share_2h,
+       MAX(rpm_idle_dip) OVER w2h AS rpm_idle_dip_2h,
+       AVG(rpm_warm_idle_stddev) OVER w2h AS rpm_warm_idle_stddev_2h,
+       AVG(timing_warm_idle_stddev) OVER w2h AS timing_warm_idle_stddev_2h,
+       SUM(warm_idle_readings) OVER w2h AS warm_idle_readings_2h,
+       AVG(o2_max) OVER w2h AS o2_max_2h,
+       AVG(o2_min) OVER w2h AS o2_min_2h,
+       AVG(trim_idle) OVER w2h AS trim_idle_2h,
+       AVG(trim_load) OVER w2h AS trim_load_2h,
+       AVG(coolant_rise) OVER w2h AS coolant_rise_2h,
+       SUM(running) OVER w2h AS running_2h,
+       SUM(readings) OVER w2h AS readings_2h,
+       AVG(voltage_mean) OVER w2h AS voltage_mean_2h
+FROM recent_windows
+WINDOW w2h AS (PARTITION BY vin ORDER BY window_end
+  RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW);
 
 -- The windows the model scores: the engine ran for at least a fifth of the window (a parked
 -- vehicle shows nothing of its engine's health). A leak's trims are high at idle and recover

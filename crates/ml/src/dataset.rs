@@ -111,14 +111,7 @@ impl Dataset {
         holdout_share: f64,
         seed: u64,
     ) -> Result<(Dataset, Dataset)> {
-        self.validate()?;
-        if groups.len() != self.rows() {
-            return Err(MlError::LengthMismatch {
-                what: "groups".to_string(),
-                expected: self.rows(),
-                actual: groups.len(),
-            });
-        }
+        self.check_groups(groups)?;
         if !(0.0..=1.0).contains(&holdout_share) {
             return Err(MlError::InvalidParameter {
                 name: "holdout_share",

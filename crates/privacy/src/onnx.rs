@@ -423,7 +423,7 @@ mod tests {
     #[test]
     fn to_chw_is_the_per_pixel_blend_exactly() {
         let img = RgbImage::from_fn(97, 61, |x, y| {
-            Rgb([(x * 7 + y * 3) as u8, (x * y) as u8, (x ^ y) as u8 * 3])
+            Rgb([(x * 7 + y * 3) as u8, (x * y) as u8, ((x ^ y) * 3) as u8])
         });
         let norm = Normalize {
             scale: 1.0 / 255.0,
