@@ -274,8 +274,8 @@ struct Fitted {
     holdout: Evaluation,
     /// Each row's out-of-fold score.
     out_of_fold: Vec<f64>,
-    /// The rows it was trained on.
-    train_set: Dataset,
+    /// The feature distributions of the rows it was trained on, for drift checks.
+    reference: DriftReference,
 }
 
 impl Fitted {
@@ -287,7 +287,7 @@ impl Fitted {
                 data: range,
                 training: self.training.clone(),
                 holdout: self.holdout.clone(),
-                reference: DriftReference::from_dataset(&self.train_set)?,
+                reference: self.reference.clone(),
             },
         )?)
     }
@@ -341,7 +341,7 @@ fn fit(
         training,
         holdout,
         out_of_fold,
-        train_set: dataset.clone(),
+        reference: DriftReference::from_dataset(dataset)?,
     })
 }
 

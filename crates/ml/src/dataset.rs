@@ -98,35 +98,13 @@ impl Dataset {
         }
     }
 
-    /// Splits rows into (training, holdout) so that all rows of one group (e.g. one vehicle)
-    /// land on the same side.
+    /// The rows held out when a share of the groups (e.g. vehicles) is held out: all rows of
+    /// one group are on the same side.
     ///
-    /// A group goes to the holdout when a seeded hash of its key, mapped to [0, 1), is below
+    /// A group is held out when a seeded hash of its key, mapped to [0, 1), is below
     /// `holdout_share`; so about that share of the groups (not of the rows) is held out. The
-    /// split depends only on the seed and the keys: it is the same on every run and machine,
+    /// choice depends only on the seed and the keys: it is the same on every run and machine,
     /// and a vehicle stays on its side as data is added.
-    pub fn split_by_group(
-        &self,
-        groups: &[&str],
-        holdout_share: f64,
-        seed: u64,
-    ) -> Result<(Dataset, Dataset)> {
-        self.check_groups(groups)?;
-        if !(0.0..=1.0).contains(&holdout_share) {
-            return Err(MlError::InvalidParameter {
-                name: "holdout_share",
-                reason: format!("{holdout_share} is not within [0, 1]"),
-            });
-        }
-        let (holdout_rows, training_rows): (Vec<usize>, Vec<usize>) =
-            (0..self.rows()).partition(|&row| hash_to_unit(seed, groups[row]) < holdout_share);
-        Ok((
-            self.select_rows(&training_rows),
-            self.select_rows(&holdout_rows),
-        ))
-    }
-
-    /// The rows [`Dataset::split_by_group`] holds out with the same groups, share and seed.
     pub fn holdout_rows(
         &self,
         groups: &[&str],
@@ -134,6 +112,12 @@ impl Dataset {
         seed: u64,
     ) -> Result<Vec<usize>> {
         self.check_groups(groups)?;
+        if !(0.0..=1.0).contains(&holdout_share) {
+            return Err(MlError::InvalidParameter {
+                name: "holdout_share",
+                reason: format!("{holdout_share} is not within [0, 1]"),
+            });
+        }
         Ok((0..self.rows())
             .filter(|&row| hash_to_unit(seed, groups[row]) < holdout_share)
             .collect())
@@ -175,7 +159,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn folds_keep_groups_together_and_holdout_rows_match_the_split() {
+    fn folds_keep_groups_together() {
         let groups: Vec<String> = (0..200).map(|i| format!("vehicle-{}", i / 4)).collect();
         let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
         let data = Dataset::new(
@@ -194,9 +178,6 @@ mod tests {
         }
         assert!((0..5).all(|f| folds.contains(&f)), "{folds:?}");
         assert!(data.folds_by_group(&groups, 0, 7).is_err());
-        let rows = data.holdout_rows(&groups, 0.3, 7).unwrap();
-        let (_, holdout) = data.split_by_group(&groups, 0.3, 7).unwrap();
-        assert_eq!(data.select_rows(&rows).columns, holdout.columns);
     }
 
     fn names(names: &[&str]) -> Vec<String> {
@@ -245,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn split_keeps_each_group_on_one_side() {
+    fn holdout_keeps_each_group_on_one_side() {
         let rows = 6_000;
         let group_keys: Vec<String> = (0..rows)
             .map(|row| format!("truck-{}", row % 300))
@@ -259,7 +240,12 @@ mod tests {
         )
         .unwrap();
 
-        let (training, holdout) = dataset.split_by_group(&groups, 0.2, 42).unwrap();
+        let split = |share: f64, seed: u64| {
+            let held = dataset.holdout_rows(&groups, share, seed).unwrap();
+            let rest: Vec<usize> = (0..rows).filter(|row| !held.contains(row)).collect();
+            (dataset.select_rows(&rest), dataset.select_rows(&held))
+        };
+        let (training, holdout) = split(0.2, 42);
         assert_eq!(training.rows() + holdout.rows(), rows);
         let training_groups: HashSet<u64> = training.columns[0].iter().map(|&g| g as u64).collect();
         let holdout_groups: HashSet<u64> = holdout.columns[0].iter().map(|&g| g as u64).collect();
@@ -272,22 +258,22 @@ mod tests {
             holdout_groups.len()
         );
 
-        let (training_again, _) = dataset.split_by_group(&groups, 0.2, 42).unwrap();
+        let (training_again, _) = split(0.2, 42);
         assert_eq!(training, training_again);
-        let (training_other_seed, _) = dataset.split_by_group(&groups, 0.2, 43).unwrap();
+        let (training_other_seed, _) = split(0.2, 43);
         assert_ne!(training, training_other_seed);
     }
 
     #[test]
-    fn split_refuses_bad_arguments() {
+    fn holdout_refuses_bad_arguments() {
         let dataset =
             Dataset::new(names(&["speed"]), vec![vec![1.0, 2.0]], vec![false, true]).unwrap();
         assert!(matches!(
-            dataset.split_by_group(&["a"], 0.2, 1),
+            dataset.holdout_rows(&["a"], 0.2, 1),
             Err(MlError::LengthMismatch { .. })
         ));
         assert!(matches!(
-            dataset.split_by_group(&["a", "b"], 1.5, 1),
+            dataset.holdout_rows(&["a", "b"], 1.5, 1),
             Err(MlError::InvalidParameter {
                 name: "holdout_share",
                 ..
