@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{APRIL, JANUARY, JULY, drive};
@@ -106,4 +107,215 @@ fn misfire_warns_hours_ahead() {
 #[test]
 fn failing_alternator_warns_hours_ahead() {
     assert_codes_come_hours_later(FaultKind::FailingAlternator, APRIL, 37);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where each fault's symptom leaves the healthy spread: the measurement `faulty_from` is set
+// from.
+// ---------------------------------------------------------------------------------------------
+
+/// Vehicles per season in the calibration fleets.
+const CALIBRATION_VEHICLES: u64 = 16;
+/// Hours from onset to full severity in the calibration fleets, and hours simulated after it.
+const CALIBRATION_PROGRESSION_H: f64 = 50.0;
+/// The faults' onsets are spread over this many hours, so each tenth of severity falls at
+/// every time of day.
+const CALIBRATION_ONSETS_H: f64 = 24.0;
+/// The share of healthy windows on each side of the healthy spread: the spread is their
+/// central 95 %.
+const SPREAD_TAIL: f64 = 0.025;
+/// Minutes an engine must have run without stopping before its coolant counts as warmed up.
+const WARMED_UP_MIN: f64 = 20.0;
+
+/// What a mechanic reads off one vehicle's five minutes of telemetry, each `None` where the
+/// window holds too few readings of the kind it needs.
+#[derive(Debug, Default, Clone)]
+struct WindowReadings {
+    /// Coolant of the readings taken after [`WARMED_UP_MIN`] of running.
+    warm_coolant: Vec<f64>,
+    /// Coolant of every running reading.
+    coolant: Vec<f64>,
+    /// Fuel trim at warm idle (500–1100 rpm, standing, coolant 70 °C or more).
+    idle_trim: Vec<f64>,
+    /// MAF against the air expected, warm (over 70 °C) and loaded (over 40 %).
+    maf_ratio: Vec<f64>,
+    /// O2 voltage once warm in closed loop.
+    o2: Vec<f64>,
+    /// rpm at warm idle.
+    idle_rpm: Vec<f64>,
+    /// System voltage while running.
+    voltage: Vec<f64>,
+}
+
+/// Symptom of `kind` in one window, oriented so that higher is further from healthy; `None`
+/// when the window does not show the conditions the symptom needs.
+fn symptom(kind: FaultKind, w: &WindowReadings) -> Option<f64> {
+    let mean_of = |v: &[f64], least: usize| (v.len() >= least).then(|| common::mean(v));
+    match kind {
+        // Coolant below the warmed-up temperature.
+        FaultKind::ThermostatStuckOpen => mean_of(&w.warm_coolant, 10).map(|c| -c),
+        // Coolant above what the cooling system holds.
+        FaultKind::ThermostatStuckClosed => {
+            (w.coolant.len() >= 10).then(|| w.coolant.iter().copied().fold(f64::MIN, f64::max))
+        }
+        // Lean trims at idle.
+        FaultKind::VacuumLeak => mean_of(&w.idle_trim, 5),
+        // MAF reading low against the air the engine takes in.
+        FaultKind::DirtyMaf => mean_of(&w.maf_ratio, 5).map(|r| -r),
+        // The O2 sensor's swing, lower on a lazy sensor.
+        FaultKind::LazyO2Sensor => (w.o2.len() >= 10).then(|| {
+            let max = w.o2.iter().copied().fold(f64::MIN, f64::max);
+            let min = w.o2.iter().copied().fold(f64::MAX, f64::min);
+            min - max
+        }),
+        // The idle rpm's dips: its median less its minimum.
+        FaultKind::Misfire => (w.idle_rpm.len() >= 10).then(|| {
+            let mut rpm = w.idle_rpm.clone();
+            let median = common::median(&mut rpm);
+            median - rpm[0]
+        }),
+        // Charging voltage low.
+        FaultKind::FailingAlternator => mean_of(&w.voltage, 10).map(|v| -v),
+    }
+}
+
+/// Every window of five minutes of a fleet run, with the fault's severity at its start (0 for
+/// a healthy fleet).
+fn calibration_windows(
+    kind: Option<FaultKind>,
+    start_ms: i64,
+    seed: u64,
+) -> Vec<(f64, WindowReadings)> {
+    let progression = Duration::from_secs_f64(CALIBRATION_PROGRESSION_H * 3600.0);
+    let mut config = common::config(CALIBRATION_VEHICLES, start_ms, seed, kind, progression);
+    config.rate_hz = 0.1;
+    config.faults.onset_within = Duration::from_secs_f64(CALIBRATION_ONSETS_H * 3600.0);
+    let mut windows: HashMap<(usize, i64), (f64, WindowReadings)> = HashMap::new();
+    let mut running_since: HashMap<usize, i64> = HashMap::new();
+    let hours = CALIBRATION_ONSETS_H + CALIBRATION_PROGRESSION_H;
+    drive(config, hours, |r| {
+        let t = r.telemetry;
+        let severity = r.vehicle.fault().map_or(0.0, |f| f.severity(t.ts));
+        let entry = windows
+            .entry((r.index, t.ts.div_euclid(300_000)))
+            .or_insert_with(|| (severity, WindowReadings::default()));
+        if t.engine_rpm <= 0.0 {
+            running_since.remove(&r.index);
+            return;
+        }
+        let since = *running_since.entry(r.index).or_insert(t.ts);
+        let w = &mut entry.1;
+        let coolant = f64::from(t.coolant_temp_c);
+        w.coolant.push(coolant);
+        if (t.ts - since) as f64 >= WARMED_UP_MIN * 60_000.0 {
+            w.warm_coolant.push(coolant);
+        }
+        let warm = coolant >= 70.0;
+        let idle = (500.0..=1100.0).contains(&t.engine_rpm) && t.vehicle_speed_kmh == 0;
+        if warm && idle {
+            w.idle_trim.push(common::total_trim(t));
+            w.idle_rpm.push(f64::from(t.engine_rpm));
+        }
+        if warm && t.engine_load_pct > 40.0 {
+            w.maf_ratio.push(common::maf_ratio(t));
+        }
+        if warm && t.short_term_fuel_trim_pct != 0.0 {
+            w.o2.push(f64::from(t.o2_sensor_v));
+        }
+        w.voltage.push(f64::from(t.control_module_voltage_v));
+    });
+    windows.into_values().collect()
+}
+
+/// The seasons the calibration pools: a fault's symptom is weighed over the year (a stuck-open
+/// thermostat shows most in the cold, a stuck-closed one in the heat).
+const SEASONS: [i64; 3] = [JANUARY, APRIL, JULY];
+
+/// The windows of the healthy calibration fleets, one per season (shared by every kind).
+fn healthy_windows() -> &'static [WindowReadings] {
+    static HEALTHY: OnceLock<Vec<WindowReadings>> = OnceLock::new();
+    HEALTHY.get_or_init(|| {
+        SEASONS
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, start_ms)| {
+                calibration_windows(None, start_ms, CALIBRATION_SEED + i as u64)
+            })
+            .map(|(_, w)| w)
+            .collect()
+    })
+}
+
+/// The seed of the calibration fleets of the first season (the others follow it).
+const CALIBRATION_SEED: u64 = 41;
+
+/// For `kind`: the edge of the healthy spread of its symptom (the healthy windows' 97.5th
+/// percentile, the symptom oriented so that higher is further from healthy), and per tenth of
+/// severity (as the labels have it: a label's tenth holds until the next) the median symptom
+/// of the fault's windows, NaN for a tenth without any.
+fn symptom_by_tenth(kind: FaultKind) -> (f64, [f64; 10]) {
+    let mut healthy: Vec<f64> = healthy_windows()
+        .iter()
+        .filter_map(|w| symptom(kind, w))
+        .collect();
+    let mut faulty: Vec<Vec<f64>> = vec![Vec::new(); 10];
+    for (i, start_ms) in SEASONS.into_iter().enumerate() {
+        let seed = CALIBRATION_SEED + i as u64;
+        for (severity, w) in calibration_windows(Some(kind), start_ms, seed) {
+            if severity > 0.0 {
+                let tenth = ((severity * 10.0).floor() as usize).min(9);
+                faulty[tenth].extend(symptom(kind, &w));
+            }
+        }
+    }
+    healthy.sort_by(f64::total_cmp);
+    let edge = healthy[((1.0 - SPREAD_TAIL) * healthy.len() as f64) as usize];
+    let mut medians = [f64::NAN; 10];
+    for (median, values) in medians.iter_mut().zip(&mut faulty) {
+        if !values.is_empty() {
+            *median = common::median(values);
+        }
+    }
+    (edge, medians)
+}
+
+/// The severity from which a fault's symptom has left the healthy spread: the lowest tenth
+/// (from 0.1) from which, at every tenth, the median window of the fault reaches the edge of
+/// the central 95 % of healthy windows or lies beyond it. (At or beyond: the coolant is read
+/// in whole degrees, and the stuck-closed thermostat's 0.5 tenth peaks at a median 94 °C,
+/// the healthy 97.5th percentile itself; strictly beyond, it would be 0.6, and in July the
+/// code would come a median 1.7 h after that at the fastest progression.)
+fn leaves_the_spread(edge: f64, medians: &[f64; 10]) -> f32 {
+    let tenth = (1..10)
+        .find(|&from| medians[from..].iter().all(|&m| m >= edge))
+        .unwrap_or(10);
+    tenth as f32 / 10.0
+}
+
+/// Each kind's [`FaultKind::faulty_from`] is where its symptom, as a mechanic reads it off
+/// five minutes of telemetry, leaves the spread of healthy engines over the year: the lowest
+/// tenth of severity whose median window (and every later tenth's) reaches the edge of the
+/// central 95 % of healthy windows, fleets of every kind run in January, April and July. A
+/// thermostat's symptom depends on the weather: a stuck-open one hides in the heat, where a
+/// healthy thermostat opens as far anyway, a stuck-closed one in the cold; its `faulty_from`
+/// is where the year's median window shows it.
+#[test]
+fn faulty_from_is_where_the_symptom_leaves_the_healthy_spread() {
+    let mut wrong = Vec::new();
+    for kind in FaultKind::ALL {
+        let (edge, medians) = symptom_by_tenth(kind);
+        let measured = leaves_the_spread(edge, &medians);
+        eprintln!(
+            "{kind}: healthy edge {edge:.3}, median by tenth {medians:.3?}: leaves the spread \
+             at {measured}, faulty_from {}",
+            kind.faulty_from()
+        );
+        if (measured - kind.faulty_from()).abs() > 1e-6 {
+            wrong.push(format!(
+                "{kind}: measured {measured}, faulty_from {}",
+                kind.faulty_from()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:?}");
 }
