@@ -154,7 +154,7 @@ mod tests {
         let truth = GroundTruth::from_labels([
             label(VIN, 3_000, 0.3),
             label(VIN, 1_000, 0.0),
-            label(VIN, 2_000, 0.1),
+            label(VIN, 2_000, 0.05),
         ]);
         let vin: Vin = VIN.parse().unwrap();
         assert_eq!(truth.at(&vin, 999), WindowTruth::Healthy);
@@ -164,7 +164,7 @@ mod tests {
         ));
         assert!(matches!(
             truth.at(&vin, 2_999),
-            WindowTruth::Incipient { severity, .. } if severity == 0.1
+            WindowTruth::Incipient { severity, .. } if severity == 0.05
         ));
         assert!(matches!(
             truth.at(&vin, 10_000),
