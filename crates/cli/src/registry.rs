@@ -54,7 +54,9 @@ use spate_engine::lookup::KeyLookupFactory;
 use spate_engine::sink::SinkFactory;
 use spate_engine::source::SourceFactory;
 use spate_log::Log;
-use spate_sql::{Connector, ConnectorRegistry, ModelDef, Predictor, SqlError, TableDef};
+use spate_sql::{
+    ColumnsRead, Connector, ConnectorRegistry, ModelDef, Predictor, SqlError, TableDef,
+};
 
 mod clickhouse;
 mod filesystem;
@@ -440,7 +442,12 @@ impl ConnectorRegistry for Registry {
         })))
     }
 
-    fn source(&self, table: &TableDef, schema: SchemaRef) -> spate_sql::Result<SourceFactory> {
+    fn source(
+        &self,
+        table: &TableDef,
+        schema: SchemaRef,
+        read: &ColumnsRead,
+    ) -> spate_sql::Result<SourceFactory> {
         refuse_metadata(table)?;
         match table.connector {
             Connector::Filesystem => {
@@ -486,7 +493,11 @@ impl ConnectorRegistry for Registry {
             }
             Connector::Nexmark => {
                 let config = NexmarkConfig::new(schema, &table.options, self.planned_at_ms)
-                    .map_err(|e| nexmark_error(table, e))?;
+                    .map_err(|e| nexmark_error(table, e))?
+                    .reading(|column, field| match field {
+                        Some(field) => read.field(column, field),
+                        None => read.column(column),
+                    });
                 Ok(Arc::new(move |task| {
                     Ok(Box::new(NexmarkSource::new(config.clone(), task)) as Box<_>)
                 }))

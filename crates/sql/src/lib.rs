@@ -54,7 +54,8 @@ pub use dialect::FlinkDialect;
 pub use error::{Position, Result, SqlError};
 pub use ml_predict::MlPredictCall;
 pub use plan::{
-    AggPhaseStrategy, ConnectorRegistry, PlanOptions, parse_duration, plan_insert, plan_script,
+    AggPhaseStrategy, ColumnsRead, ConnectorRegistry, PlanOptions, parse_duration, plan_insert,
+    plan_script,
 };
 pub use predict::Predictor;
 pub use query::{Insert, LookupJoin, ParsedQuery};

@@ -12,8 +12,8 @@ use spate_engine::operator::TaskInfo;
 use spate_engine::sink::{Sink, SinkFactory};
 use spate_engine::source::{Source, SourceFactory, SourcePoll};
 use spate_sql::{
-    ConnectorRegistry, ModelDef, PlanOptions, Predictor, SqlError, TableDef, parse_script,
-    plan_script,
+    ColumnsRead, ConnectorRegistry, ModelDef, PlanOptions, Predictor, SqlError, TableDef,
+    parse_script, plan_script,
 };
 
 const EVENTS: &str = "\
@@ -215,6 +215,7 @@ impl ConnectorRegistry for Registry {
         &self,
         table: &TableDef,
         physical_schema: SchemaRef,
+        _read: &ColumnsRead,
     ) -> Result<SourceFactory, SqlError> {
         assert_eq!(table.name, "events");
         let partitions: Vec<Vec<RecordBatch>> = self

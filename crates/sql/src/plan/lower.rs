@@ -46,7 +46,7 @@ use spate_engine::window::{
 use spate_engine::{Link, SourceStage, Stage};
 
 use super::tables::{Relations, Scan};
-use super::{Planner, SharedProjection};
+use super::{ColumnsRead, Planner, SharedProjection};
 use crate::catalog::TableDef;
 use crate::error::{Result, SqlError};
 use crate::window::WindowTvf;
@@ -237,7 +237,10 @@ impl Planner<'_> {
             .table(name)
             .expect("the caller checked that the scan is a table");
         let physical = Arc::new(table.source_schema());
-        let source: SourceFactory = self.connectors.source(table, Arc::clone(&physical))?;
+        let read = relations.read_of(name);
+        let source: SourceFactory = self
+            .connectors
+            .source(table, Arc::clone(&physical), &read)?;
         let Some(computed) = computed else {
             return Ok(source);
         };
@@ -255,7 +258,7 @@ impl Planner<'_> {
     fn scan(&self, name: &str, relations: &Relations) -> Result<Pipeline> {
         let (table, computed, schema) = relations.table(name).expect("a table");
         if self.connectors.upsert_source(table) {
-            return self.upsert_scan(table, computed);
+            return self.upsert_scan(table, computed, &relations.read_of(name));
         }
         let source = self.source(name, relations)?;
         let watermarks = match &table.watermark {
@@ -289,6 +292,7 @@ impl Planner<'_> {
         &self,
         table: &TableDef,
         computed: Option<&Arc<Projection>>,
+        read: &ColumnsRead,
     ) -> Result<Pipeline> {
         let refuse = |construct: &str, hint: &str| SqlError::Unsupported {
             at: table.at,
@@ -319,7 +323,7 @@ impl Planner<'_> {
             .iter()
             .map(|&i| Arc::new(PhysicalColumn::new(rows.field(i).name(), i)) as _)
             .collect();
-        let source = self.connectors.source(table, Arc::clone(&rows))?;
+        let source = self.connectors.source(table, Arc::clone(&rows), read)?;
         let mut pipeline = Pipeline {
             sources: vec![SourceStage {
                 name: format!("source: {}", table.name),

@@ -11,7 +11,10 @@
 mod flink_types;
 mod join;
 mod lower;
+mod reads;
 mod tables;
+
+pub use reads::ColumnsRead;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,8 +47,15 @@ use crate::script::Script;
 /// connectors.
 pub trait ConnectorRegistry {
     /// A source for `table`, producing batches of `physical_schema` (the table's physical
-    /// and metadata columns, in declaration order: [`TableDef::source_schema`]).
-    fn source(&self, table: &TableDef, physical_schema: SchemaRef) -> Result<SourceFactory>;
+    /// and metadata columns, in declaration order: [`TableDef::source_schema`]). Of those,
+    /// the query reads only what `read` says; a source may leave the other columns and ROW
+    /// fields NULL, and save making them.
+    fn source(
+        &self,
+        table: &TableDef,
+        physical_schema: SchemaRef,
+        read: &ColumnsRead,
+    ) -> Result<SourceFactory>;
 
     /// A sink for `table`, receiving batches of the table's physical and non-virtual
     /// metadata columns ([`TableDef::sink_schema`]; and, when
@@ -279,7 +289,7 @@ pub fn plan_insert(
         };
         ctx.register_udf(udf);
     }
-    let relations = planner.register(&ctx, catalog, query)?;
+    let mut relations = planner.register(&ctx, catalog, query)?;
     let declared = catalog
         .table(&insert.target)
         .ok_or_else(|| SqlError::Invalid {
@@ -301,6 +311,7 @@ pub fn plan_insert(
             ));
         }
     }
+    relations.read = reads::TableReads::of_query(&plan, &relations, &ctx.state());
     let mut pipeline = planner.lower(&plan, &relations)?;
     if pipeline.changelog && !connectors.accepts_changes(sink_table) {
         return Err(SqlError::Unsupported {

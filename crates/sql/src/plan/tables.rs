@@ -16,6 +16,7 @@ use datafusion::sql::sqlparser::ast::{Query, Statement, visit_relations_mut};
 use datafusion::sql::sqlparser::parser::Parser;
 use spate_engine::operator::Projection;
 
+use super::reads::{ColumnsRead, TableReads};
 use super::{Planner, quote, session};
 use crate::catalog::{Catalog, ColumnKind, TableDef};
 use crate::dialect::FlinkDialect;
@@ -31,11 +32,12 @@ pub(super) const WINDOW_COLUMNS: [&str; 3] = ["window_start", "window_end", "win
 /// A relation a query's plan scans.
 #[derive(Debug, Clone)]
 pub(super) enum Scan {
-    /// A table of the catalog, with its computed columns (if any) and the schema of the rows
-    /// it yields: physical and computed columns in declaration order.
+    /// A table of the catalog, with its computed columns (if any), what they read, and the
+    /// schema of the rows it yields: physical and computed columns in declaration order.
     Table {
         table: TableDef,
         computed: Option<Arc<Projection>>,
+        computed_reads: ColumnsRead,
         schema: SchemaRef,
     },
     /// A window TVF over a table: the table's rows with the window columns added.
@@ -50,6 +52,8 @@ pub(super) struct Relations {
     pub views: HashMap<String, LogicalPlan>,
     /// Tables read `FOR SYSTEM_TIME AS OF` (lookup joins), by name.
     pub lookups: HashSet<String>,
+    /// What the query reads of each table, once it is planned.
+    pub read: TableReads,
 }
 
 impl Relations {
@@ -60,8 +64,22 @@ impl Relations {
                 table,
                 computed,
                 schema,
+                ..
             } => Some((table, computed.as_ref(), schema)),
             Scan::Window { .. } => None,
+        }
+    }
+
+    /// What the query reads of the table scanned as `name`, computed columns and watermark
+    /// included.
+    pub fn read_of(&self, name: &str) -> ColumnsRead {
+        match self.scans.get(name) {
+            Some(Scan::Table {
+                table,
+                computed_reads,
+                ..
+            }) => self.read.of(&table.name).with_own(table, computed_reads),
+            _ => ColumnsRead::all(),
         }
     }
 }
@@ -81,7 +99,7 @@ impl Planner<'_> {
     ) -> Result<Relations> {
         let mut relations = Relations::default();
         for table in &catalog.tables {
-            let (computed, schema) = self.computed_columns(table)?;
+            let (computed, computed_reads, schema) = self.computed_columns(table)?;
             self.register_provider(
                 ctx,
                 &table.name,
@@ -92,6 +110,7 @@ impl Planner<'_> {
                 Scan::Table {
                     table: table.clone(),
                     computed,
+                    computed_reads,
                     schema,
                 },
             );
@@ -298,8 +317,11 @@ impl Planner<'_> {
     }
 
     /// The projection computing a table's computed columns after its physical ones (`None`
-    /// without computed columns), and the schema of the rows that gives.
-    fn computed_columns(&self, table: &TableDef) -> Result<(Option<Arc<Projection>>, SchemaRef)> {
+    /// without computed columns), what it reads, and the schema of the rows that gives.
+    fn computed_columns(
+        &self,
+        table: &TableDef,
+    ) -> Result<(Option<Arc<Projection>>, ColumnsRead, SchemaRef)> {
         let physical = Arc::new(table.source_schema());
         let mut select = Vec::new();
         let mut computed = false;
@@ -315,7 +337,7 @@ impl Planner<'_> {
             }
         }
         if !computed {
-            return Ok((None, physical));
+            return Ok((None, ColumnsRead::default(), physical));
         }
         let ctx = session();
         let scan_name = "__physical";
@@ -338,6 +360,14 @@ impl Planner<'_> {
         let LogicalPlan::Projection(projection) = &plan else {
             return Err(self.unsupported_node(&plan));
         };
+        let reads = ColumnsRead::of_exprs(
+            projection
+                .expr
+                .iter()
+                .zip(&table.columns)
+                .filter(|(_, column)| matches!(column.kind, ColumnKind::Computed { .. }))
+                .map(|(expr, _)| expr),
+        );
         let exprs = self.physical_exprs(&projection.expr, projection.input.schema())?;
         let fields = exprs
             .iter()
@@ -353,7 +383,7 @@ impl Planner<'_> {
             .map_err(|e| self.datafusion(e))?;
         let schema = Arc::new(Schema::new(fields));
         let projection = Projection::new(exprs, Arc::clone(&schema)).map_err(|e| self.engine(e))?;
-        Ok((Some(Arc::new(projection)), schema))
+        Ok((Some(Arc::new(projection)), reads, schema))
     }
 }
 
