@@ -365,6 +365,35 @@ fn q0_passes_every_bid_through() {
 }
 
 #[test]
+fn explain_shows_what_the_source_makes_for_the_query() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(SPATE)
+        .current_dir(&root)
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .args(["sql", "explain", "--init", "jobs/nexmark/ddl.sql"])
+        .arg("jobs/nexmark/q0.sql")
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // q0 reads the bids' fields but channel and url, and every event's time (the table's
+    // computed `dateTime`, which its watermark reads).
+    assert!(
+        plan.contains(
+            "project=[event_type, person.dateTime, auction.dateTime, bid.auction, bid.bidder, \
+             bid.price, bid.dateTime, bid.extra]"
+        ),
+        "{plan}"
+    );
+}
+
+#[test]
 fn unsupported_queries_are_refused_with_the_planners_message() {
     let refused = [("q6", "rownum")];
     for (query, message) in refused {

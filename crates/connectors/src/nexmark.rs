@@ -185,6 +185,9 @@ const BID_FIELDS: [(&str, Kind); 7] = [
     ("dateTime", Kind::Time),
     ("extra", Kind::Text),
 ];
+/// The fields of each kind made without the event's random draws (its id and time): an
+/// event that makes no other field skips the draws.
+const UNDRAWN_FIELDS: [&[&str]; 3] = [&["id", "dateTime"], &["id", "dateTime"], &["dateTime"]];
 
 /// The type of a generated field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -442,6 +445,38 @@ impl NexmarkConfig {
             }
         }
         self
+    }
+
+    /// The columns and `column.field`s made, if [`NexmarkConfig::reading`] left any NULL.
+    fn made_columns(&self) -> Option<Vec<String>> {
+        let mut made = Vec::new();
+        let mut all = true;
+        for (column, field) in self.columns.iter().zip(self.schema.fields()) {
+            match column {
+                OutputColumn::EventType => made.push(field.name().clone()),
+                OutputColumn::Unread(_) => all = false,
+                OutputColumn::Row {
+                    kind,
+                    fields,
+                    sources,
+                } => {
+                    let kind_made = &self.made[*kind as usize];
+                    let fields_made: Vec<String> = fields
+                        .iter()
+                        .zip(sources)
+                        .filter(|&(_, &i)| kind_made[i])
+                        .map(|(f, _)| format!("{}.{}", field.name(), f.name()))
+                        .collect();
+                    if fields_made.len() == fields.len() {
+                        made.push(field.name().clone());
+                    } else {
+                        all = false;
+                        made.extend(fields_made);
+                    }
+                }
+            }
+        }
+        (!all).then_some(made)
     }
 
     /// The number of events, if the source is bounded.
@@ -765,15 +800,18 @@ struct RowBuilders {
     fields: Vec<Option<FieldBuilder>>,
     /// The types of the generated fields.
     kinds: Vec<Kind>,
+    /// Whether a made field needs the event's random draws.
+    draws: bool,
     valid: NullBufferBuilder,
 }
 
 impl RowBuilders {
-    /// Builders of the `made` ones of `fields` for `capacity` rows, `events` of which are
-    /// expected to be set, with room for their texts ([`TEXT_BYTES`] each, `extra`
-    /// `extra_bytes`).
+    /// Builders of the `made` ones of `fields` (of which `undrawn` need no random draws)
+    /// for `capacity` rows, `events` of which are expected to be set, with room for their
+    /// texts ([`TEXT_BYTES`] each, `extra` `extra_bytes`).
     fn new(
         fields: &[(&str, Kind)],
+        undrawn: &[&str],
         made: &[bool],
         capacity: usize,
         events: usize,
@@ -802,6 +840,10 @@ impl RowBuilders {
         RowBuilders {
             fields: builders,
             kinds: fields.iter().map(|(_, kind)| *kind).collect(),
+            draws: fields
+                .iter()
+                .zip(made)
+                .any(|((name, _), &made)| made && !undrawn.contains(name)),
             valid: NullBufferBuilder::new(capacity),
         }
     }
@@ -882,7 +924,14 @@ impl Rows {
                 let events = (capacity as u64 * config.proportions[i]).div_ceil(total) as usize;
                 let made = &config.made[i];
                 made.contains(&true).then(|| {
-                    RowBuilders::new(fields[i], made, capacity, events, config.avg_sizes[i])
+                    RowBuilders::new(
+                        fields[i],
+                        UNDRAWN_FIELDS[i],
+                        made,
+                        capacity,
+                        events,
+                        config.avg_sizes[i],
+                    )
                 })
             }),
         }
@@ -984,18 +1033,12 @@ impl Generator<'_> {
         self.scratch.clear();
     }
 
-    /// Whether a made field of `row` other than `free` ones (made without random draws)
-    /// needs the event's draws.
-    fn draws(row: &RowBuilders, free: &[usize]) -> bool {
-        (0..row.fields.len()).any(|i| row.made(i) && !free.contains(&i))
-    }
-
     fn person(&mut self, n: i64, time: i64, rng: &mut Rng, row: &mut RowBuilders) {
         use std::fmt::Write;
         // Generated fields: id, name, emailAddress, creditCard, city, state, dateTime, extra.
         row.long(0, self.last_person(n) + FIRST_PERSON_ID);
         row.time(6, time);
-        if !Self::draws(row, &[0, 6]) {
+        if !row.draws {
             return;
         }
         let mut size = 8;
@@ -1036,7 +1079,7 @@ impl Generator<'_> {
         let config = self.config;
         row.long(0, self.last_auction(n) + FIRST_AUCTION_ID);
         row.time(5, time);
-        if !Self::draws(row, &[0, 5]) {
+        if !row.draws {
             return;
         }
         let seller = if rng.below(config.hot_seller_ratio) > 0 {
@@ -1074,7 +1117,7 @@ impl Generator<'_> {
         // Generated fields: auction, bidder, price, channel, url, dateTime, extra.
         let config = self.config;
         row.time(5, time);
-        if !Self::draws(row, &[5]) {
+        if !row.draws {
             return;
         }
         let auction = if rng.below(config.hot_auction_ratio) > 0 {
@@ -1162,6 +1205,10 @@ impl Source for NexmarkSource {
             "nexmark {}/{}",
             self.task.instance, self.task.parallelism
         )]
+    }
+
+    fn made_columns(&self) -> Option<Vec<String>> {
+        self.config.made_columns()
     }
 
     fn poll(&mut self) -> Result<SourcePoll, EngineError> {
@@ -1497,6 +1544,26 @@ mod tests {
         assert_eq!(no_people.column(1).null_count(), no_people.num_rows());
         assert_eq!(no_people.column(3), full.column(3));
         assert_eq!(no_people.column(2), full.column(2));
+        // Plans show what is made.
+        assert_eq!(config(5_000).made_columns(), None);
+        assert_eq!(
+            config(5_000).reading(read).made_columns().unwrap(),
+            [
+                "event_type",
+                "person.dateTime",
+                "auction.dateTime",
+                "bid.auction",
+                "bid.bidder",
+                "bid.price",
+                "bid.dateTime",
+                "bid.extra"
+            ]
+        );
+        let no_people = config(5_000).reading(|column, _| column != "person");
+        assert_eq!(
+            no_people.made_columns().unwrap(),
+            ["event_type", "auction", "bid"]
+        );
     }
 
     #[test]

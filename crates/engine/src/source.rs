@@ -38,6 +38,13 @@ pub trait Source: Send {
     /// Names of the partitions this instance reads, e.g. `events/0`.
     fn partitions(&self) -> Vec<String>;
 
+    /// The columns, and `column.field`s of ROW columns, that this source makes when it leaves
+    /// the others NULL because its query does not read them (projection push-down); `None`
+    /// when it makes every column. Plans show it.
+    fn made_columns(&self) -> Option<Vec<String>> {
+        None
+    }
+
     /// Reads what is available.
     fn poll(&mut self) -> Result<SourcePoll>;
 
@@ -131,6 +138,10 @@ impl Source for ProjectedSource {
 
     fn partitions(&self) -> Vec<String> {
         self.inner.partitions()
+    }
+
+    fn made_columns(&self) -> Option<Vec<String>> {
+        self.inner.made_columns()
     }
 
     fn poll(&mut self) -> Result<SourcePoll> {

@@ -331,6 +331,13 @@ impl JobGraph {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            if let Some(made) = source.made_columns() {
+                let _ = writeln!(
+                    out,
+                    "    project=[{}] (only what the query reads; the rest is NULL)",
+                    made.join(", ")
+                );
+            }
             if let Some(w) = &stage.watermarks {
                 let _ = writeln!(
                     out,
