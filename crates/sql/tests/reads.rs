@@ -122,3 +122,15 @@ fn a_join_reads_its_keys_and_what_it_passes_on() {
     assert!(t.field("bid", "price") && !t.field("bid", "url"));
     assert!(u.field("bid", "price") && !u.field("bid", "url"));
 }
+
+#[test]
+fn a_window_over_a_view_reads_of_the_view_what_the_query_reads_of_the_window() {
+    let reads = planned_reads(
+        "INSERT INTO out_rows SELECT MAX(price), CAST(window_start AS VARCHAR) \
+         FROM TABLE(TUMBLE(TABLE v, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
+         GROUP BY window_start, window_end;",
+    );
+    let t = &reads["t"];
+    assert!(t.field("bid", "price") && t.field("bid", "dateTime"));
+    assert!(!t.field("bid", "url") && !t.column("kind") && !t.column("other"));
+}

@@ -9,14 +9,15 @@
 //! expression naming their columns: the query's result, a `DISTINCT`, a `UNION`, or an alias
 //! over more than one table. Column mentions are matched to tables through their qualifiers,
 //! followed through aliases; whatever cannot be followed counts as read, so the analysis can
-//! cost a source its saving but never a value.
+//! cost a source its saving but never a value. A window TVF over a view reads of the view only
+//! what the query reads of the TVF, and its time column.
 
 use std::collections::{HashMap, HashSet};
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema};
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{Distinct, Expr, LogicalPlan};
+use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, LogicalPlanBuilder};
 
 use super::tables::{Relations, Scan};
 use crate::catalog::TableDef;
@@ -105,7 +106,8 @@ impl ColumnsRead {
     }
 }
 
-/// What a query reads of each table it scans (its views and window TVFs included).
+/// What a query reads of each table it scans (its views and window TVFs included), and of
+/// each window TVF over a view, by the TVF's name.
 #[derive(Debug, Clone, Default)]
 pub(super) struct TableReads {
     /// The plan could not be analysed: every table is read whole.
@@ -121,39 +123,52 @@ impl TableReads {
         relations: &Relations,
         state: &SessionState,
     ) -> TableReads {
-        let optimize =
-            |plan: &LogicalPlan| state.optimizer().optimize(plan.clone(), state, |_, _| {});
-        // The query, and the views its window TVFs read (they are lowered apart from it).
-        let mut plans = Vec::new();
-        let mut pending = vec![plan.clone()];
-        let mut seen_views = HashSet::new();
-        while let Some(plan) = pending.pop() {
-            let Ok(plan) = optimize(&plan) else {
-                return TableReads {
-                    all: true,
-                    ..TableReads::default()
-                };
-            };
-            for name in scanned(&plan) {
-                if let Some(Scan::Window { table, .. }) = relations.scans.get(&name)
-                    && let Some(view) = relations.views.get(table)
-                    && seen_views.insert(table.clone())
-                {
-                    pending.push(view.clone());
-                }
-            }
-            plans.push(plan);
-        }
+        let all = TableReads {
+            all: true,
+            ..TableReads::default()
+        };
+        let optimize = |plan: LogicalPlan| state.optimizer().optimize(plan, state, |_, _| {});
         let mut collector = Collector {
             relations,
             origins: HashMap::new(),
             reads: TableReads::default(),
         };
-        for plan in &plans {
-            collector.find_origins(plan);
-        }
-        for plan in &plans {
-            collector.read_plan(plan);
+        // The query, then each view a window TVF of it reads (lowered apart from it), pruned
+        // to the columns read of the TVF, its time column included.
+        let mut pending = vec![plan.clone()];
+        let mut seen = HashSet::new();
+        while let Some(plan) = pending.pop() {
+            let Ok(plan) = optimize(plan) else {
+                return all;
+            };
+            collector.find_origins(&plan);
+            collector.read_plan(&plan);
+            for name in scanned(&plan) {
+                let Some(Scan::Window { tvf, table }) = relations.scans.get(&name) else {
+                    continue;
+                };
+                let Some(view) = relations.views.get(table) else {
+                    continue;
+                };
+                if !seen.insert(name.clone()) {
+                    continue;
+                }
+                let read = collector.reads.of(&name);
+                let kept: Vec<Expr> = view
+                    .schema()
+                    .columns()
+                    .into_iter()
+                    .filter(|c| read.column(&c.name) || c.name == tvf.time_column)
+                    .map(Expr::Column)
+                    .collect();
+                match LogicalPlanBuilder::from(view.clone())
+                    .project(kept)
+                    .and_then(LogicalPlanBuilder::build)
+                {
+                    Ok(pruned) => pending.push(pruned),
+                    Err(_) => return all,
+                }
+            }
         }
         collector.reads
     }
@@ -204,10 +219,14 @@ impl Collector<'_> {
             LogicalPlan::TableScan(scan) => {
                 match self.relations.scans.get(scan.table_name.table())? {
                     Scan::Table { table, .. } => Some(table.name.clone()),
-                    Scan::Window { table, .. } => self
-                        .relations
-                        .table(table)
-                        .map(|(table, _, _)| table.name.clone()),
+                    // A window TVF over a view stands for itself: what is read of it
+                    // prunes the view.
+                    Scan::Window { table, .. } => Some(
+                        self.relations
+                            .table(table)
+                            .map_or(scan.table_name.table(), |(table, _, _)| &table.name)
+                            .to_string(),
+                    ),
                 }
             }
             LogicalPlan::SubqueryAlias(alias) => self.origin(&alias.input),
