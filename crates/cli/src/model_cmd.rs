@@ -234,11 +234,16 @@ fn labelled_windows(data: &DataArgs, features: &[String]) -> anyhow::Result<Labe
     Ok(windows)
 }
 
-/// The windows the labels decide (healthy or faulty, not incipient) as a dataset, with each
-/// one's vehicle.
+/// The windows the labels decide (healthy or faulty, not incipient or masked) as a dataset,
+/// with each one's vehicle.
 fn decided(windows: &LabelledWindows) -> anyhow::Result<(Dataset, Vec<String>, DataRange)> {
     let rows: Vec<usize> = (0..windows.len())
-        .filter(|&i| !matches!(windows.truth[i], WindowTruth::Incipient { .. }))
+        .filter(|&i| {
+            matches!(
+                windows.truth[i],
+                WindowTruth::Healthy | WindowTruth::Faulty { .. }
+            )
+        })
         .collect();
     let columns = windows
         .columns
@@ -479,9 +484,9 @@ impl LeadTimes {
         for (i, score) in scores.iter().enumerate() {
             let fault = match windows.truth[i] {
                 WindowTruth::Healthy => None,
-                WindowTruth::Incipient { fault, .. } | WindowTruth::Faulty { fault, .. } => {
-                    Some(fault)
-                }
+                WindowTruth::Incipient { fault, .. }
+                | WindowTruth::Masked { fault, .. }
+                | WindowTruth::Faulty { fault, .. } => Some(fault),
             };
             per_vin
                 .entry(windows.vins[i].to_string())
@@ -567,12 +572,23 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
         .iter()
         .filter(|t| matches!(t, WindowTruth::Incipient { .. }))
         .count();
+    let masked: Vec<bool> = windows
+        .truth
+        .iter()
+        .zip(&all_scores)
+        .filter(|(t, _)| matches!(t, WindowTruth::Masked { .. }))
+        .map(|(_, score)| *score >= model.threshold())
+        .collect();
     let by_fault = recall_by_fault(&windows, &all_scores, model.threshold());
     let mut line = serde_json::to_value(&evaluation)?;
     let extra = json!({
         "recall_by_fault": by_fault,
         "model": format!("v{}", loaded.meta.version),
         "incipient_windows_excluded": incipient,
+        "masked_windows_excluded": {
+            "windows": masked.len(),
+            "flagged": masked.iter().filter(|&&f| f).count(),
+        },
         "lead_time_hours": LeadTimes::json_of(&lead.first_flag, &lead.first_flag_by_fault),
         "alarm_lead_time_hours": LeadTimes::json_of(&lead.alarm, &lead.alarm_by_fault),
         "alarm_run_windows": ALARM_RUN,

@@ -59,8 +59,9 @@ pub struct Telemetry {
 }
 
 /// Ground truth: from `ts` on, the vehicle has `fault` at `severity` (0 to 1). Emitted at the
-/// fault's onset and each time its severity passes another tenth; a vehicle without labels is
-/// healthy. The latest label at or before a reading's `ts` describes that reading.
+/// fault's onset, each time its severity passes another tenth, and each time a thermostat
+/// fault starts or stops showing (`masked`); a vehicle without labels is healthy. The latest
+/// label at or before a reading's `ts` describes that reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Label {
     /// Vehicle identification number.
@@ -71,6 +72,13 @@ pub struct Label {
     pub fault: FaultKind,
     /// How far it has developed, 0 (onset) to 1 (fully developed).
     pub severity: f32,
+    /// The conditions hide the fault: the engine reads what it would with a healthy part. A
+    /// thermostat stuck open changes nothing while a healthy one would open as far anyway (in
+    /// summer heat, or with the engine cold and off), one stuck closed nothing while the
+    /// engine needs no more cooling than it still lets through. Absent (false) in the file
+    /// for every other kind.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub masked: bool,
 }
 
 /// Rounds `x` to a multiple of `step`.

@@ -23,7 +23,16 @@ pub enum WindowTruth {
         /// How far it has developed, 0 to 1.
         severity: f32,
     },
-    /// A fault at its kind's [`FaultKind::faulty_from`] or beyond.
+    /// A fault at its kind's [`FaultKind::faulty_from`] or beyond that the conditions hide:
+    /// the engine reads what it would with a healthy part ([`Label::masked`]), so no model
+    /// can tell this window from a healthy one.
+    Masked {
+        /// The fault.
+        fault: FaultKind,
+        /// How far it has developed, 0 to 1.
+        severity: f32,
+    },
+    /// A fault at its kind's [`FaultKind::faulty_from`] or beyond, showing.
     Faulty {
         /// The fault.
         fault: FaultKind,
@@ -115,6 +124,10 @@ impl GroundTruth {
                 fault: l.fault,
                 severity: l.severity,
             },
+            Some(l) if l.masked => WindowTruth::Masked {
+                fault: l.fault,
+                severity: l.severity,
+            },
             Some(l) => WindowTruth::Faulty {
                 fault: l.fault,
                 severity: l.severity,
@@ -144,6 +157,7 @@ mod tests {
             ts,
             fault: FaultKind::VacuumLeak,
             severity,
+            masked: false,
         }
     }
 
@@ -173,6 +187,38 @@ mod tests {
         assert_eq!(truth.onset(&vin), Some((FaultKind::VacuumLeak, 1_000)));
         let other: Vin = "2HGCM82633A004359".parse().unwrap();
         assert_eq!(truth.at(&other, 10_000), WindowTruth::Healthy);
+    }
+
+    #[test]
+    fn a_masked_fault_is_neither_faulty_nor_healthy_and_shows_again() {
+        let thermostat = |ts, severity, masked| Label {
+            fault: FaultKind::ThermostatStuckOpen,
+            masked,
+            ..label(VIN, ts, severity)
+        };
+        let truth = GroundTruth::from_labels([
+            thermostat(1_000, 0.3, true),
+            thermostat(2_000, 0.6, true),
+            thermostat(3_000, 0.6, false),
+        ]);
+        let vin: Vin = VIN.parse().unwrap();
+        assert!(matches!(
+            truth.at(&vin, 1_500),
+            WindowTruth::Incipient { .. }
+        ));
+        assert!(matches!(
+            truth.at(&vin, 2_500),
+            WindowTruth::Masked { severity, .. } if severity == 0.6
+        ));
+        assert!(matches!(truth.at(&vin, 3_000), WindowTruth::Faulty { .. }));
+    }
+
+    #[test]
+    fn a_label_without_masked_shows() {
+        let line = r#"{"vin":"1HGCM82633A004352","ts":5,"fault":"misfire","severity":0.4}"#;
+        let label: Label = serde_json::from_str(line).unwrap();
+        assert!(!label.masked);
+        assert_eq!(serde_json::to_string(&label).unwrap(), line);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::f64::consts::TAU;
 use crate::catalog::{EngineSpec, MODELS, Model, REGIONS};
 use crate::cycle::{Activity, Driver, Duty, Surroundings};
 use crate::dtc::{Dtcs, Monitors, Observation};
-use crate::fault::{Effects, Fault, FaultPlan};
+use crate::fault::{Effects, Fault, FaultKind, FaultPlan};
 use crate::record::{self, Label, Telemetry};
 use crate::rng::Rng;
 use crate::vin::{Vin, VinParts};
@@ -48,6 +48,13 @@ const DRIVETRAIN_EFFICIENCY: f64 = 0.88;
 const AIR_DENSITY: f64 = 1.2;
 /// Gravity, m/s².
 const G: f64 = 9.81;
+/// How far, °C, the coolant must be from what a healthy thermostat would hold for a thermostat
+/// fault to show: the spread of healthy thermostats' opening temperatures (86.5–88.5 °C), so a
+/// smaller gap is one healthy engines differ by.
+const SHOWS_FROM_C: f64 = 2.0;
+/// A shown thermostat fault is masked again once the gap is below this, °C.
+const MASKED_BELOW_C: f64 = 1.0;
+
 /// Degrees over the opening temperature at which the thermostat is fully open.
 const THERMOSTAT_SPAN_C: f64 = 12.0;
 /// Coolant temperature at which the pressure cap vents and boiling limits the rise, °C.
@@ -137,6 +144,10 @@ struct State {
     coolant_c: f64,
     /// The engine computer's model of a healthy warm-up, °C.
     expected_coolant_c: f64,
+    /// The coolant this engine would have with a healthy thermostat, °C: the same heat in
+    /// and the same radiator and fan, the opening not held by a fault. Not a sensor; the
+    /// ground truth compares it with `coolant_c` to tell whether a thermostat fault shows.
+    healthy_coolant_c: f64,
     oil_c: f64,
     iat_c: f64,
     ambient_c: f64,
@@ -172,6 +183,8 @@ pub struct Vehicle {
     dtcs: Dtcs,
     /// The tenth of severity last labelled; −1 before the first label.
     labelled_tenth: i8,
+    /// Whether the last label said the fault was masked.
+    labelled_masked: bool,
 }
 
 /// What a vehicle produced in one sample period.
@@ -295,6 +308,7 @@ impl Vehicle {
                 closed_loop: false,
                 coolant_c: ambient,
                 expected_coolant_c: ambient,
+                healthy_coolant_c: ambient,
                 oil_c: ambient,
                 iat_c: ambient,
                 ambient_c: ambient,
@@ -315,6 +329,7 @@ impl Vehicle {
             monitors: Monitors::default(),
             dtcs: Dtcs::default(),
             labelled_tenth: -1,
+            labelled_masked: false,
         };
         vehicle.state.soc = vehicle.rng.range(0.85, 0.98);
         // The long-term trims start out learned.
@@ -418,23 +433,45 @@ impl Vehicle {
         self.traits.maf_gain * (1.0 - 0.001 * age)
     }
 
-    /// A label when the fault has started or passed another tenth of severity.
+    /// A label when the fault has started, passed another tenth of severity, or started or
+    /// stopped showing.
     fn label(&mut self, ts: i64, severity: f64) -> Option<Label> {
         let fault = self.fault?;
         if ts < fault.onset_ms {
             return None;
         }
         let tenth = (severity * 10.0).floor() as i8;
-        if tenth <= self.labelled_tenth {
+        let masked = self.masked(fault.kind);
+        if tenth <= self.labelled_tenth && masked == self.labelled_masked {
             return None;
         }
         self.labelled_tenth = tenth;
+        self.labelled_masked = masked;
         Some(Label {
             vin: self.vin,
             ts,
             fault: fault.kind,
             severity: record::decimals(severity, 3),
+            masked,
         })
+    }
+
+    /// Whether the conditions hide a fault of `kind` now: for a thermostat, whether the
+    /// coolant is within [`MASKED_BELOW_C`] of what a healthy thermostat would hold (until
+    /// it is [`SHOWS_FROM_C`] away again, so that a gap hovering at the edge does not flood
+    /// the labels). Every other kind always shows.
+    fn masked(&self, kind: FaultKind) -> bool {
+        if !matches!(
+            kind,
+            FaultKind::ThermostatStuckOpen | FaultKind::ThermostatStuckClosed
+        ) {
+            return false;
+        }
+        let gap = (self.state.coolant_c - self.state.healthy_coolant_c).abs();
+        match self.labelled_masked || self.labelled_tenth < 0 {
+            true => gap < SHOWS_FROM_C,
+            false => gap < MASKED_BELOW_C,
+        }
     }
 
     /// One physics step of `dt` seconds.
@@ -719,16 +756,25 @@ impl Vehicle {
         } else {
             0.0
         };
+        let capacity = self.heat_capacity();
+        let rejected = |coolant_c: f64, opening: f64| {
+            let heater_kw = match ambient < 12.0 {
+                true => (0.03 * (coolant_c - 45.0)).clamp(0.0, 1.2) * size,
+                false => 0.0,
+            };
+            opening * (radiator + fan) * (coolant_c - ambient)
+                + self.block_loss(coolant_c - ambient)
+                + heater_kw
+                + 10.0 * (coolant_c - BOIL_C).max(0.0)
+        };
+        let healthy_opening = self.thermostat(s.healthy_coolant_c);
+        s.healthy_coolant_c +=
+            (heat_in - rejected(s.healthy_coolant_c, healthy_opening)) / capacity * dt;
         let opening = self
             .thermostat(s.coolant_c)
             .max(effects.thermostat_min_open)
             .min(effects.thermostat_max_open);
-        let rejected = opening * (radiator + fan) * (s.coolant_c - ambient)
-            + self.block_loss(s.coolant_c - ambient)
-            + heater_kw
-            + 10.0 * (s.coolant_c - BOIL_C).max(0.0);
-        let capacity = self.heat_capacity();
-        s.coolant_c += (heat_in - rejected) / capacity * dt;
+        s.coolant_c += (heat_in - rejected(s.coolant_c, opening)) / capacity * dt;
         let expected_rejected =
             self.thermostat(s.expected_coolant_c) * radiator * (s.expected_coolant_c - ambient)
                 + self.block_loss(s.expected_coolant_c - ambient)
@@ -794,6 +840,7 @@ impl Vehicle {
         let ambient = s.ambient_c;
         s.coolant_c = ambient + (s.coolant_c - ambient) * cool;
         s.expected_coolant_c = ambient + (s.expected_coolant_c - ambient) * cool;
+        s.healthy_coolant_c = ambient + (s.healthy_coolant_c - ambient) * cool;
         s.oil_c = ambient + (s.oil_c - ambient) * (-dt / 10_800.0).exp();
         let soak = ((s.coolant_c - ambient) / 70.0).clamp(0.0, 1.3);
         let iat_target = ambient + 12.0 * soak;

@@ -85,6 +85,41 @@ fn thermostat_stuck_open_keeps_the_engine_cold() {
 }
 
 #[test]
+fn a_stuck_open_thermostat_is_labelled_masked_only_while_it_changes_nothing() {
+    let mut masked: HashMap<Vin, bool> = HashMap::new();
+    let mut parked_s: HashMap<Vin, u64> = HashMap::new();
+    let (mut warm_shown, mut cold_parked, mut cold_parked_masked) = (0, 0, 0);
+    run(Some(FaultKind::ThermostatStuckOpen), 3, |r| {
+        let t = r.telemetry;
+        if let Some(label) = r.label {
+            if label.severity == 0.0 {
+                assert!(label.masked, "at the onset nothing shows: {label:?}");
+            }
+            masked.insert(label.vin, label.masked);
+        }
+        let parked = parked_s.entry(t.vin).or_insert(0);
+        *parked = if t.engine_rpm > 0.0 { 0 } else { *parked + 1 };
+        if warm(r) && t.ambient_air_temp_c < 30 {
+            // Fully developed, the coolant stays under 75 °C where a healthy engine is at 88.
+            assert!(
+                !masked[&t.vin],
+                "{} warm at {} °C, masked",
+                t.vin, t.coolant_temp_c
+            );
+            warm_shown += 1;
+        }
+        if r.hour >= DEVELOPED_H && *parked >= 8 * 3600 {
+            // Parked overnight, both have cooled to the air: nothing to see.
+            cold_parked += 1;
+            cold_parked_masked += u64::from(masked[&t.vin]);
+        }
+    });
+    assert!(warm_shown > 10_000, "{warm_shown}");
+    assert!(cold_parked > 1_000, "{cold_parked}");
+    assert_eq!(cold_parked_masked, cold_parked);
+}
+
+#[test]
 fn thermostat_stuck_closed_overheats() {
     let mut hottest: HashMap<Vin, i16> = HashMap::new();
     let result = run(Some(FaultKind::ThermostatStuckClosed), 2, |r| {
