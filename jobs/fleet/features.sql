@@ -152,8 +152,10 @@ GROUP BY vin, model, region, window_start, window_end;
 --   one idle reading in ten at first, a stuck-closed thermostat only under load), so the
 --   largest idle rpm drops, the mean idle roughness and timing spread, the idle readings
 --   they rest on, the warmest coolant, the mean O2 range and mid-share, the idle and load
---   trims, the coolant over ambient, the running share and the charging voltage over two
---   hours see a fault that one window may miss.
+--   trims, the coolant over ambient, the running share, the charging voltage (mean and
+--   lowest), the MAF against the air taken in, and the O2 and short-term trim spreads over two
+--   hours see a fault that one window may miss (a dirty MAF's or a lazy sensor's first tenths
+--   move them less than one window's noise; two hours average it down).
 -- Each view names its window once (Flink's `WINDOW w AS (…)` clause).
 CREATE TEMPORARY VIEW recent_windows AS
 SELECT *,
@@ -182,7 +184,11 @@ SELECT *,
        AVG(coolant_rise) OVER w2h AS coolant_rise_2h,
        SUM(running) OVER w2h AS running_2h,
        SUM(readings) OVER w2h AS readings_2h,
-       AVG(voltage_mean) OVER w2h AS voltage_mean_2h
+       AVG(voltage_mean) OVER w2h AS voltage_mean_2h,
+       MIN(voltage_min) OVER w2h AS voltage_min_2h,
+       AVG(maf_ratio) OVER w2h AS maf_ratio_2h,
+       AVG(o2_stddev) OVER w2h AS o2_stddev_2h,
+       AVG(stft_stddev) OVER w2h AS stft_stddev_2h
 FROM recent_windows
 WINDOW w2h AS (PARTITION BY vin ORDER BY window_end
   RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW);
@@ -194,6 +200,7 @@ WINDOW w2h AS (PARTITION BY vin ORDER BY window_end
 CREATE TEMPORARY VIEW running_windows AS
 SELECT *,
        trim_idle - trim_load AS trim_diff,
+       trim_idle_2h - trim_load_2h AS trim_diff_2h,
        CAST(running_30m AS DOUBLE) / readings_30m AS running_share_30m,
        CAST(running_2h AS DOUBLE) / readings_2h AS running_share_2h
 FROM history_windows WHERE running * 5 >= readings;
