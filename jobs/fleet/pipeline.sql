@@ -26,7 +26,7 @@ INPUT (running BIGINT, coolant_mean DOUBLE, coolant_max INT, coolant_slope DOUBL
        warm_idle_readings_2h BIGINT, o2_max_2h DOUBLE, o2_min_2h DOUBLE, trim_idle_2h DOUBLE,
        trim_load_2h DOUBLE, coolant_rise_2h DOUBLE, running_share_2h DOUBLE,
        voltage_mean_2h DOUBLE, trim_diff DOUBLE, voltage_min_2h FLOAT, maf_ratio_2h DOUBLE,
-       o2_stddev_2h DOUBLE, stft_stddev_2h DOUBLE, trim_diff_2h DOUBLE)
+       o2_stddev_2h DOUBLE, stft_stddev_2h DOUBLE, trim_diff_2h DOUBLE, rpm_dip_windows_2h BIGINT)
 OUTPUT (score DOUBLE, anomalous BOOLEAN, top_signals STRING, model_version STRING)
 WITH (
   'provider' = 'spate',
