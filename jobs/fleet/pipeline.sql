@@ -102,4 +102,5 @@ FROM ML_PREDICT(TABLE running_windows, MODEL engine_anomaly,
                            rpm_warm_idle_stddev_2h, timing_warm_idle_stddev_2h,
                            warm_idle_readings_2h, o2_max_2h, o2_min_2h, trim_idle_2h,
                            trim_load_2h, coolant_rise_2h, running_share_2h, voltage_mean_2h,
-                           trim_diff));
+                           trim_diff, voltage_min_2h, maf_ratio_2h, o2_stddev_2h,
+                           stft_stddev_2h, trim_diff_2h, rpm_dip_windows_2h));
