@@ -63,8 +63,15 @@ fn jobs() -> PathBuf {
 
 /// Simulates 30 vehicles for 12 h from `start` at one reading per 10 s into `sink`, half of
 /// them developing a fault within 4 h that is fully developed 2 h later, labels into
-/// `labels`.
-fn simulate_into(data: &Path, sink: &str, labels: &Path, seed: &str, start: &str, drift: &str) {
+/// `labels`; `options` are further `simulate fleet` options (`--drift`, `--faults`).
+fn simulate_into(
+    data: &Path,
+    sink: &str,
+    labels: &Path,
+    seed: &str,
+    start: &str,
+    options: &[&str],
+) {
     spate(
         data,
         &[
@@ -88,19 +95,20 @@ fn simulate_into(data: &Path, sink: &str, labels: &Path, seed: &str, start: &str
             seed,
             "--start",
             start,
-            "--drift",
-            drift,
             "--sink",
             sink,
             "--labels",
             labels.to_str().unwrap(),
             "--quiet",
-        ],
+        ]
+        .into_iter()
+        .chain(options.iter().copied())
+        .collect::<Vec<_>>(),
     );
 }
 
 /// [`simulate_into`] an NDJSON file; returns the telemetry and labels files.
-fn simulate(dir: &Path, name: &str, seed: &str, start: &str, drift: &str) -> (String, String) {
+fn simulate(dir: &Path, name: &str, seed: &str, start: &str, options: &[&str]) -> (String, String) {
     let telemetry = dir.join(format!("{name}.ndjson"));
     let labels = dir.join(format!("{name}.labels.ndjson"));
     simulate_into(
@@ -109,7 +117,7 @@ fn simulate(dir: &Path, name: &str, seed: &str, start: &str, drift: &str) -> (St
         &labels,
         seed,
         start,
-        drift,
+        options,
     );
     (
         telemetry.display().to_string(),
@@ -124,7 +132,13 @@ fn train_evaluate_score_then_retrain_on_drift() {
     let models = tmp.path().join("models");
     let models = models.to_str().unwrap();
 
-    let (train, train_labels) = simulate(tmp.path(), "train", "1", "2025-06-02T06:00:00Z", "0");
+    let (train, train_labels) = simulate(
+        tmp.path(),
+        "train",
+        "1",
+        "2025-06-02T06:00:00Z",
+        &["--drift", "0"],
+    );
     let trained = last_json(&spate(
         &data,
         &[
@@ -142,7 +156,13 @@ fn train_evaluate_score_then_retrain_on_drift() {
     assert_eq!(trained["live"], true);
 
     // Another fleet (another seed), the same season.
-    let (eval, eval_labels) = simulate(tmp.path(), "eval", "2", "2025-06-09T06:00:00Z", "0");
+    let (eval, eval_labels) = simulate(
+        tmp.path(),
+        "eval",
+        "2",
+        "2025-06-09T06:00:00Z",
+        &["--drift", "0"],
+    );
     let report = tmp.path().join("report");
     let evaluation = last_json(&spate(
         &data,
@@ -193,7 +213,7 @@ fn train_evaluate_score_then_retrain_on_drift() {
         &tmp.path().join("log.labels.ndjson"),
         "2",
         "2025-06-09T06:00:00Z",
-        "0",
+        &["--drift", "0"],
     );
     // Two readings no sensor can send: a coolant at 300 °C, and one without its rpm.
     let first: Value = serde_json::from_str(
@@ -425,10 +445,16 @@ fn train_evaluate_score_then_retrain_on_drift() {
         "two of thirteen hours: {newest} against {whole}"
     );
 
-    // Winter, an aged fleet and a new model: the features drift, a challenger is trained on
-    // the new data and promoted when it beats v1 there.
-    let (drifted, drifted_labels) =
-        simulate(tmp.path(), "winter", "3", "2025-12-15T06:00:00Z", "30");
+    // Winter, an aged fleet and a new model, and thermostats stuck open, which summer heat
+    // hides (a healthy one opens as far) and the cold shows: the features drift, a challenger
+    // is trained on the new data and promoted when it beats v1 there.
+    let (drifted, drifted_labels) = simulate(
+        tmp.path(),
+        "winter",
+        "3",
+        "2025-12-15T06:00:00Z",
+        &["--drift", "30", "--faults", "thermostat-stuck-open"],
+    );
     let drift = last_json(&spate(
         &data,
         &["model", "drift", "--registry", models, "--from", &drifted],
@@ -577,7 +603,13 @@ fn a_promoted_model_is_swapped_into_the_running_job_and_server() {
     let data = tmp.path().join("data");
     let models = tmp.path().join("models");
     let models = models.to_str().unwrap();
-    let (train, labels) = simulate(tmp.path(), "train", "1", "2025-06-02T06:00:00Z", "0");
+    let (train, labels) = simulate(
+        tmp.path(),
+        "train",
+        "1",
+        "2025-06-02T06:00:00Z",
+        &["--drift", "0"],
+    );
     let train_args = |seed: &'static str, promote: bool| {
         let mut args = vec![
             "model", "train", "--from", &train, "--labels", &labels, "--out", models, "--seed",
@@ -654,7 +686,7 @@ fn a_promoted_model_is_swapped_into_the_running_job_and_server() {
         &tmp.path().join("first.labels.ndjson"),
         "2",
         "2025-06-09T06:00:00Z",
-        "0",
+        &["--drift", "0"],
     );
     let _job = Child(
         Command::new(SPATE)
@@ -697,7 +729,7 @@ fn a_promoted_model_is_swapped_into_the_running_job_and_server() {
         &tmp.path().join("second.labels.ndjson"),
         "2",
         "2025-06-10T06:00:00Z",
-        "0",
+        &["--drift", "0"],
     );
     wait_for(120, "health rows from v2", || {
         health_versions(&data).iter().any(|v| v == "\"v2\"")
