@@ -294,6 +294,11 @@ impl Effects {
             ..Effects::default()
         }
     }
+
+    /// Whether the fault holds the thermostat's opening (stuck open or closed).
+    pub fn holds_thermostat(&self) -> bool {
+        self.thermostat_min_open > 0.0 || self.thermostat_max_open < 1.0
+    }
 }
 
 #[cfg(test)]

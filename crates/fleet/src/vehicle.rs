@@ -767,14 +767,20 @@ impl Vehicle {
                 + heater_kw
                 + 10.0 * (coolant_c - BOIL_C).max(0.0)
         };
-        let healthy_opening = self.thermostat(s.healthy_coolant_c);
-        s.healthy_coolant_c +=
-            (heat_in - rejected(s.healthy_coolant_c, healthy_opening)) / capacity * dt;
         let opening = self
             .thermostat(s.coolant_c)
             .max(effects.thermostat_min_open)
             .min(effects.thermostat_max_open);
         s.coolant_c += (heat_in - rejected(s.coolant_c, opening)) / capacity * dt;
+        // The twin only parts from the coolant once a fault holds the thermostat (faults do
+        // not heal, so until then the two are the same); other engines skip its step.
+        s.healthy_coolant_c = match effects.holds_thermostat() {
+            true => {
+                let healthy = s.healthy_coolant_c;
+                healthy + (heat_in - rejected(healthy, self.thermostat(healthy))) / capacity * dt
+            }
+            false => s.coolant_c,
+        };
         let expected_rejected =
             self.thermostat(s.expected_coolant_c) * radiator * (s.expected_coolant_c - ambient)
                 + self.block_loss(s.expected_coolant_c - ambient)
