@@ -1,7 +1,7 @@
 //! Time per run of each network on one engine, in wall time and in this thread's CPU time (so
 //! that a busy machine shows as wall time above CPU time, not as a slower network).
 //!
-//! `cargo run --release -p spate-privacy [--features ort] --example engine_profile -- MODELS_DIR
+//! `cargo run --release -p spate-privacy --example engine_profile -- MODELS_DIR
 //! ENGINE [RUNS] [face|plate HEIGHT WIDTH]…`, e.g. `… /models onnxruntime 10 face 480 800
 //! plate 352 640` (the defaults), or `… ENGINE [RUNS] pipeline` for the whole work of one
 //! request on city.jpg at 1280×720 (decode, detectors, redaction, encode) in process CPU time.

@@ -145,7 +145,8 @@ pub const CAR_PNG: Asset = Asset {
 pub const ONNXRUNTIME_VERSION: &str = "1.22.1";
 
 /// ONNX Runtime's shared library (Linux x86-64) from PyPI's `onnxruntime` 1.22.1 wheel, for
-/// the optional `ort` engine; fetched only by builds with the `ort` feature.
+/// the `ort` engine; fetched only by builds with the `ort` feature (the default) on Linux
+/// x86-64.
 pub const ONNXRUNTIME: Asset = Asset {
     registry: Registry::PyPi,
     file_name: "libonnxruntime.so",
@@ -167,10 +168,14 @@ pub const ALL: [Asset; 6] = [
 ];
 
 /// Everything `spate models fetch` fetches: [`ALL`], and the ONNX Runtime library in builds
-/// with the `ort` feature.
+/// with the `ort` feature for Linux x86-64, the one platform its recorded wheel is for.
 pub fn to_fetch() -> Vec<Asset> {
     let mut assets = ALL.to_vec();
-    if cfg!(feature = "ort") {
+    if cfg!(all(
+        feature = "ort",
+        target_os = "linux",
+        target_arch = "x86_64"
+    )) {
         assets.push(ONNXRUNTIME);
     }
     assets

@@ -472,4 +472,20 @@ mod tests {
         let err = Engine::resolve(EngineChoice::OnnxRuntime, &dir).unwrap_err();
         assert!(err.to_string().contains("`ort` feature"), "{err}");
     }
+
+    #[cfg(feature = "ort")]
+    #[test]
+    fn auto_falls_back_to_tract_without_the_library() {
+        let dir = std::env::temp_dir().join(format!("spate-no-onnxruntime-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let auto = Engine::resolve(EngineChoice::Auto, &dir);
+        let forced = Engine::resolve(EngineChoice::OnnxRuntime, &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(auto.unwrap(), Engine::Tract));
+        let err = forced.unwrap_err().to_string();
+        assert!(
+            err.contains("libonnxruntime.so") && err.contains("spate models fetch"),
+            "{err}"
+        );
+    }
 }

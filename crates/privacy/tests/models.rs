@@ -1,5 +1,6 @@
 //! Detection with the real weights. These need `spate models fetch` to have filled the
-//! directory named by SPATE_MODELS_DIR, and skip loudly otherwise.
+//! directory named by SPATE_TEST_MODELS_DIR (`.ci/run` fetches them), and skip loudly
+//! otherwise. They run on tract, and on ONNX Runtime too when its library was fetched.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,9 +14,9 @@ use spate_privacy::{
 };
 
 fn models_dir() -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os("SPATE_MODELS_DIR").map(PathBuf::from) else {
+    let Some(dir) = std::env::var_os("SPATE_TEST_MODELS_DIR").map(PathBuf::from) else {
         eprintln!(
-            "SKIPPED: SPATE_MODELS_DIR is not set (run `spate models fetch` and point it at the cache)"
+            "SKIPPED: SPATE_TEST_MODELS_DIR is not set (run `spate models fetch` and point it at the cache)"
         );
         return None;
     };
