@@ -155,7 +155,16 @@ GROUP BY vin, model, region, window_start, window_end;
 --   trims, the coolant over ambient, the running share, the charging voltage (mean and
 --   lowest), the MAF against the air taken in, and the O2 and short-term trim spreads over two
 --   hours see a fault that one window may miss (a dirty MAF's or a lazy sensor's first tenths
---   move them less than one window's noise; two hours average it down).
+--   move them less than one window's noise; two hours average it down);
+-- - the last day: the vehicle's own baseline. A healthy vehicle's tolerances and age put its
+--   MAF ratio, trims and charging voltage anywhere in the fleet's spread (a MAF reading 1 %
+--   low, trims 2 % rich, a regulator 0.3 V under its siblings') and keep them there; a fault
+--   moves the vehicle away from where it was. So the last two hours' MAF ratio, idle and load
+--   trims and their difference, voltage, O2 peak and largest idle dip less the day's mean of
+--   them (`*_change`), and the day's windows with an idle dip over 40 rpm. The day's mean is
+--   taken over the two-hour values at each full hour (the dip windows over every second
+--   hour's, which tile the day), so the frame holds 24 rows per vehicle, not 288: the FILTER
+--   keeps the other windows out of it.
 -- Each view names its window once (Flink's `WINDOW w AS (…)` clause).
 CREATE TEMPORARY VIEW recent_windows AS
 SELECT *,
@@ -194,6 +203,23 @@ FROM recent_windows
 WINDOW w2h AS (PARTITION BY vin ORDER BY window_end
   RANGE BETWEEN INTERVAL '2' HOUR PRECEDING AND CURRENT ROW);
 
+CREATE TEMPORARY VIEW baseline_windows AS
+SELECT *,
+       AVG(maf_ratio_2h) FILTER (WHERE MINUTE(window_end) = 0) OVER w24h AS maf_ratio_24h,
+       AVG(trim_idle_2h) FILTER (WHERE MINUTE(window_end) = 0) OVER w24h AS trim_idle_24h,
+       AVG(trim_load_2h) FILTER (WHERE MINUTE(window_end) = 0) OVER w24h AS trim_load_24h,
+       AVG(trim_idle_2h - trim_load_2h) FILTER (WHERE MINUTE(window_end) = 0) OVER w24h
+         AS trim_diff_24h,
+       AVG(voltage_mean_2h) FILTER (WHERE MINUTE(window_end) = 0) OVER w24h AS voltage_mean_24h,
+       AVG(o2_max_2h) FILTER (WHERE MINUTE(window_end) = 0) OVER w24h AS o2_max_24h,
+       AVG(rpm_idle_dip_2h) FILTER (WHERE MINUTE(window_end) = 0) OVER w24h AS rpm_idle_dip_24h,
+       SUM(rpm_dip_windows_2h)
+         FILTER (WHERE MINUTE(window_end) = 0 AND MOD(HOUR(window_end), 2) = 0) OVER w24h
+         AS rpm_dip_windows_24h
+FROM history_windows
+WINDOW w24h AS (PARTITION BY vin ORDER BY window_end
+  RANGE BETWEEN INTERVAL '24' HOUR PRECEDING AND CURRENT ROW);
+
 -- The windows the model scores: the engine ran for at least a fifth of the window (a parked
 -- vehicle shows nothing of its engine's health). A leak's trims are high at idle and recover
 -- under load, so `trim_diff` is the idle trim over the load trim (the vehicle's own offsets
@@ -203,5 +229,12 @@ SELECT *,
        trim_idle - trim_load AS trim_diff,
        trim_idle_2h - trim_load_2h AS trim_diff_2h,
        CAST(running_30m AS DOUBLE) / readings_30m AS running_share_30m,
-       CAST(running_2h AS DOUBLE) / readings_2h AS running_share_2h
-FROM history_windows WHERE running * 5 >= readings;
+       CAST(running_2h AS DOUBLE) / readings_2h AS running_share_2h,
+       maf_ratio_2h - maf_ratio_24h AS maf_ratio_change,
+       trim_idle_2h - trim_idle_24h AS trim_idle_change,
+       trim_load_2h - trim_load_24h AS trim_load_change,
+       trim_idle_2h - trim_load_2h - trim_diff_24h AS trim_diff_change,
+       voltage_mean_2h - voltage_mean_24h AS voltage_change,
+       o2_max_2h - o2_max_24h AS o2_max_change,
+       rpm_idle_dip_2h - rpm_idle_dip_24h AS rpm_idle_dip_change
+FROM baseline_windows WHERE running * 5 >= readings;

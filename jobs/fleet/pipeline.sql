@@ -26,7 +26,10 @@ INPUT (running BIGINT, coolant_mean DOUBLE, coolant_max INT, coolant_slope DOUBL
        warm_idle_readings_2h BIGINT, o2_max_2h DOUBLE, o2_min_2h DOUBLE, trim_idle_2h DOUBLE,
        trim_load_2h DOUBLE, coolant_rise_2h DOUBLE, running_share_2h DOUBLE,
        voltage_mean_2h DOUBLE, trim_diff DOUBLE, voltage_min_2h FLOAT, maf_ratio_2h DOUBLE,
-       o2_stddev_2h DOUBLE, stft_stddev_2h DOUBLE, trim_diff_2h DOUBLE, rpm_dip_windows_2h BIGINT)
+       o2_stddev_2h DOUBLE, stft_stddev_2h DOUBLE, trim_diff_2h DOUBLE, rpm_dip_windows_2h BIGINT,
+       maf_ratio_change DOUBLE, trim_idle_change DOUBLE, trim_load_change DOUBLE,
+       trim_diff_change DOUBLE, voltage_change DOUBLE, o2_max_change DOUBLE,
+       rpm_idle_dip_change DOUBLE, rpm_dip_windows_24h BIGINT)
 OUTPUT (score DOUBLE, anomalous BOOLEAN, top_signals STRING, model_version STRING)
 WITH (
   'provider' = 'spate',
@@ -103,4 +106,7 @@ FROM ML_PREDICT(TABLE running_windows, MODEL engine_anomaly,
                            warm_idle_readings_2h, o2_max_2h, o2_min_2h, trim_idle_2h,
                            trim_load_2h, coolant_rise_2h, running_share_2h, voltage_mean_2h,
                            trim_diff, voltage_min_2h, maf_ratio_2h, o2_stddev_2h,
-                           stft_stddev_2h, trim_diff_2h, rpm_dip_windows_2h));
+                           stft_stddev_2h, trim_diff_2h, rpm_dip_windows_2h,
+                           maf_ratio_change, trim_idle_change, trim_load_change,
+                           trim_diff_change, voltage_change, o2_max_change,
+                           rpm_idle_dip_change, rpm_dip_windows_24h));

@@ -377,8 +377,11 @@ impl OverAggregate {
             let (partition, time) = (&mut self.partitions[groups[start]], times[start]);
             let peers_see_each_other = matches!(self.config.frame, OverFrame::Range(_));
             for i in start..end {
-                add_row(partition, &evaluated, i)?;
-                if let Some(frame_rows) = &frame_rows {
+                let taken = add_row(partition, &evaluated, i)?;
+                // A row that no aggregate's FILTER let in leaves nothing to take back out of a
+                // time range, so only a frame of rows (which counts it) keeps it.
+                let kept = taken || matches!(self.config.frame, OverFrame::Rows(_));
+                if let Some(frame_rows) = frame_rows.as_ref().filter(|_| kept) {
                     partition.frame.push_back(FrameRow {
                         time,
                         args: frame_rows.row(i).owned(),
@@ -488,16 +491,18 @@ fn supports_retract(
         .is_ok_and(|a| a.supports_retract_batch())
 }
 
-/// Adds row `i` to the partition's accumulators.
-fn add_row(partition: &mut Partition, rows: &EvaluatedRows, i: usize) -> Result<()> {
+/// Adds row `i` to the partition's accumulators; whether any aggregate's FILTER let it in.
+fn add_row(partition: &mut Partition, rows: &EvaluatedRows, i: usize) -> Result<bool> {
+    let mut taken = false;
     for (acc, (values, mask)) in partition.accumulators.iter_mut().zip(&rows.args) {
         if mask.as_ref().is_some_and(|m| !m.is_valid(i) || !m.value(i)) {
             continue;
         }
         let slice: Vec<ArrayRef> = values.iter().map(|v| v.slice(i, 1)).collect();
         acc.update_batch(&slice)?;
+        taken = true;
     }
-    Ok(())
+    Ok(taken)
 }
 
 /// Takes the rows that left a bounded frame ending at a row of time `now` back out.
@@ -856,9 +861,8 @@ mod tests {
         assert_eq!(rows(&mut out), ["a 8 1 | 3 30 17"]);
     }
 
-    /// `COUNT(v)` and `SUM(v) FILTER (WHERE v > 5)` over a 10 ms range, emitted as
-    /// `k ts | count sum`.
-    fn filtered_operator() -> OverAggregate {
+    /// `COUNT(v)` (with `count`) and `SUM(v) FILTER (WHERE v > 5)` over a 10 ms range.
+    fn filtered_operator(count: bool) -> OverAggregate {
         let schema = schema();
         let v = col("v", &schema).unwrap();
         let function = |udaf, alias: &str| {
@@ -879,7 +883,7 @@ mod tests {
             &schema,
             vec![col("k", &schema).unwrap()],
             vec!["k".into()],
-            vec![
+            [
                 AggregateSpec {
                     function: function(count_udaf(), "n"),
                     filter: None,
@@ -888,7 +892,10 @@ mod tests {
                     function: function(datafusion::functions_aggregate::sum::sum_udaf(), "big"),
                     filter: Some(over_five),
                 },
-            ],
+            ]
+            .into_iter()
+            .skip(usize::from(!count))
+            .collect(),
         )
         .unwrap();
         let config = OverConfig {
@@ -929,7 +936,7 @@ mod tests {
 
     #[test]
     fn filtered_range_frames_of_two_keys_survive_a_checkpoint() {
-        let mut op = filtered_operator();
+        let mut op = filtered_operator(true);
         let mut out = Output::default();
         op.process_batch(
             batch(&[("a", 0, 3), ("a", 5, 8), ("a", 9, 20), ("b", 2, 7)]),
@@ -942,7 +949,7 @@ mod tests {
             ["a 0 | 1 null", "a 5 | 2 8", "a 9 | 3 28", "b 2 | 1 7"]
         );
         let state = op.snapshot(1).unwrap();
-        let mut restored = filtered_operator();
+        let mut restored = filtered_operator(true);
         restored.restore(Some(&state)).unwrap();
         restored
             .process_batch(batch(&[("a", 14, 1), ("b", 30, 6)]), &mut out)
@@ -952,8 +959,44 @@ mod tests {
         // (in the sum) has left b's. Each comes back out of the restored accumulators.
         assert_eq!(filtered_rows(&mut out), ["a 14 | 3 28", "b 30 | 1 6"]);
         // The restored operator checkpoints the same frames it was given.
-        let mut again = filtered_operator();
+        let mut again = filtered_operator(true);
         again.restore(Some(&state)).unwrap();
         assert_eq!(again.snapshot(2).unwrap(), state);
+    }
+
+    #[test]
+    fn a_range_frame_keeps_only_rows_a_filter_lets_in() {
+        let mut op = filtered_operator(false);
+        let mut out = Output::default();
+        op.process_batch(
+            batch(&[
+                ("a", 0, 3),
+                ("a", 5, 8),
+                ("a", 9, 20),
+                ("a", 12, 1),
+                ("a", 16, 6),
+            ]),
+            &mut out,
+        )
+        .unwrap();
+        op.finish(&mut out).unwrap();
+        let sums: Vec<String> = out
+            .take()
+            .into_iter()
+            .filter_map(|item| match item {
+                Emitted::Data(b) => Some(b),
+                _ => None,
+            })
+            .flat_map(|b| {
+                let big = b.column(3).as_primitive::<Int64Type>().clone();
+                (0..b.num_rows())
+                    .map(move |i| big.is_valid(i).then(|| big.value(i).to_string()))
+                    .map(|v| v.unwrap_or_else(|| "null".into()))
+            })
+            .collect();
+        // At 16 the range starts at 6: 8 has left, 20 and 6 are in.
+        assert_eq!(sums, ["null", "8", "28", "28", "26"]);
+        // Of the rows in a's frame at 16 (9, 12 and 16), only 20 and 6 passed the filter.
+        assert_eq!(op.partitions[0].frame.len(), 2);
     }
 }
