@@ -746,11 +746,21 @@ mod tests {
         .unwrap()
     }
 
+    /// The data batches emitted so far.
+    fn emitted(out: &mut Output) -> Vec<RecordBatch> {
+        out.take()
+            .into_iter()
+            .filter_map(|item| match item {
+                Emitted::Data(b) => Some(b),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Emitted rows as `k ts v | count max avg`.
     fn rows(out: &mut Output) -> Vec<String> {
         let mut lines = Vec::new();
-        for item in out.take() {
-            let Emitted::Data(b) = item else { continue };
+        for b in emitted(out) {
             let k = b.column(0).as_string::<i32>();
             let ts = b
                 .column(1)
@@ -907,27 +917,28 @@ mod tests {
         OverAggregate::new(config, schema, &task()).unwrap()
     }
 
+    /// Emitted rows as `k ts | aggregates…`, for integer aggregates (NULL as `null`).
     fn filtered_rows(out: &mut Output) -> Vec<String> {
         let mut lines = Vec::new();
-        for item in out.take() {
-            let Emitted::Data(b) = item else { continue };
+        for b in emitted(out) {
             let k = b.column(0).as_string::<i32>();
             let ts = b
                 .column(1)
                 .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
-            let n = b.column(3).as_primitive::<Int64Type>();
-            let big = b.column(4).as_primitive::<Int64Type>();
+            let aggregates: Vec<_> = (3..b.num_columns())
+                .map(|c| b.column(c).as_primitive::<Int64Type>())
+                .collect();
             for i in 0..b.num_rows() {
-                let big = if big.is_null(i) {
-                    "null".to_string()
-                } else {
-                    big.value(i).to_string()
-                };
+                let values: Vec<String> = aggregates
+                    .iter()
+                    .map(|a| a.is_valid(i).then(|| a.value(i).to_string()))
+                    .map(|v| v.unwrap_or_else(|| "null".into()))
+                    .collect();
                 lines.push(format!(
-                    "{} {} | {} {big}",
+                    "{} {} | {}",
                     k.value(i),
                     ts.value(i),
-                    n.value(i)
+                    values.join(" ")
                 ));
             }
         }
@@ -980,22 +991,17 @@ mod tests {
         )
         .unwrap();
         op.finish(&mut out).unwrap();
-        let sums: Vec<String> = out
-            .take()
-            .into_iter()
-            .filter_map(|item| match item {
-                Emitted::Data(b) => Some(b),
-                _ => None,
-            })
-            .flat_map(|b| {
-                let big = b.column(3).as_primitive::<Int64Type>().clone();
-                (0..b.num_rows())
-                    .map(move |i| big.is_valid(i).then(|| big.value(i).to_string()))
-                    .map(|v| v.unwrap_or_else(|| "null".into()))
-            })
-            .collect();
         // At 16 the range starts at 6: 8 has left, 20 and 6 are in.
-        assert_eq!(sums, ["null", "8", "28", "28", "26"]);
+        assert_eq!(
+            filtered_rows(&mut out),
+            [
+                "a 0 | null",
+                "a 5 | 8",
+                "a 9 | 28",
+                "a 12 | 28",
+                "a 16 | 26"
+            ]
+        );
         // Of the rows in a's frame at 16 (9, 12 and 16), only 20 and 6 passed the filter.
         assert_eq!(op.partitions[0].frame.len(), 2);
     }
