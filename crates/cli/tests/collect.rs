@@ -391,3 +391,42 @@ fn a_collector_killed_at_random_points_during_rotations_loses_and_duplicates_not
         records.len() - LINES
     );
 }
+
+#[test]
+fn bench_collect_runs_every_phase_on_its_own_city_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(SPATE)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "bench",
+            "collect",
+            "--lines",
+            "4000",
+            "--distinct-ips",
+            "600",
+        ])
+        .args(["--geoip-cache", "128"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let figures: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for phase in [
+        "split",
+        "parse_ua",
+        "parse_geoip_ua",
+        "collect_discard",
+        "collect_log",
+    ] {
+        let rate = figures[phase]["mib_per_s_per_core"].as_f64().unwrap();
+        assert!(rate > 0.0, "{phase}: {figures}");
+    }
+    assert!(figures["geoip"].as_str().unwrap().starts_with("synthetic"));
+    // Every generated address, IPv4 and IPv6, lies in a network of the synthetic database.
+    assert_eq!(figures["geoip_unknown_addresses"], 0, "{figures}");
+    let hit_rate = figures["geoip_cache_hit_rate"].as_f64().unwrap();
+    assert!(hit_rate > 0.0 && hit_rate < 1.0, "{figures}");
+    let decoded = figures["geoip_records_decoded"].as_u64().unwrap();
+    assert!(decoded > 0, "{figures}");
+}

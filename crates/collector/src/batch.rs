@@ -104,6 +104,17 @@ impl Batch {
             && self.seen.is_none()
     }
 
+    /// Empties the batch, keeping the memory of its buffers for the next one.
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.records.clear();
+        self.dead_letters.clear();
+        self.progress.clear();
+        self.seen = None;
+        self.input_bytes = 0;
+        self.lines = 0;
+    }
+
     /// Records that a file got to `offset`.
     pub fn set_progress(&mut self, offset: FileOffset) {
         match self

@@ -192,6 +192,9 @@ impl Collector {
         } = self;
         info!("collecting into {}", sink.describe());
         let (sender, receiver) = sync_channel::<Batch>(options.max_inflight_batches);
+        // Shipped batches go back to the reader emptied, so their buffers are not grown
+        // from nothing (and their pages faulted in) again for every batch.
+        let (recycle, recycled) = sync_channel::<Batch>(options.max_inflight_batches + 1);
         let failed = AtomicBool::new(false);
         let reader_options = options.clone();
         let reader_stats = Arc::clone(&stats);
@@ -203,6 +206,7 @@ impl Collector {
                         tailer,
                         processor,
                         sender,
+                        recycled,
                         options: reader_options,
                         stats: reader_stats,
                         file_fields: HashMap::new(),
@@ -211,7 +215,14 @@ impl Collector {
                     (result, reader.processor)
                 })
                 .map_err(|e| CollectorError::Stopped(format!("starting the reader: {e}")))?;
-            let shipped = ship(receiver, sink.as_mut(), &mut checkpoint, &options, &stats);
+            let shipped = ship(
+                receiver,
+                &recycle,
+                sink.as_mut(),
+                &mut checkpoint,
+                &options,
+                &stats,
+            );
             if shipped.is_err() {
                 failed.store(true, Ordering::Relaxed);
             }
@@ -230,6 +241,8 @@ struct Reader {
     tailer: Tailer,
     processor: LineProcessor,
     sender: SyncSender<Batch>,
+    /// Batches the shipping thread is done with.
+    recycled: Receiver<Batch>,
     options: CollectorOptions,
     stats: Arc<Stats>,
     /// `"log_file":"…"` and the path's text per stream.
@@ -303,7 +316,7 @@ impl Reader {
                     seen_ms: spate_log::now_ms(),
                 });
                 if batch.events.len() >= self.options.batch_bytes {
-                    self.send(std::mem::take(&mut batch))?;
+                    self.send(&mut batch)?;
                 }
                 if stopped() || last_scan.is_some_and(|t| t.elapsed() >= self.options.scan_interval)
                 {
@@ -311,7 +324,7 @@ impl Reader {
                 }
             }
             if !batch.is_empty() {
-                self.send(std::mem::take(&mut batch))?;
+                self.send(&mut batch)?;
             }
             if !read_any {
                 if matches!(until, RunUntil::CaughtUp)
@@ -329,23 +342,26 @@ impl Reader {
             }
         }
         if !batch.is_empty() {
-            self.send(batch)?;
+            self.send(&mut batch)?;
         }
         Ok(())
     }
 
-    /// Hands a batch to the shipping thread, waiting while the channel is full.
-    fn send(&self, batch: Batch) -> Result<()> {
+    /// Hands `batch` to the shipping thread, waiting while the channel is full, and leaves
+    /// an empty one (a recycled one when there is one) in its place.
+    fn send(&self, batch: &mut Batch) -> Result<()> {
+        let next = self.recycled.try_recv().unwrap_or_default();
         self.sender
-            .send(batch)
+            .send(std::mem::replace(batch, next))
             .map_err(|_| CollectorError::Stopped("the shipping thread stopped".into()))
     }
 }
 
 /// The shipping loop: writes batches to the sink, and on every commit interval flushes it
-/// and checkpoints the offsets of what it took.
+/// and checkpoints the offsets of what it took. Written batches go back through `recycle`.
 fn ship(
     receiver: Receiver<Batch>,
+    recycle: &SyncSender<Batch>,
     sink: &mut dyn Sink,
     checkpoint: &mut Checkpoint,
     options: &CollectorOptions,
@@ -385,10 +401,10 @@ fn ship(
             .commit_interval
             .saturating_sub(last_commit.elapsed());
         match receiver.recv_timeout(wait) {
-            Ok(batch) => {
+            Ok(mut batch) => {
                 sink.write(&batch)?;
                 unflushed = true;
-                for offset in batch.progress {
+                for offset in batch.progress.drain(..) {
                     match pending
                         .iter_mut()
                         .find(|p| p.fingerprint == offset.fingerprint)
@@ -398,11 +414,14 @@ fn ship(
                     }
                 }
                 if batch.seen.is_some() {
-                    seen = batch.seen;
+                    seen = batch.seen.take();
                 }
                 for dead in batch.dead_letters.iter().take(3) {
                     warn!("dead letter {dead}");
                 }
+                batch.clear();
+                // Full, or the reader is gone: the batch is simply dropped.
+                let _ = recycle.try_send(batch);
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,

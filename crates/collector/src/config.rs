@@ -129,7 +129,7 @@ pub struct SourceConfig {
 pub struct GeoIpConfig {
     /// MaxMind-format databases, looked up in order.
     pub databases: Vec<PathBuf>,
-    /// Addresses kept in the LRU cache.
+    /// Addresses kept in the cache (and as many records).
     #[serde(default = "default_geoip_cache")]
     pub cache_entries: usize,
 }
@@ -138,7 +138,7 @@ pub struct GeoIpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserAgentConfig {
-    /// Agents kept in the LRU cache.
+    /// Agents kept in the cache.
     #[serde(default = "default_agent_cache")]
     pub cache_entries: usize,
 }

@@ -9,11 +9,13 @@
 /// half-written object when a line turns out malformed. Field names written with the
 /// `*_field` methods are trusted (the collector's own names) and not escaped; names taken
 /// from input go through [`key_escaped`](EventBuf::key_escaped).
+///
+/// Every field is written with a leading comma; [`end`](EventBuf::end) turns the first one
+/// into the opening brace, so no field has to ask whether it is the first.
 #[derive(Debug, Default)]
 pub struct EventBuf {
     buf: Vec<u8>,
     start: usize,
-    empty: bool,
 }
 
 impl EventBuf {
@@ -46,12 +48,16 @@ impl EventBuf {
     /// Starts an object at the end of the buffer.
     pub fn begin(&mut self) {
         self.start = self.buf.len();
-        self.buf.push(b'{');
-        self.empty = true;
     }
 
     /// Closes the object; returns where it starts and ends in the buffer.
     pub fn end(&mut self) -> std::ops::Range<usize> {
+        if self.buf.len() == self.start {
+            self.buf.push(b'{');
+        } else {
+            // The first field's comma.
+            self.buf[self.start] = b'{';
+        }
         self.buf.push(b'}');
         self.start..self.buf.len()
     }
@@ -61,23 +67,16 @@ impl EventBuf {
         self.buf.truncate(self.start);
     }
 
-    /// Writes `"name":` (after a comma unless it is the first field).
+    /// Writes `,"name":`.
     pub fn key(&mut self, name: &str) {
-        if !self.empty {
-            self.buf.push(b',');
-        }
-        self.empty = false;
-        self.buf.push(b'"');
+        self.buf.extend_from_slice(b",\"");
         self.buf.extend_from_slice(name.as_bytes());
         self.buf.extend_from_slice(b"\":");
     }
 
-    /// Writes `"name":` for a name that may need escaping.
+    /// Writes `,"name":` for a name that may need escaping.
     pub fn key_escaped(&mut self, name: &str) {
-        if !self.empty {
-            self.buf.push(b',');
-        }
-        self.empty = false;
+        self.buf.push(b',');
         write_json_str(&mut self.buf, name);
         self.buf.push(b':');
     }
@@ -125,10 +124,7 @@ impl EventBuf {
         if fields.is_empty() {
             return;
         }
-        if !self.empty {
-            self.buf.push(b',');
-        }
-        self.empty = false;
+        self.buf.push(b',');
         self.buf.extend_from_slice(fields);
     }
 }
@@ -304,8 +300,11 @@ mod tests {
         buf.fields(b"\"d\":1");
         buf.fields(b"");
         let second = buf.end();
+        buf.begin();
+        let empty = buf.end();
         let text = std::str::from_utf8(buf.as_bytes()).unwrap();
         assert_eq!(&text[first], r#"{"a":"x","n":42}"#);
         assert_eq!(&text[second], r#"{"c":null,"d":1}"#);
+        assert_eq!(&text[empty], "{}");
     }
 }

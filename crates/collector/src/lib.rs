@@ -15,7 +15,7 @@
 //! - [`tail`]: globs, rotation (rename and copytruncate), truncation, reading whole lines.
 //! - [`event`]: events as flat JSON objects, written without intermediate values.
 //! - [`parse`]: JSON lines, nginx/Apache combined, Apache common, regex with named groups.
-//! - [`enrich`]: GeoIP from MaxMind-format databases and user-agent classes, LRU-cached.
+//! - [`enrich`]: GeoIP from MaxMind-format databases and user-agent classes, both cached.
 //! - [`batch`]: lines to events and dead letters, with their files' progress.
 //! - [`sink`]: the embedded log and Kafka; at-least-once flushes.
 //! - [`checkpoint`]: offsets per fingerprint, replaced atomically after each flush.

@@ -143,22 +143,70 @@ fn ipv4_and_ipv6_databases_are_searched_in_order() {
 }
 
 #[test]
-fn the_cache_answers_repeated_addresses() {
+fn the_caches_answer_repeated_addresses_and_shared_records() {
     let dir = tempfile::tempdir().unwrap();
-    let mut geoip = GeoIp::open(&[database(dir.path(), Layout::GeoIp2)], 2).unwrap();
-    let fields = String::from_utf8(geoip.fields("81.2.69.142").to_vec()).unwrap();
+    let mut geoip = GeoIp::open(&[database(dir.path(), Layout::GeoIp2)], 16).unwrap();
+    let london = r#""geo_country":"GB","geo_region":"England","geo_city":"London","geo_lat":51.5142,"geo_lon":-0.0931,"geo_accuracy_km":10"#;
+    let fields =
+        |geoip: &mut GeoIp, ip: &str| String::from_utf8(geoip.fields(ip).to_vec()).unwrap();
+    assert_eq!(fields(&mut geoip, "81.2.69.142"), london);
+    assert_eq!(fields(&mut geoip, "81.2.69.142"), london);
+    // Another address of the same network: a miss of the address cache, but its record is
+    // the one already decoded.
+    assert_eq!(fields(&mut geoip, "81.2.69.7"), london);
     assert_eq!(
-        fields,
-        r#""geo_country":"GB","geo_region":"England","geo_city":"London","geo_lat":51.5142,"geo_lon":-0.0931,"geo_accuracy_km":10"#
+        fields(&mut geoip, "::ffff:81.2.69.7"),
+        london,
+        "IPv4-mapped"
     );
-    geoip.fields("81.2.69.142");
-    geoip.fields("192.0.2.1");
+    assert!(fields(&mut geoip, "192.0.2.1").is_empty(), "in no network");
     assert!(geoip.fields("not an address").is_empty());
-    geoip.fields("2.125.160.1");
-    geoip.fields("81.2.69.142"); // evicted by the two before (2 entries)
+    assert!(fields(&mut geoip, "2.125.160.1").contains("Munich"));
     let stats = geoip.stats();
-    assert_eq!((stats.hits, stats.misses, stats.errors), (1, 4, 0));
+    assert_eq!(
+        (
+            stats.hits,
+            stats.misses,
+            stats.decoded,
+            stats.unknown,
+            stats.errors
+        ),
+        (2, 4, 2, 1, 0)
+    );
     assert!(GeoIp::open(&[dir.path().join("missing.mmdb")], 2).is_err());
+    assert!(GeoIp::open(&[database(dir.path(), Layout::Flat)], 0).is_err());
+}
+
+#[test]
+fn a_small_cache_still_answers_every_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut geoip = GeoIp::open(&[database(dir.path(), Layout::Flat)], 1).unwrap();
+    for _ in 0..3 {
+        for (ip, city) in [
+            ("81.2.69.1", "London"),
+            ("2.125.160.1", "Munich"),
+            ("2001:218::1", "Tokyo"),
+        ] {
+            let fields = String::from_utf8(geoip.fields(ip).to_vec()).unwrap();
+            assert!(fields.contains(city), "{ip}: {fields}");
+        }
+    }
+    let stats = geoip.stats();
+    assert_eq!(stats.hits + stats.misses, 9);
+}
+
+#[test]
+fn an_empty_or_corrupt_database_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("empty.mmdb", &b""[..]),
+        ("corrupt.mmdb", &b"not a database"[..]),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let error = GeoIp::open(&[path], 16).unwrap_err().to_string();
+        assert!(error.contains(name), "{error}");
+    }
 }
 
 #[test]

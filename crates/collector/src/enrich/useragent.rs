@@ -15,11 +15,9 @@
 //! | `none` | an empty or `-` agent |
 //!
 //! Events get `ua_class`, `ua_name`, `ua_version` and `ua_os` (the last three only when
-//! known). Results are kept in an LRU cache keyed by the agent text.
+//! known). Results are cached by the agent text (quick_cache's CLOCK-Pro policy).
 
-use std::num::NonZeroUsize;
-
-use lru::LruCache;
+use quick_cache::unsync::Cache;
 
 use crate::error::{CollectorError, Result};
 use crate::event::FieldsWriter;
@@ -232,7 +230,9 @@ pub fn classify(agent: &str) -> UserAgent {
 /// The classifier with its cache of encoded fields.
 #[derive(Debug)]
 pub struct UserAgents {
-    cache: LruCache<String, Box<[u8]>>,
+    cache: Cache<String, Box<[u8]>>,
+    /// The fields classified last, for an agent the cache did not keep.
+    last: Box<[u8]>,
     hits: u64,
     misses: u64,
 }
@@ -240,11 +240,14 @@ pub struct UserAgents {
 impl UserAgents {
     /// A classifier caching `cache_entries` agents.
     pub fn new(cache_entries: usize) -> Result<Self> {
-        let cap = NonZeroUsize::new(cache_entries).ok_or_else(|| {
-            CollectorError::Config("the user-agent cache needs at least one entry".into())
-        })?;
+        if cache_entries == 0 {
+            return Err(CollectorError::Config(
+                "the user-agent cache needs at least one entry".into(),
+            ));
+        }
         Ok(UserAgents {
-            cache: LruCache::new(cap),
+            cache: Cache::new(cache_entries),
+            last: Box::default(),
             hits: 0,
             misses: 0,
         })
@@ -252,17 +255,27 @@ impl UserAgents {
 
     /// The encoded event fields of `agent`, from the cache when it can.
     pub fn fields(&mut self, agent: &str) -> &[u8] {
+        let UserAgents {
+            cache,
+            last,
+            hits,
+            misses,
+        } = self;
         let mut hit = true;
-        let fields = self.cache.get_or_insert_ref(agent, || {
+        let cached = cache.get_or_insert_with(agent, || {
             hit = false;
-            classify(agent).encode()
+            *last = classify(agent).encode();
+            Ok::<_, std::convert::Infallible>(last.clone())
         });
         if hit {
-            self.hits += 1;
+            *hits += 1;
         } else {
-            self.misses += 1;
+            *misses += 1;
         }
-        fields
+        match cached {
+            Ok(Some(fields)) => fields,
+            _ => last,
+        }
     }
 
     /// Cache hits and misses.
@@ -369,9 +382,29 @@ mod tests {
             r#""ua_class":"script","ua_name":"curl","ua_version":"8.5.0""#
         );
         assert_eq!(agents.fields("curl/8.5.0"), &fields[..]);
-        agents.fields("Wget/1.0");
-        agents.fields("okhttp/4.0");
-        agents.fields("curl/8.5.0");
-        assert_eq!(agents.stats(), (1, 4));
+        assert_eq!(agents.stats(), (1, 1));
+        // More agents than entries: each is still classified, whether the cache keeps it or
+        // not.
+        for _ in 0..2 {
+            for (agent, class) in [
+                ("Wget/1.0", "script"),
+                ("okhttp/4.0", "app"),
+                ("sqlmap/1.8", "bot"),
+            ] {
+                let fields = std::str::from_utf8(agents.fields(agent))
+                    .unwrap()
+                    .to_string();
+                assert!(
+                    fields.contains(&format!(r#""ua_class":"{class}""#)),
+                    "{agent}: {fields}"
+                );
+            }
+        }
+        let (hits, misses) = agents.stats();
+        assert_eq!(hits + misses, 8);
+        assert!(
+            misses >= 4,
+            "two entries cannot hold three agents: {misses}"
+        );
     }
 }

@@ -24,7 +24,7 @@
 //! Escapes the server wrote inside quoted fields (nginx's `\x22`, Apache's `\"`) are kept as
 //! written. Anything after the last field makes the line malformed.
 
-use memchr::memchr;
+use memchr::{memchr, memrchr};
 
 use super::time::ClfTimeCache;
 use super::{ParseError, Parsed};
@@ -214,8 +214,14 @@ impl ClfParser {
 /// `method`, `path`, `query` and `protocol` of a request line, or `request` whole when it is
 /// not of that shape.
 fn write_request(out: &mut EventBuf, request: &str) {
-    let split = request.split_once(' ').and_then(|(method, rest)| {
-        let (target, protocol) = rest.rsplit_once(' ')?;
+    let bytes = request.as_bytes();
+    let split = memchr(b' ', bytes).and_then(|space| {
+        let last = memrchr(b' ', bytes)?;
+        let (method, target, protocol) = (
+            &request[..space],
+            request.get(space + 1..last)?,
+            &request[last + 1..],
+        );
         let valid = !method.is_empty()
             && method.bytes().all(|b| b.is_ascii_uppercase())
             && !target.is_empty()
@@ -225,10 +231,10 @@ fn write_request(out: &mut EventBuf, request: &str) {
     match split {
         Some((method, target, protocol)) => {
             out.str_field("method", method);
-            match target.split_once('?') {
-                Some((path, query)) => {
-                    out.str_field("path", path);
-                    out.str_field("query", query);
+            match memchr(b'?', target.as_bytes()) {
+                Some(question) => {
+                    out.str_field("path", &target[..question]);
+                    out.str_field("query", &target[question + 1..]);
                 }
                 None => out.str_field("path", target),
             }

@@ -171,7 +171,15 @@ impl Parser {
         if line.is_empty() {
             return Err(ParseError::Empty);
         }
-        let line = std::str::from_utf8(line).map_err(|e| ParseError::NotUtf8(e.valid_up_to()))?;
+        // simdutf8 validates short lines several times faster than std; std finds where a
+        // bad line goes wrong.
+        let line = match simdutf8::basic::from_utf8(line) {
+            Ok(line) => line,
+            Err(_) => {
+                let valid = std::str::from_utf8(line).map_or_else(|e| e.valid_up_to(), str::len);
+                return Err(ParseError::NotUtf8(valid));
+            }
+        };
         match self {
             Parser::Json(p) => p.parse(line, out),
             Parser::Clf(p) => p.parse(line, out),
