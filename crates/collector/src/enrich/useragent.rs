@@ -15,9 +15,9 @@
 //! | `none` | an empty or `-` agent |
 //!
 //! Events get `ua_class`, `ua_name`, `ua_version` and `ua_os` (the last three only when
-//! known). Results are cached by the agent text (quick_cache's CLOCK-Pro policy).
+//! known). Results are cached by the agent text.
 
-use quick_cache::unsync::Cache;
+use hashbrown::HashMap;
 
 use crate::error::{CollectorError, Result};
 use crate::event::FieldsWriter;
@@ -227,12 +227,11 @@ pub fn classify(agent: &str) -> UserAgent {
     }
 }
 
-/// The classifier with its cache of encoded fields.
+/// The classifier with its cache of encoded fields: a hash map emptied when full, as GeoIP's.
 #[derive(Debug)]
 pub struct UserAgents {
-    cache: Cache<String, Box<[u8]>>,
-    /// The fields classified last, for an agent the cache did not keep.
-    last: Box<[u8]>,
+    cache: HashMap<String, Box<[u8]>>,
+    capacity: usize,
     hits: u64,
     misses: u64,
 }
@@ -246,8 +245,8 @@ impl UserAgents {
             ));
         }
         Ok(UserAgents {
-            cache: Cache::new(cache_entries),
-            last: Box::default(),
+            cache: HashMap::new(),
+            capacity: cache_entries,
             hits: 0,
             misses: 0,
         })
@@ -255,27 +254,20 @@ impl UserAgents {
 
     /// The encoded event fields of `agent`, from the cache when it can.
     pub fn fields(&mut self, agent: &str) -> &[u8] {
-        let UserAgents {
-            cache,
-            last,
-            hits,
-            misses,
-        } = self;
+        if self.cache.len() >= self.capacity && !self.cache.contains_key(agent) {
+            self.cache.clear();
+        }
         let mut hit = true;
-        let cached = cache.get_or_insert_with(agent, || {
+        let fields = self.cache.entry_ref(agent).or_insert_with(|| {
             hit = false;
-            *last = classify(agent).encode();
-            Ok::<_, std::convert::Infallible>(last.clone())
+            classify(agent).encode()
         });
         if hit {
-            *hits += 1;
+            self.hits += 1;
         } else {
-            *misses += 1;
+            self.misses += 1;
         }
-        match cached {
-            Ok(Some(fields)) => fields,
-            _ => last,
-        }
+        fields
     }
 
     /// Cache hits and misses.
