@@ -4,8 +4,9 @@
 -- production exactly what it was trained on.
 --
 -- Per window: readings and how many with the engine running; mean and peak coolant and its
--- warm-up slope (°C per minute, least squares over the minutes of the day; a 5-minute window
--- never spans midnight); fuel trims (short + long term) at idle (500–1100 rpm, standing) and
+-- warm-up slope (°C per minute, least squares over the minutes of the day, in DOUBLE: as
+-- DECIMAL its sums' scale grows until a later cast overflows; a 5-minute window never spans
+-- midnight); fuel trims (short + long term) at idle (500–1100 rpm, standing) and
 -- under load (above 1800 rpm); MAF against displacement × rpm × load; rpm roughness at idle;
 -- O2 sensor activity once warm (its spread, how often it sits between rich and lean, and how
 -- far the short-term trim swings to follow it); charging voltage (min, mean); stored DTCs; and the context
@@ -75,12 +76,12 @@ SELECT vin, model, region, window_start, window_end,
        AVG(CAST(coolant_temp_c AS DOUBLE)) FILTER (WHERE engine_rpm > 0) AS coolant_mean,
        MAX(coolant_temp_c) FILTER (WHERE engine_rpm > 0) AS coolant_max,
        (COUNT(*) FILTER (WHERE engine_rpm > 0)
-          * SUM(MOD(ts, 86400000) / 60000.0 * coolant_temp_c) FILTER (WHERE engine_rpm > 0)
-        - SUM(MOD(ts, 86400000) / 60000.0) FILTER (WHERE engine_rpm > 0)
+          * SUM(CAST(MOD(ts, 86400000) AS DOUBLE) / 60000 * coolant_temp_c) FILTER (WHERE engine_rpm > 0)
+        - SUM(CAST(MOD(ts, 86400000) AS DOUBLE) / 60000) FILTER (WHERE engine_rpm > 0)
           * SUM(CAST(coolant_temp_c AS DOUBLE)) FILTER (WHERE engine_rpm > 0))
        / NULLIF(COUNT(*) FILTER (WHERE engine_rpm > 0)
-          * SUM(POWER(MOD(ts, 86400000) / 60000.0, 2)) FILTER (WHERE engine_rpm > 0)
-        - POWER(SUM(MOD(ts, 86400000) / 60000.0) FILTER (WHERE engine_rpm > 0), 2), 0)
+          * SUM(POWER(CAST(MOD(ts, 86400000) AS DOUBLE) / 60000, 2)) FILTER (WHERE engine_rpm > 0)
+        - POWER(SUM(CAST(MOD(ts, 86400000) AS DOUBLE) / 60000) FILTER (WHERE engine_rpm > 0), 2), 0)
          AS coolant_slope,
        AVG(CAST(short_term_fuel_trim_pct + long_term_fuel_trim_pct AS DOUBLE))
          FILTER (WHERE engine_rpm BETWEEN 500 AND 1100 AND vehicle_speed_kmh = 0) AS trim_idle,

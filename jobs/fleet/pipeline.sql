@@ -7,9 +7,11 @@
 --
 -- The model is the live version of the registry that `spate model train` and `promote` keep;
 -- a newly promoted version is picked up within a second, without stopping the job. Its output:
--- the probability that the window is anomalous (`score`), the verdict at the model's own
--- threshold (`anomalous`), the three signals that pushed the score most (`top_signals`) and
--- the version that scored it (`model_version`).
+-- the probability that the window is anomalous (`score`), the model's decision threshold
+-- (`threshold`), the three signals that pushed the score most (`top_signals`) and the version
+-- that scored it (`model_version`). The verdict rests on the vehicle's health score, the
+-- window's score averaged with its recent windows' (below), which is what training chose the
+-- threshold for.
 
 CREATE MODEL engine_anomaly
 INPUT (running BIGINT, coolant_mean DOUBLE, coolant_max INT, coolant_slope DOUBLE,
@@ -30,7 +32,7 @@ INPUT (running BIGINT, coolant_mean DOUBLE, coolant_max INT, coolant_slope DOUBL
        maf_ratio_change DOUBLE, trim_idle_change DOUBLE, trim_load_change DOUBLE,
        trim_diff_change DOUBLE, voltage_change DOUBLE, o2_max_change DOUBLE,
        rpm_idle_dip_change DOUBLE, rpm_dip_windows_24h BIGINT)
-OUTPUT (score DOUBLE, anomalous BOOLEAN, top_signals STRING, model_version STRING)
+OUTPUT (score DOUBLE, threshold DOUBLE, top_signals STRING, model_version STRING)
 WITH (
   'provider' = 'spate',
   'registry' = 'spate-data/models/engine-anomaly'
@@ -87,11 +89,9 @@ FROM telemetry;
 INSERT INTO telemetry_rejects
 SELECT vin, ts, problem FROM checked_telemetry WHERE problem IS NOT NULL;
 
-INSERT INTO vehicle_health
-SELECT vin, model, region, window_start, window_end, readings, running, coolant_mean,
-       coolant_max, coolant_slope, trim_idle, trim_load, maf_ratio, rpm_idle_stddev, o2_stddev,
-       o2_mid_share, stft_stddev, voltage_min, voltage_mean, dtc_count, ambient_mean, load_mean,
-       score, anomalous, top_signals, model_version
+-- Every scored window.
+CREATE TEMPORARY VIEW scored_windows AS
+SELECT *
 FROM ML_PREDICT(TABLE running_windows, MODEL engine_anomaly,
                 DESCRIPTOR(running, coolant_mean, coolant_max, coolant_slope, trim_idle,
                            trim_load, maf_ratio, rpm_idle_stddev, o2_stddev, o2_mid_share,
@@ -110,3 +110,26 @@ FROM ML_PREDICT(TABLE running_windows, MODEL engine_anomaly,
                            maf_ratio_change, trim_idle_change, trim_load_change,
                            trim_diff_change, voltage_change, o2_max_change,
                            rpm_idle_dip_change, rpm_dip_windows_24h));
+
+-- The vehicle's health score: the mean of the window's score, the mean over the vehicle's
+-- last 4 scored windows and the mean over its last 12 (each with the window itself). A fault's
+-- first tenths show in some windows only, and a healthy engine at the fleet's edge scores high
+-- in an odd window; the runs count windows, not time, so the last trip still counts at the
+-- start of the next. `spate model train` picks the threshold on these scores
+-- (crates/ml/src/health.rs computes the same), and the verdict is the health score at or above it.
+CREATE TEMPORARY VIEW recent_scores AS
+SELECT *, AVG(score) OVER last4 AS score_last4
+FROM scored_windows
+WINDOW last4 AS (PARTITION BY vin ORDER BY window_end ROWS BETWEEN 3 PRECEDING AND CURRENT ROW);
+
+CREATE TEMPORARY VIEW health_scores AS
+SELECT *, (score + score_last4 + AVG(score) OVER last12) / 3 AS health_score
+FROM recent_scores
+WINDOW last12 AS (PARTITION BY vin ORDER BY window_end ROWS BETWEEN 11 PRECEDING AND CURRENT ROW);
+
+INSERT INTO vehicle_health
+SELECT vin, model, region, window_start, window_end, readings, running, coolant_mean,
+       coolant_max, coolant_slope, trim_idle, trim_load, maf_ratio, rpm_idle_stddev, o2_stddev,
+       o2_mid_share, stft_stddev, voltage_min, voltage_mean, dtc_count, ambient_mean, load_mean,
+       health_score, health_score >= threshold, top_signals, model_version
+FROM health_scores;

@@ -12,6 +12,7 @@ use arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMillisecondTyp
 use spate_connectors::storage::{Location, S3Options};
 use spate_fleet::{GroundTruth, Vin, WindowTruth};
 use spate_log::{Log, LogOptions};
+use spate_ml::Dataset;
 use spate_sql::{Connector, ModelDef, PlanOptions, parse_script, plan_script};
 
 use crate::job_text::JobText;
@@ -215,5 +216,41 @@ impl LabelledWindows {
     /// Number of windows.
     pub fn len(&self) -> usize {
         self.vins.len()
+    }
+
+    /// Whether the labels say window `row` is faulty.
+    pub fn is_faulty(&self, row: usize) -> bool {
+        matches!(self.truth[row], WindowTruth::Faulty { .. })
+    }
+
+    /// The windows the labels decide: healthy or faulty, not incipient or masked.
+    pub fn decided_rows(&self) -> Vec<usize> {
+        (0..self.len())
+            .filter(|&row| {
+                matches!(
+                    self.truth[row],
+                    WindowTruth::Healthy | WindowTruth::Faulty { .. }
+                )
+            })
+            .collect()
+    }
+
+    /// Every window as a dataset of the model's features, anomalous where it is faulty.
+    pub fn dataset(&self) -> anyhow::Result<Dataset> {
+        let labels = (0..self.len()).map(|row| self.is_faulty(row)).collect();
+        Ok(Dataset::new(
+            self.features.clone(),
+            self.columns.clone(),
+            labels,
+        )?)
+    }
+
+    /// Each window's health score (`spate_ml::health`) from its anomaly score.
+    pub fn health_scores(&self, scores: &[f64]) -> anyhow::Result<Vec<f64>> {
+        Ok(spate_ml::health_scores(
+            &self.vins,
+            &self.window_end,
+            scores,
+        )?)
     }
 }

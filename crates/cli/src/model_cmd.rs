@@ -20,8 +20,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use spate_fleet::{FaultKind, GroundTruth, WindowTruth};
 use spate_ml::{
-    Classifier, DataRange, Dataset, DriftReference, Evaluation, LoadedModel, ModelVersion,
-    Registry, TrainOptions, TrainingInfo,
+    Classifier, DataRange, DriftReference, Evaluation, LoadedModel, ModelVersion, Registry,
+    TrainOptions, TrainingInfo,
 };
 
 use crate::fleet_features::{self, LabelledWindows};
@@ -103,6 +103,10 @@ pub struct EvaluateArgs {
     /// Where to write roc.svg and importance.svg (default: the model version's directory).
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
+    /// Also write every window's scores and truth to this CSV file (vin, window_end, truth,
+    /// fault, severity, score, health_score), for looking into what the model misses.
+    #[arg(long, value_name = "FILE.csv")]
+    scores: Option<PathBuf>,
 }
 
 /// A registry.
@@ -234,52 +238,35 @@ fn labelled_windows(data: &DataArgs, features: &[String]) -> anyhow::Result<Labe
     Ok(windows)
 }
 
-/// The windows the labels decide (healthy or faulty, not incipient or masked) as a dataset,
-/// with each one's vehicle.
-fn decided(windows: &LabelledWindows) -> anyhow::Result<(Dataset, Vec<String>, DataRange)> {
-    let rows: Vec<usize> = (0..windows.len())
-        .filter(|&i| {
-            matches!(
-                windows.truth[i],
-                WindowTruth::Healthy | WindowTruth::Faulty { .. }
-            )
-        })
-        .collect();
-    let columns = windows
-        .columns
-        .iter()
-        .map(|c| rows.iter().map(|&i| c[i]).collect())
-        .collect();
-    let labels = rows
-        .iter()
-        .map(|&i| matches!(windows.truth[i], WindowTruth::Faulty { .. }))
-        .collect();
-    let vins = rows.iter().map(|&i| windows.vins[i].to_string()).collect();
-    let ends = rows.iter().map(|&i| windows.window_end[i]);
-    let range = DataRange {
+/// The range of the windows the labels decide, as the registry records it.
+fn decided_range(windows: &LabelledWindows, decided: &[usize], source: &Path) -> DataRange {
+    let ends = decided.iter().map(|&row| windows.window_end[row]);
+    DataRange {
         from_ms: ends.clone().min().unwrap_or(0),
         to_ms: ends.max().unwrap_or(0),
-        rows: rows.len() as u64,
-        source: String::new(),
-    };
-    Ok((
-        Dataset::new(windows.features.clone(), columns, labels)?,
-        vins,
-        range,
-    ))
+        rows: decided.len() as u64,
+        source: source.display().to_string(),
+    }
+}
+
+/// `values` at `rows`.
+fn pick<T: Copy>(values: &[T], rows: &[usize]) -> Vec<T> {
+    rows.iter().map(|&row| values[row]).collect()
 }
 
 /// A model trained on every vehicle, with what it was trained on and how it did.
 struct Fitted {
     model: Classifier,
-    /// Its evaluation on the rows it was trained on.
+    /// The windows it was trained on: those the labels decide.
+    decided: Vec<usize>,
+    /// Its evaluation on the windows it was trained on.
     training: Evaluation,
     /// The out-of-fold evaluation: each vehicle's windows scored by a model trained on the
     /// other folds' vehicles, at the threshold those scores chose.
     holdout: Evaluation,
-    /// Each row's out-of-fold score.
+    /// Every window's out-of-fold health score.
     out_of_fold: Vec<f64>,
-    /// The feature distributions of the rows it was trained on, for drift checks.
+    /// The feature distributions of the windows it was trained on, for drift checks.
     reference: DriftReference,
 }
 
@@ -298,70 +285,79 @@ impl Fitted {
     }
 }
 
-/// A model trained on every vehicle of `dataset`, its decision threshold chosen by `folds`-fold
-/// cross-validation over the vehicles: each fold's windows are scored by a model trained on
-/// the other folds, and the threshold is the one with the best F1 over all those out-of-fold
-/// scores. A fifth of the vehicles alone (60 of 300) chose a threshold that moved with which
-/// vehicles they were; every vehicle scored out of fold chooses a steadier one.
-fn fit(
-    dataset: &Dataset,
-    vins: &[String],
-    folds: usize,
-    options: &TrainOptions,
-) -> anyhow::Result<Fitted> {
+/// Trains on the windows the labels decide and picks the threshold by cross-validation over
+/// the vehicles: every window of a fold's vehicles (incipient and masked ones too, which the
+/// health score averages over) is scored by a model trained on the other folds, and the
+/// threshold is the one that maximises F1 over the decided windows' out-of-fold health
+/// scores.
+fn fit(windows: &LabelledWindows, folds: usize, options: &TrainOptions) -> anyhow::Result<Fitted> {
+    let all = windows.dataset()?;
+    let decided = windows.decided_rows();
+    let dataset = all.select_rows(&decided);
+    let labels = &dataset.labels;
+    let vins: Vec<String> = windows.vins.iter().map(ToString::to_string).collect();
     let groups: Vec<&str> = vins.iter().map(String::as_str).collect();
-    let fold_of = dataset.folds_by_group(&groups, folds, options.seed)?;
+    let fold_of = all.folds_by_group(&groups, folds, options.seed)?;
     let bar = step(&format!(
         "training on {} windows ({} anomalous), {} trees, {folds} folds for the threshold",
         dataset.rows(),
-        dataset.labels.iter().filter(|l| **l).count(),
+        labels.iter().filter(|l| **l).count(),
         options.trees
     ));
-    let mut model = Classifier::train(dataset, options)?;
-    let in_sample = model.predict_proba(&dataset.column_slices())?;
+    let mut model = Classifier::train(&dataset, options)?;
+    let in_sample = model.predict_proba(&all.column_slices())?;
     // A fold whose rest has no anomalous window (or no rows) cannot train a model: its rows
     // keep the full model's score.
     let mut out_of_fold = in_sample.clone();
     for fold in 0..folds {
-        let (inside, rest): (Vec<usize>, Vec<usize>) =
-            (0..dataset.rows()).partition(|&row| fold_of[row] == fold);
-        let rest_set = dataset.select_rows(&rest);
+        let inside: Vec<usize> = (0..all.rows())
+            .filter(|&row| fold_of[row] == fold)
+            .collect();
+        let rest: Vec<usize> = decided
+            .iter()
+            .copied()
+            .filter(|&row| fold_of[row] != fold)
+            .collect();
+        let rest_set = all.select_rows(&rest);
         if inside.is_empty() || !rest_set.labels.iter().any(|&l| l) {
             continue;
         }
         let fold_model = Classifier::train(&rest_set, options)?;
-        let scores = fold_model.predict_proba(&dataset.select_rows(&inside).column_slices())?;
+        let scores = fold_model.predict_proba(&all.select_rows(&inside).column_slices())?;
         for (row, score) in inside.into_iter().zip(scores) {
             out_of_fold[row] = score;
         }
     }
     bar.finish_with_message(format!("trained on {} windows", dataset.rows()));
-    if let Some(threshold) = spate_ml::best_f1_threshold(&out_of_fold, &dataset.labels)? {
+    let in_sample = pick(&windows.health_scores(&in_sample)?, &decided);
+    let out_of_fold = windows.health_scores(&out_of_fold)?;
+    let decided_out_of_fold = pick(&out_of_fold, &decided);
+    if let Some(threshold) = spate_ml::best_f1_threshold(&decided_out_of_fold, labels)? {
         model.set_threshold(threshold)?;
     }
-    let training = spate_ml::evaluate(&in_sample, &dataset.labels, model.threshold())?;
-    let holdout = spate_ml::evaluate(&out_of_fold, &dataset.labels, model.threshold())?;
+    let training = spate_ml::evaluate(&in_sample, labels, model.threshold())?;
+    let holdout = spate_ml::evaluate(&decided_out_of_fold, labels, model.threshold())?;
     Ok(Fitted {
         model,
         training,
         holdout,
         out_of_fold,
-        reference: DriftReference::from_dataset(dataset)?,
+        reference: DriftReference::from_dataset(&dataset)?,
+        decided,
     })
 }
 
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let features = fleet_features::model_features()?;
     let windows = labelled_windows(&args.data, &features)?;
-    let (dataset, vins, mut range) = decided(&windows)?;
-    range.source = args.data.from.display().to_string();
     let options = TrainOptions {
         trees: args.trees,
         max_depth: args.max_depth,
         seed: args.seed,
         ..TrainOptions::default()
     };
-    let fitted = fit(&dataset, &vins, args.folds, &options)?;
+    let fitted = fit(&windows, args.folds, &options)?;
+    let range = decided_range(&windows, &fitted.decided, &args.data.from);
     let registry = Registry::open(&args.out)?;
     let version = fitted.register(&registry, range)?;
     let live = registry.live_version()?;
@@ -379,7 +375,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
             "version": format!("v{}", version.version),
             "dir": version.dir,
             "live": promoted,
-            "windows": dataset.rows(),
+            "windows": fitted.decided.len(),
             "holdout": fitted.holdout,
         })
     );
@@ -547,18 +543,22 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
     let features = fleet_features::model_features()?;
     loaded.check_schema(&features)?;
     let windows = labelled_windows(&args.data, &features)?;
-    let (dataset, _, _) = decided(&windows)?;
+    let decided = windows.decided_rows();
+    let labels: Vec<bool> = decided.iter().map(|&row| windows.is_faulty(row)).collect();
     let model = &loaded.model;
     let bar = step(&format!("scoring {} windows", windows.len()));
     let all_columns: Vec<&[f64]> = windows.columns.iter().map(Vec::as_slice).collect();
-    let all_scores = model.predict_proba(&all_columns)?;
-    let scores = model.predict_proba(&dataset.column_slices())?;
+    let window_scores = model.predict_proba(&all_columns)?;
+    let all_scores = windows.health_scores(&window_scores)?;
+    let scores = pick(&all_scores, &decided);
     bar.finish_and_clear();
-    let evaluation = spate_ml::evaluate(&scores, &dataset.labels, model.threshold())?;
+    let evaluation = spate_ml::evaluate(&scores, &labels, model.threshold())?;
+    let single_window =
+        spate_ml::evaluate(&pick(&window_scores, &decided), &labels, model.threshold())?;
     let lead = LeadTimes::new(&windows, &all_scores, model.threshold());
     let report = args.report.clone().unwrap_or_else(|| loaded.dir.clone());
     std::fs::create_dir_all(&report)?;
-    let curve = spate_ml::roc_curve(&scores, &dataset.labels)?;
+    let curve = spate_ml::roc_curve(&scores, &labels)?;
     std::fs::write(
         report.join("roc.svg"),
         spate_ml::plot::roc_svg(&curve, evaluation.roc_auc.unwrap_or(f64::NAN)),
@@ -580,10 +580,19 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
         .map(|(_, score)| *score >= model.threshold())
         .collect();
     let by_fault = recall_by_fault(&windows, &all_scores, model.threshold());
+    if let Some(path) = &args.scores {
+        write_scores(path, &windows, &window_scores, &all_scores)?;
+    }
     let mut line = serde_json::to_value(&evaluation)?;
     let extra = json!({
         "recall_by_fault": by_fault,
         "model": format!("v{}", loaded.meta.version),
+        "single_window": {
+            "f1": single_window.f1,
+            "precision": single_window.precision,
+            "recall": single_window.recall,
+            "roc_auc": single_window.roc_auc,
+        },
         "incipient_windows_excluded": incipient,
         "masked_windows_excluded": {
             "windows": masked.len(),
@@ -604,6 +613,40 @@ fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
     }
     println!("{line}");
     Ok(())
+}
+
+/// Writes each window's score and health score with what the labels say of it, as CSV.
+fn write_scores(
+    path: &Path,
+    windows: &LabelledWindows,
+    scores: &[f64],
+    health: &[f64],
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    writeln!(
+        out,
+        "vin,window_end,truth,fault,severity,score,health_score"
+    )?;
+    for (row, (truth, score)) in windows.truth.iter().zip(scores).enumerate() {
+        let (vin, end) = (&windows.vins[row], windows.window_end[row]);
+        let (kind, fault, severity) = match *truth {
+            WindowTruth::Healthy => ("healthy", String::new(), 0.0),
+            WindowTruth::Incipient { fault, severity } => {
+                ("incipient", fault.to_string(), severity)
+            }
+            WindowTruth::Masked { fault, severity } => ("masked", fault.to_string(), severity),
+            WindowTruth::Faulty { fault, severity } => ("faulty", fault.to_string(), severity),
+        };
+        writeln!(
+            out,
+            "{vin},{end},{kind},{fault},{severity},{score},{}",
+            health[row]
+        )?;
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Per fault, and per tenth of its severity: faulty windows and how many were flagged.
@@ -807,8 +850,6 @@ pub(crate) fn retrain(
     let features = fleet_features::model_features()?;
     progress("computing the labelled feature windows of the archive");
     let windows = labelled_windows(&args.data, &features)?;
-    let (dataset, vins, mut range) = decided(&windows)?;
-    range.source = args.data.from.display().to_string();
     let options = TrainOptions {
         seed: args.seed,
         ..TrainOptions::default()
@@ -817,25 +858,35 @@ pub(crate) fn retrain(
         "training a challenger on {} windows",
         windows.len()
     ));
-    let challenger = fit(&dataset, &vins, THRESHOLD_FOLDS, &options)?;
+    let challenger = fit(&windows, THRESHOLD_FOLDS, &options)?;
+    let range = decided_range(&windows, &challenger.decided, &args.data.from);
     progress("comparing the challenger with the live model");
-    // Both on the same held-out vehicles: the live model at its own threshold, the challenger
-    // by its out-of-fold scores there (from models that never saw those vehicles).
+    // Both on the same held-out vehicles' decided windows: the live model's health scores at
+    // its own threshold, the challenger's out-of-fold ones (from models that never saw those
+    // vehicles) at its threshold.
+    let vins: Vec<String> = windows.vins.iter().map(ToString::to_string).collect();
     let groups: Vec<&str> = vins.iter().map(String::as_str).collect();
-    let holdout_rows = dataset.holdout_rows(&groups, args.holdout, args.seed)?;
-    let holdout_set = dataset.select_rows(&holdout_rows);
+    let all = windows.dataset()?;
+    let held_out: std::collections::HashSet<usize> = all
+        .holdout_rows(&groups, args.holdout, args.seed)?
+        .into_iter()
+        .collect();
+    let holdout_rows: Vec<usize> = challenger
+        .decided
+        .iter()
+        .copied()
+        .filter(|row| held_out.contains(row))
+        .collect();
+    let holdout_labels = pick(&all.labels, &holdout_rows);
+    let live_health = windows.health_scores(&live.model.predict_proba(&all.column_slices())?)?;
     let incumbent = spate_ml::evaluate(
-        &live.model.predict_proba(&holdout_set.column_slices())?,
-        &holdout_set.labels,
+        &pick(&live_health, &holdout_rows),
+        &holdout_labels,
         live.model.threshold(),
     )?;
-    let challenger_scores: Vec<f64> = holdout_rows
-        .iter()
-        .map(|&row| challenger.out_of_fold[row])
-        .collect();
     let holdout = spate_ml::evaluate(
-        &challenger_scores,
-        &holdout_set.labels,
+        &pick(&challenger.out_of_fold, &holdout_rows),
+        &holdout_labels,
         challenger.model.threshold(),
     )?;
     let version = challenger.register(&registry, range)?;

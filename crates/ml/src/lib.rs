@@ -12,6 +12,8 @@
 //! - [`arrow_input`] — turning numeric Arrow columns into `f64` feature columns.
 //! - [`metrics`] — [`Evaluation`] (precision, recall, F1, accuracy, exact ROC AUC), the ROC
 //!   curve and the F1-maximising threshold.
+//! - [`health`] — a vehicle's health score: each window's score averaged over its recent
+//!   windows, the score the decision threshold is chosen for.
 //! - [`plot`] — the ROC curve and feature importance as SVG.
 //! - [`drift`] — [`DriftReference`] from training data and PSI / KS drift reports.
 //! - [`registry`] — versioned models on disk, checksummed, with a promoted live version and
@@ -27,6 +29,7 @@ pub mod arrow_input;
 pub mod dataset;
 pub mod drift;
 pub mod error;
+pub mod health;
 pub mod live;
 pub mod metrics;
 pub mod model;
@@ -37,6 +40,7 @@ pub mod registry;
 pub use dataset::Dataset;
 pub use drift::{DriftReference, DriftReport, DriftStatus, FeatureDrift};
 pub use error::{MlError, Result};
+pub use health::health_scores;
 pub use live::LiveModel;
 pub use metrics::{Confusion, Evaluation, best_f1_threshold, evaluate, roc_auc, roc_curve};
 pub use model::{Classifier, TrainOptions};

@@ -11,8 +11,10 @@
 //!
 //! The model's `OUTPUT` columns are chosen by name: `score` (DOUBLE, the probability that the
 //! row is anomalous), `anomalous` (BOOLEAN, the score at or above the model's threshold),
-//! `top_signals` (STRING, the three inputs that pushed the score most, strongest first) and
-//! `model_version` (STRING, `v3`).
+//! `threshold` (DOUBLE, the model's decision threshold, which training chose for the health
+//! score of `spate_ml::health`: a query that averages the scores the same way compares the
+//! average with it), `top_signals` (STRING, the three inputs that pushed the score most,
+//! strongest first) and `model_version` (STRING, `v3`).
 
 use std::sync::Arc;
 
@@ -30,17 +32,20 @@ const TOP_SIGNALS: usize = 3;
 enum Output {
     Score,
     Anomalous,
+    Threshold,
     TopSignals,
     ModelVersion,
 }
 
 impl Output {
-    const NAMES: &str = "score DOUBLE, anomalous BOOLEAN, top_signals STRING, model_version STRING";
+    const NAMES: &str = "score DOUBLE, anomalous BOOLEAN, threshold DOUBLE, top_signals STRING, \
+                         model_version STRING";
 
     fn named(name: &str) -> Option<(Output, DataType)> {
         Some(match name {
             "score" => (Output::Score, DataType::Float64),
             "anomalous" => (Output::Anomalous, DataType::Boolean),
+            "threshold" => (Output::Threshold, DataType::Float64),
             "top_signals" => (Output::TopSignals, DataType::Utf8),
             "model_version" => (Output::ModelVersion, DataType::Utf8),
             _ => return None,
@@ -146,10 +151,12 @@ fn float_columns(inputs: &[ArrayRef]) -> Result<Vec<Vec<f64>>, String> {
         .collect()
 }
 
-/// One output column from each row's score, verdict, top signals and the version.
+/// One output column from each row's score, verdict, top signals, the threshold and the
+/// version.
 fn output_column(
     output: Output,
     scores: &[f64],
+    threshold: f64,
     anomalous: &dyn Fn(usize) -> bool,
     top_signals: &dyn Fn(usize) -> String,
     version: &str,
@@ -160,6 +167,7 @@ fn output_column(
         Output::Anomalous => Arc::new(BooleanArray::from_iter(
             (0..rows).map(|i| Some(anomalous(i))),
         )),
+        Output::Threshold => Arc::new(Float64Array::from(vec![threshold; rows])),
         Output::TopSignals => Arc::new(StringArray::from_iter_values((0..rows).map(top_signals))),
         Output::ModelVersion => Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
             version, rows,
@@ -199,6 +207,7 @@ impl Predictor for LivePredictor {
                 output_column(
                     *output,
                     &scores,
+                    threshold,
                     &|i| scores[i] >= threshold,
                     &|i| {
                         top[i]
@@ -227,6 +236,7 @@ struct RestPredictor {
 #[derive(Debug, serde::Deserialize)]
 struct RestAnswer {
     model_version: String,
+    threshold: f64,
     predictions: Vec<RestPrediction>,
 }
 
@@ -299,6 +309,7 @@ impl Predictor for RestPredictor {
                 output_column(
                     *output,
                     &scores,
+                    answer.threshold,
                     &|i| answer.predictions[i].anomalous,
                     &|i| answer.predictions[i].top_signals.join(", "),
                     &answer.model_version,
