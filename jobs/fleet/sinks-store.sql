@@ -28,7 +28,7 @@ CREATE TABLE vehicle_health (
   dtc_count        INT,
   ambient_mean     DOUBLE,
   load_mean        DOUBLE,
-  score            DOUBLE,
+  score            DOUBLE,   -- the health score (pipeline.sql), which `anomalous` thresholds
   anomalous        BOOLEAN,
   top_signals      STRING,
   model_version    STRING,

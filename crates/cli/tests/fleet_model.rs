@@ -164,6 +164,7 @@ fn train_evaluate_score_then_retrain_on_drift() {
         &["--drift", "0"],
     );
     let report = tmp.path().join("report");
+    let scores = tmp.path().join("scores.csv");
     let evaluation = last_json(&spate(
         &data,
         &[
@@ -177,6 +178,8 @@ fn train_evaluate_score_then_retrain_on_drift() {
             &eval_labels,
             "--report",
             report.to_str().unwrap(),
+            "--scores",
+            scores.to_str().unwrap(),
         ],
     ));
     let f1 = evaluation["f1"].as_f64().unwrap();
@@ -313,6 +316,19 @@ fn train_evaluate_score_then_retrain_on_drift() {
     .map(|l| serde_json::from_str(l).unwrap())
     .collect();
     assert!(health.len() > 100, "{} health rows", health.len());
+    // `evaluate --scores`: vin, window_end, truth, fault, severity, score, health_score.
+    let evaluated_health: std::collections::HashMap<(String, i64), f64> =
+        std::fs::read_to_string(&scores)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let fields: Vec<&str> = line.split(',').collect();
+                let key = (fields[0].to_string(), fields[1].parse().unwrap());
+                (key, fields[6].parse().unwrap())
+            })
+            .collect();
+    assert_eq!(evaluated_health.len(), health.len(), "the same windows");
     let flagged = health.iter().filter(|h| h["anomalous"] == true).count();
     assert!(
         flagged > 0 && flagged < health.len(),
@@ -338,6 +354,16 @@ fn train_evaluate_score_then_retrain_on_drift() {
         assert!((11.0..15.5).contains(&volts), "{h}");
         let score = h["score"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&score), "{h}");
+        // The job's health score is the one `evaluate` computed for the same window.
+        let end = chrono::NaiveDateTime::parse_from_str(
+            h["window_end"].as_str().unwrap(),
+            "%Y-%m-%dT%H:%M:%S%.f",
+        )
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
+        let evaluated = evaluated_health[&(h["vin"].as_str().unwrap().to_string(), end)];
+        assert!((score - evaluated).abs() < 1e-9, "{evaluated}: {h}");
         assert_eq!(
             h["top_signals"].as_str().unwrap().split(", ").count(),
             3,
