@@ -175,8 +175,11 @@ pub struct CacheStats {
 /// or better) of the same size, and the line's other work is only about 500 ns.
 pub struct GeoIp {
     databases: Vec<Database>,
-    /// Address → index in `records`.
-    addresses: HashMap<IpAddr, u32>,
+    /// IPv4 address → index in `records` (apart from IPv6 so that its entries take 8 bytes,
+    /// and more of them stay in the processor's caches).
+    ipv4_addresses: HashMap<u32, u32>,
+    /// IPv6 address → index in `records`.
+    ipv6_addresses: HashMap<u128, u32>,
     /// (database, offset of the record in it) → index in `records`.
     record_places: HashMap<(usize, usize), u32>,
     /// Encoded fields; the first, empty, is no location (an address no database knows).
@@ -219,7 +222,8 @@ impl GeoIp {
             .collect::<Result<Vec<_>>>()?;
         Ok(GeoIp {
             databases,
-            addresses: HashMap::new(),
+            ipv4_addresses: HashMap::new(),
+            ipv6_addresses: HashMap::new(),
             record_places: HashMap::new(),
             records: vec![Box::default()],
             // Record indexes are u32.
@@ -252,11 +256,18 @@ impl GeoIp {
     /// The encoded event fields for the address written as `ip` (empty when the text is not
     /// an address or the databases do not know it), from the caches when they can.
     pub fn fields(&mut self, ip: &str) -> &[u8] {
-        let Ok(ip) = ip.parse::<IpAddr>() else {
-            return &[];
+        let ip = match parse_ipv4(ip.as_bytes()) {
+            Some(v4) => IpAddr::V4(v4.into()),
+            None => match ip.parse::<IpAddr>() {
+                Ok(ip) => ip.to_canonical(),
+                Err(_) => return &[],
+            },
         };
-        let ip = ip.to_canonical();
-        if let Some(&index) = self.addresses.get(&ip) {
+        let cached = match ip {
+            IpAddr::V4(v4) => self.ipv4_addresses.get(&v4.to_bits()),
+            IpAddr::V6(v6) => self.ipv6_addresses.get(&v6.to_bits()),
+        };
+        if let Some(&index) = cached {
             self.stats.hits += 1;
             return &self.records[index as usize];
         }
@@ -275,10 +286,14 @@ impl GeoIp {
                 NOWHERE
             }
         };
-        if self.addresses.len() >= self.capacity {
-            self.addresses.clear();
+        match ip {
+            IpAddr::V4(v4) => {
+                insert_bounded(&mut self.ipv4_addresses, v4.to_bits(), index, self.capacity)
+            }
+            IpAddr::V6(v6) => {
+                insert_bounded(&mut self.ipv6_addresses, v6.to_bits(), index, self.capacity)
+            }
         }
-        self.addresses.insert(ip, index);
         &self.records[index as usize]
     }
 
@@ -300,7 +315,8 @@ impl GeoIp {
                 // Every cached address points into the records: both start again.
                 self.records.truncate(1);
                 self.record_places.clear();
-                self.addresses.clear();
+                self.ipv4_addresses.clear();
+                self.ipv6_addresses.clear();
             }
             let index = u32::try_from(self.records.len()).expect("at most u32::MAX records");
             self.records.push(location.encode());
@@ -317,6 +333,43 @@ impl GeoIp {
 }
 
 /// A record of either layout; fields of the other layout stay `None`.
+/// Inserts into a cache map, emptying it first when it holds `capacity` entries.
+fn insert_bounded<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, u32>,
+    key: K,
+    index: u32,
+    capacity: usize,
+) {
+    if map.len() >= capacity {
+        map.clear();
+    }
+    map.insert(key, index);
+}
+
+/// A dotted-quad IPv4 address, the form logs write nearly always, parsed faster than the
+/// standard library's parser of every address form; `None` for anything else (which that
+/// parser then reads). Like it, octets with leading zeros are refused.
+fn parse_ipv4(text: &[u8]) -> Option<u32> {
+    let (mut address, mut octet, mut digits, mut dots) = (0u32, 0u32, 0, 0);
+    for &byte in text {
+        match byte {
+            b'0'..=b'9' => {
+                if digits == 3 || (digits > 0 && octet == 0) {
+                    return None;
+                }
+                octet = octet * 10 + u32::from(byte - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 && octet <= 255 && dots < 3 => {
+                address = address << 8 | octet;
+                (octet, digits, dots) = (0, 0, dots + 1);
+            }
+            _ => return None,
+        }
+    }
+    (dots == 3 && digits > 0 && octet <= 255).then_some(address << 8 | octet)
+}
+
 #[derive(Deserialize)]
 struct AnyRecord<'a> {
     // @ip-location-db flat layout.
@@ -501,6 +554,48 @@ impl AnyRecord<'_> {
                 .or(location.and_then(|l| l.longitude))
                 .map(|d| d.0),
             accuracy_radius_km: location.and_then(|l| l.accuracy_radius),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ipv4_parser_agrees_with_the_standard_one() {
+        let texts = [
+            "192.0.2.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.0.255",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "1.2.3.256",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1..2.3",
+            ".1.2.3",
+            "1.2.3.",
+            "1.2.3.4 ",
+            "1234.1.1.1",
+            "",
+            "::ffff:192.0.2.1",
+            "2001:db8::1",
+            "a.b.c.d",
+            "999.1.1.1",
+            "1.2.3.0",
+            "100.200.10.0",
+        ];
+        for text in texts {
+            let ours = parse_ipv4(text.as_bytes());
+            let std = text.parse::<std::net::Ipv4Addr>().ok().map(u32::from);
+            assert_eq!(ours, std, "{text:?}");
+        }
+        for bits in [0u32, 1, 0x0a00_0001, 0xc000_0201, 0xdead_beef, u32::MAX] {
+            let text = std::net::Ipv4Addr::from(bits).to_string();
+            assert_eq!(parse_ipv4(text.as_bytes()), Some(bits), "{text}");
         }
     }
 }
