@@ -183,7 +183,7 @@ pub struct GeoIp {
     /// (database, offset of the record in it) → index in `records`.
     record_places: HashMap<(usize, usize), u32>,
     /// Encoded fields; the first, empty, is no location (an address no database knows).
-    records: Vec<Box<[u8]>>,
+    records: Records,
     /// Entries each cache holds before it is emptied.
     capacity: usize,
     stats: CacheStats,
@@ -225,7 +225,7 @@ impl GeoIp {
             ipv4_addresses: HashMap::new(),
             ipv6_addresses: HashMap::new(),
             record_places: HashMap::new(),
-            records: vec![Box::default()],
+            records: Records::default(),
             // Record indexes are u32.
             capacity: cache_entries.min(u32::MAX as usize - 1),
             stats: CacheStats::default(),
@@ -269,7 +269,7 @@ impl GeoIp {
         };
         if let Some(&index) = cached {
             self.stats.hits += 1;
-            return &self.records[index as usize];
+            return self.records.get(index);
         }
         self.stats.misses += 1;
         let index = match self.record_index(ip) {
@@ -294,7 +294,7 @@ impl GeoIp {
                 insert_bounded(&mut self.ipv6_addresses, v6.to_bits(), index, self.capacity)
             }
         }
-        &self.records[index as usize]
+        self.records.get(index)
     }
 
     /// The index in `records` of the first record any database has for `ip`.
@@ -313,13 +313,12 @@ impl GeoIp {
             self.stats.decoded += 1;
             if self.records.len() > self.capacity {
                 // Every cached address points into the records: both start again.
-                self.records.truncate(1);
+                self.records.clear();
                 self.record_places.clear();
                 self.ipv4_addresses.clear();
                 self.ipv6_addresses.clear();
             }
-            let index = u32::try_from(self.records.len()).expect("at most u32::MAX records");
-            self.records.push(location.encode());
+            let index = self.records.push(&location.encode());
             self.record_places.insert((database, offset), index);
             return Ok(Some(index));
         }
@@ -333,6 +332,51 @@ impl GeoIp {
 }
 
 /// A record of either layout; fields of the other layout stay `None`.
+/// Records' encoded fields, back to back in one buffer (denser than a box each, so more of
+/// the frequent ones stay in the processor's caches); the first, empty, is no location.
+#[derive(Debug)]
+struct Records {
+    bytes: Vec<u8>,
+    /// Each record's start and end in `bytes`.
+    spans: Vec<(u32, u32)>,
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Records {
+            bytes: Vec::new(),
+            spans: vec![(0, 0)],
+        }
+    }
+}
+
+impl Records {
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn get(&self, index: u32) -> &[u8] {
+        let (start, end) = self.spans[index as usize];
+        &self.bytes[start as usize..end as usize]
+    }
+
+    /// Appends a record; returns its index.
+    fn push(&mut self, fields: &[u8]) -> u32 {
+        let index = u32::try_from(self.spans.len()).expect("at most u32::MAX records");
+        let start = u32::try_from(self.bytes.len()).expect("records within 4 GiB");
+        self.bytes.extend_from_slice(fields);
+        let end = u32::try_from(self.bytes.len()).expect("records within 4 GiB");
+        self.spans.push((start, end));
+        index
+    }
+
+    /// Keeps only the empty record.
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.spans.truncate(1);
+    }
+}
+
 /// Inserts into a cache map, emptying it first when it holds `capacity` entries.
 fn insert_bounded<K: std::hash::Hash + Eq>(
     map: &mut HashMap<K, u32>,
