@@ -218,6 +218,12 @@ impl LabelledWindows {
         self.vins.len()
     }
 
+    /// Each window's vehicle as text, the groups that cross-validation and hold-outs split
+    /// the windows by.
+    pub fn vehicle_ids(&self) -> Vec<String> {
+        self.vins.iter().map(ToString::to_string).collect()
+    }
+
     /// Whether the labels say window `row` is faulty.
     pub fn is_faulty(&self, row: usize) -> bool {
         matches!(self.truth[row], WindowTruth::Faulty { .. })

@@ -20,8 +20,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use spate_fleet::{FaultKind, GroundTruth, WindowTruth};
 use spate_ml::{
-    Classifier, DataRange, DriftReference, Evaluation, LoadedModel, ModelVersion, Registry,
-    TrainOptions, TrainingInfo,
+    Classifier, DataRange, Dataset, DriftReference, Evaluation, LoadedModel, ModelVersion,
+    Registry, TrainOptions, TrainingInfo,
 };
 
 use crate::fleet_features::{self, LabelledWindows};
@@ -257,6 +257,8 @@ fn pick<T: Copy>(values: &[T], rows: &[usize]) -> Vec<T> {
 /// A model trained on every vehicle, with what it was trained on and how it did.
 struct Fitted {
     model: Classifier,
+    /// Every window, decided or not, as a dataset of the model's features.
+    all: Dataset,
     /// The windows it was trained on: those the labels decide.
     decided: Vec<usize>,
     /// Its evaluation on the windows it was trained on.
@@ -295,7 +297,7 @@ fn fit(windows: &LabelledWindows, folds: usize, options: &TrainOptions) -> anyho
     let decided = windows.decided_rows();
     let dataset = all.select_rows(&decided);
     let labels = &dataset.labels;
-    let vins: Vec<String> = windows.vins.iter().map(ToString::to_string).collect();
+    let vins = windows.vehicle_ids();
     let groups: Vec<&str> = vins.iter().map(String::as_str).collect();
     let fold_of = all.folds_by_group(&groups, folds, options.seed)?;
     let bar = step(&format!(
@@ -344,6 +346,7 @@ fn fit(windows: &LabelledWindows, folds: usize, options: &TrainOptions) -> anyho
         out_of_fold,
         reference: DriftReference::from_dataset(&dataset)?,
         decided,
+        all,
     })
 }
 
@@ -864,9 +867,9 @@ pub(crate) fn retrain(
     // Both on the same held-out vehicles' decided windows: the live model's health scores at
     // its own threshold, the challenger's out-of-fold ones (from models that never saw those
     // vehicles) at its threshold.
-    let vins: Vec<String> = windows.vins.iter().map(ToString::to_string).collect();
+    let vins = windows.vehicle_ids();
     let groups: Vec<&str> = vins.iter().map(String::as_str).collect();
-    let all = windows.dataset()?;
+    let all = &challenger.all;
     let held_out: std::collections::HashSet<usize> = all
         .holdout_rows(&groups, args.holdout, args.seed)?
         .into_iter()

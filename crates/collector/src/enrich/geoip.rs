@@ -312,7 +312,7 @@ impl GeoIp {
             let location = db.decode(ip, &result)?.unwrap_or_default();
             self.stats.decoded += 1;
             if self.records.len() > self.capacity {
-                // Every cached address points into the records: both start again.
+                // Every cached address points into the records: all the caches start again.
                 self.records.clear();
                 self.record_places.clear();
                 self.ipv4_addresses.clear();
@@ -331,7 +331,6 @@ impl GeoIp {
     }
 }
 
-/// A record of either layout; fields of the other layout stay `None`.
 /// Records' encoded fields, back to back in one buffer (denser than a box each, so more of
 /// the frequent ones stay in the processor's caches); the first, empty, is no location.
 #[derive(Debug)]
@@ -414,6 +413,7 @@ fn parse_ipv4(text: &[u8]) -> Option<u32> {
     (dots == 3 && digits > 0 && octet <= 255).then_some(address << 8 | octet)
 }
 
+/// A record of either layout; fields of the other layout stay `None`.
 #[derive(Deserialize)]
 struct AnyRecord<'a> {
     // @ip-location-db flat layout.
