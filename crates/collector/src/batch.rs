@@ -216,7 +216,7 @@ impl LineProcessor {
                 out.fields(from.file_field);
                 out.uint_field("log_offset", offset);
                 let mut key = [0; 40];
-                out.str_field("event_id", id.write(&mut key));
+                out.plain_str_field("event_id", id.write(&mut key));
                 let value = out.end();
                 batch.records.push(EventRecord {
                     value,

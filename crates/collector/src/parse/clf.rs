@@ -182,8 +182,8 @@ impl ClfParser {
             ("-", "-")
         };
 
-        out.str_field("ts", ts);
-        out.str_field("client_ip", host);
+        out.plain_str_field("ts", ts);
+        out.plain_str_field("client_ip", host);
         if self.variant != ClfVariant::NginxCombined && ident != "-" {
             out.str_field("ident", ident);
         }
@@ -230,7 +230,7 @@ fn write_request(out: &mut EventBuf, request: &str) {
     });
     match split {
         Some((method, target, protocol)) => {
-            out.str_field("method", method);
+            out.plain_str_field("method", method);
             match memchr(b'?', target.as_bytes()) {
                 Some(question) => {
                     out.str_field("path", &target[..question]);

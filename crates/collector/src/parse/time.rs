@@ -76,7 +76,8 @@ pub fn format_rfc3339_ms(ms: i64) -> [u8; 24] {
 pub struct ClfTimeCache {
     raw: [u8; 26],
     millis: i64,
-    text: [u8; 24],
+    /// `millis` as RFC 3339 text, checked as UTF-8 once per distinct time.
+    text: String,
     valid: bool,
 }
 
@@ -86,12 +87,13 @@ impl ClfTimeCache {
         if !(self.valid && raw == self.raw) {
             self.valid = false;
             self.millis = parse_clf(raw)?;
-            self.text = format_rfc3339_ms(self.millis);
+            self.text.clear();
+            self.text
+                .push_str(std::str::from_utf8(&format_rfc3339_ms(self.millis)).expect("ASCII"));
             self.raw.copy_from_slice(raw);
             self.valid = true;
         }
-        let text = std::str::from_utf8(&self.text).expect("ASCII");
-        Some((self.millis, text))
+        Some((self.millis, &self.text))
     }
 }
 
