@@ -171,7 +171,7 @@ pub fn run(args: CollectBenchArgs, data_dir: Option<&Path>) -> anyhow::Result<()
         "zipf_exponent": args.zipf_exponent,
         "geoip": geoip_kind,
         "geoip_open_s": round3(geoip_open_s),
-        "geoip_cache_hit_rate": geoip_stats.map(|s| round3(s.hits as f64 / (s.hits + s.misses).max(1) as f64)),
+        "geoip_cache_hit_rate": geoip_stats.map(|s| round3(s.hit_rate())),
         "geoip_records_decoded": geoip_stats.map(|s| s.decoded),
         "geoip_unknown_addresses": geoip_stats.map(|s| s.unknown),
         "generate_s": round3(generate_s),

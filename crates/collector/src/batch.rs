@@ -5,7 +5,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use memchr::memchr_iter;
+use memchr::{memchr, memchr_iter};
 
 use crate::checkpoint::FileOffset;
 use crate::enrich::Enricher;
@@ -179,6 +179,9 @@ impl LineProcessor {
         now_ms: i64,
         batch: &mut Batch,
     ) {
+        if self.parsers[source].address_leads() {
+            self.enricher.look_ahead(first_words(data));
+        }
         let mut start = 0;
         let mut line = from.line;
         let mut newlines = memchr_iter(b'\n', data);
@@ -250,6 +253,21 @@ impl LineProcessor {
         ));
         batch.input_bytes += data.len() as u64;
     }
+}
+
+/// The first word of each line of `data`: the client address in the Common Log Format.
+fn first_words(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= data.len() {
+            return None;
+        }
+        let line = &data[start..];
+        let end = memchr(b'\n', line).unwrap_or(line.len());
+        start += end + 1;
+        let line = &line[..end];
+        Some(memchr(b' ', line).map_or(line, |space| &line[..space]))
+    })
 }
 
 fn dead_letter(

@@ -23,6 +23,7 @@ use std::fs::File;
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hashbrown::HashMap;
 use maxminddb::{LookupResult, Reader};
@@ -76,10 +77,21 @@ impl Location {
     }
 }
 
+/// A database file's bytes, shared by its reader and its [`SearchTree`].
+#[derive(Clone)]
+struct FileBytes(Arc<MmapMut>);
+
+impl AsRef<[u8]> for FileBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// One open database.
 struct Database {
     path: PathBuf,
-    reader: Reader<MmapMut>,
+    reader: Reader<FileBytes>,
+    tree: SearchTree,
 }
 
 impl Database {
@@ -109,15 +121,18 @@ impl Database {
         }
         file.read_exact(&mut memory)
             .map_err(|e| err(e.to_string()))?;
-        let reader = Reader::from_source(memory).map_err(|e| err(e.to_string()))?;
+        let bytes = FileBytes(Arc::new(memory));
+        let reader = Reader::from_source(bytes.clone()).map_err(|e| err(e.to_string()))?;
+        let tree = SearchTree::new(bytes, reader.metadata());
         Ok(Database {
             path: path.to_path_buf(),
             reader,
+            tree,
         })
     }
 
     /// The record `ip` falls in, if the database can hold `ip` at all.
-    fn lookup(&self, ip: IpAddr) -> Result<Option<LookupResult<'_, MmapMut>>> {
+    fn lookup(&self, ip: IpAddr) -> Result<Option<LookupResult<'_, FileBytes>>> {
         if ip.is_ipv6() && self.reader.metadata().ip_version == 4 {
             return Ok(None);
         }
@@ -128,7 +143,7 @@ impl Database {
     }
 
     /// The location in the record `result` found.
-    fn decode(&self, ip: IpAddr, result: &LookupResult<'_, MmapMut>) -> Result<Option<Location>> {
+    fn decode(&self, ip: IpAddr, result: &LookupResult<'_, FileBytes>) -> Result<Option<Location>> {
         let record = result
             .decode::<AnyRecord<'_>>()
             .map_err(|e| self.error(ip, e))?;
@@ -143,22 +158,120 @@ impl Database {
     }
 }
 
+/// Addresses whose search-tree walks [`SearchTree::walk_v4`] interleaves.
+const WALK_WIDTH: usize = 16;
+
+/// A database's search tree, read directly to walk several IPv4 addresses at once.
+///
+/// `maxminddb` walks one address at a time: each step reads a node that the step before
+/// named, and the deep nodes are spread over tens of MiB, so a walk is a chain of cache
+/// misses, one after the other. Walking [`WALK_WIDTH`] addresses step by step together lets
+/// the processor wait for their reads at the same time. The tree's layout is the MaxMind DB
+/// format's: `node_count` nodes of two records of 24, 28 or 32 bits; a record equal to
+/// `node_count` means no data, and one above it points into the data section.
+struct SearchTree {
+    bytes: FileBytes,
+    node_count: usize,
+    record_size: u16,
+    /// The node IPv4 addresses start from (below 96 zero bits in an IPv6 tree).
+    ipv4_start: usize,
+}
+
+impl SearchTree {
+    fn new(bytes: FileBytes, metadata: &maxminddb::Metadata) -> Self {
+        let mut tree = SearchTree {
+            bytes,
+            node_count: metadata.node_count as usize,
+            record_size: metadata.record_size,
+            ipv4_start: 0,
+        };
+        if metadata.ip_version == 6 {
+            for _ in 0..96 {
+                if tree.ipv4_start >= tree.node_count {
+                    break;
+                }
+                tree.ipv4_start = tree.record(tree.ipv4_start, 0);
+            }
+        }
+        tree
+    }
+
+    /// The left (`bit` 0) or right record of `node`.
+    #[inline(always)]
+    fn record(&self, node: usize, bit: usize) -> usize {
+        let b = self.bytes.as_ref();
+        let be = |at: usize, len: usize| {
+            b[at..at + len]
+                .iter()
+                .fold(0usize, |v, &byte| v << 8 | usize::from(byte))
+        };
+        match self.record_size {
+            24 => be(node * 6 + bit * 3, 3),
+            28 => {
+                let at = node * 7;
+                let nibble = usize::from(b[at + 3]);
+                if bit == 0 {
+                    (nibble & 0xF0) << 20 | be(at, 3)
+                } else {
+                    (nibble & 0x0F) << 24 | be(at + 4, 3)
+                }
+            }
+            _ => be(node * 8 + bit * 4, 4),
+        }
+    }
+
+    /// Walks the tree for each of `addresses` (at most [`WALK_WIDTH`]) together, and writes
+    /// into `found` each one's record offset in the data section (as
+    /// [`LookupResult::offset`] gives it), or `None` when the tree has no data for it.
+    fn walk_v4(&self, addresses: &[u32], found: &mut [Option<usize>]) {
+        let n = addresses.len();
+        let mut nodes = [self.ipv4_start; WALK_WIDTH];
+        for depth in 0..32 {
+            let mut walking = false;
+            for (node, address) in nodes[..n].iter_mut().zip(addresses) {
+                if *node < self.node_count {
+                    *node = self.record(*node, (address >> (31 - depth) & 1) as usize);
+                    walking = true;
+                }
+            }
+            if !walking {
+                break;
+            }
+        }
+        for (slot, &node) in found.iter_mut().zip(&nodes[..n]) {
+            *slot = node.checked_sub(self.node_count + 16);
+        }
+    }
+}
+
 /// The index in `GeoIp::records` of no location.
 const NOWHERE: u32 = 0;
 
 /// Counters of the caches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
-    /// Lookups answered from the address cache.
+    /// Lookups answered from the address cache (with those of addresses looked up ahead).
     pub hits: u64,
-    /// Lookups that went to the database.
+    /// Addresses looked up in the databases, when their line came or ahead of it.
     pub misses: u64,
+    /// Of the misses, those looked up ahead of their line ([`GeoIp::look_ahead`]), which
+    /// then counted as a hit.
+    pub looked_ahead: u64,
     /// Records decoded: misses whose record no other cached address had fetched yet.
     pub decoded: u64,
     /// Misses for an address no database knows.
     pub unknown: u64,
     /// Lookups the database failed (counted as "not found").
     pub errors: u64,
+}
+
+impl CacheStats {
+    /// The share of lines whose address was in the address cache before anything looked
+    /// it up for them.
+    pub fn hit_rate(&self) -> f64 {
+        let hits = self.hits - self.looked_ahead;
+        hits as f64 / (hits + self.misses).max(1) as f64
+    }
 }
 
 /// GeoIP databases with two caches: addresses to their record, and records to their
@@ -295,6 +408,38 @@ impl GeoIp {
             }
         }
         self.records.get(index)
+    }
+
+    /// Looks up ahead the IPv4 addresses among `addresses` (the client address of each line
+    /// of a chunk, before the chunk is parsed) that the address cache lacks, walking the
+    /// first database's tree for [`WALK_WIDTH`] of them at once, so that the lines find
+    /// them cached. An address the first database does not hold, or whose record was not
+    /// decoded yet, is left to [`GeoIp::fields`].
+    pub fn look_ahead<'a>(&mut self, addresses: impl Iterator<Item = &'a [u8]>) {
+        let Some(db) = self.databases.first() else {
+            return;
+        };
+        let mut misses = Vec::new();
+        for text in addresses {
+            if let Some(v4) = parse_ipv4(text)
+                && !self.ipv4_addresses.contains_key(&v4)
+            {
+                misses.push(v4);
+            }
+        }
+        let mut found = [None; WALK_WIDTH];
+        for group in misses.chunks(WALK_WIDTH) {
+            db.tree.walk_v4(group, &mut found);
+            for (&v4, offset) in group.iter().zip(&found) {
+                if let Some(&index) = offset.and_then(|o| self.record_places.get(&(0, o)))
+                    && !self.ipv4_addresses.contains_key(&v4)
+                {
+                    self.stats.misses += 1;
+                    self.stats.looked_ahead += 1;
+                    insert_bounded(&mut self.ipv4_addresses, v4, index, self.capacity);
+                }
+            }
+        }
     }
 
     /// The index in `records` of the first record any database has for `ip`.
@@ -605,6 +750,7 @@ impl AnyRecord<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::enrich::city_db;
 
     #[test]
     fn the_ipv4_parser_agrees_with_the_standard_one() {
@@ -641,5 +787,124 @@ mod tests {
             let text = std::net::Ipv4Addr::from(bits).to_string();
             assert_eq!(parse_ipv4(text.as_bytes()), Some(bits), "{text}");
         }
+    }
+
+    /// A pseudo-random sequence (xorshift), the same on every run.
+    fn randoms(mut state: u64) -> impl Iterator<Item = u32> {
+        std::iter::from_fn(move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            Some((state >> 16) as u32)
+        })
+    }
+
+    #[test]
+    fn walking_many_addresses_at_once_finds_what_the_reader_finds() {
+        use mmdb_writer::{IpVersion, RecordSize, Writer};
+        let dir = tempfile::tempdir().unwrap();
+        let mut random = randoms(0x5eed);
+        let networks: Vec<(std::net::Ipv4Addr, u8)> = (0..400)
+            .map(|_| {
+                let prefix = 8 + (random.next().unwrap() % 25) as u8;
+                (random.next().unwrap().into(), prefix)
+            })
+            .collect();
+        for version in [IpVersion::V4, IpVersion::V6] {
+            for size in [RecordSize::Bits24, RecordSize::Bits28, RecordSize::Bits32] {
+                let mut writer = Writer::builder("spate-test-tree")
+                    .ip_version(version)
+                    .record_size(size)
+                    .build();
+                for (i, &(address, prefix)) in networks.iter().enumerate() {
+                    let net = mmdb_writer::ipnet::Ipv4Net::new(address, prefix)
+                        .unwrap()
+                        .trunc();
+                    writer.insert(net, &(i as u32)).unwrap();
+                }
+                let path = dir.path().join(format!("{version:?}-{size:?}.mmdb"));
+                std::fs::write(&path, writer.to_bytes().unwrap()).unwrap();
+                let db = Database::open(&path).unwrap();
+                // Addresses in and around every network, and anywhere.
+                let mut addresses: Vec<u32> = networks
+                    .iter()
+                    .flat_map(|&(a, _)| [u32::from(a), u32::from(a).wrapping_sub(1)])
+                    .chain(random.by_ref().take(2000))
+                    .collect();
+                addresses.extend([0, u32::MAX]);
+                let mut found = [None; WALK_WIDTH];
+                let mut checked = (0, 0);
+                // Groups of every size up to the width.
+                let mut rest = addresses.as_slice();
+                for width in (1..=WALK_WIDTH).cycle() {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let (group, after) = rest.split_at(width.min(rest.len()));
+                    rest = after;
+                    db.tree.walk_v4(group, &mut found);
+                    for (&v4, &ours) in group.iter().zip(&found) {
+                        let result = db.reader.lookup(IpAddr::V4(v4.into())).unwrap();
+                        assert_eq!(ours, result.offset(), "{version:?} {size:?} {v4:#x}");
+                        checked.0 += usize::from(ours.is_some());
+                        checked.1 += 1;
+                    }
+                }
+                assert!(
+                    checked.0 > 100 && checked.0 < checked.1,
+                    "found {} of {}",
+                    checked.0,
+                    checked.1
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn looking_ahead_changes_no_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut random = randoms(7);
+        let entries: Vec<_> = (0..300)
+            .map(|i| {
+                let net = mmdb_writer::ipnet::Ipv4Net::new(random.next().unwrap().into(), 16)
+                    .unwrap()
+                    .trunc();
+                let location = Location {
+                    country: Some(format!("C{}", i % 7)),
+                    city: Some(format!("city {i}")),
+                    ..Location::default()
+                };
+                (net.into(), location)
+            })
+            .collect();
+        let path = dir.path().join("city.mmdb");
+        std::fs::write(
+            &path,
+            city_db::write(city_db::Layout::Flat, &entries).unwrap(),
+        )
+        .unwrap();
+        let texts: Vec<String> = random
+            .take(3000)
+            .map(|a| std::net::Ipv4Addr::from(a % 4096 * 1_048_583).to_string())
+            .collect();
+        let mut plain = GeoIp::open(std::slice::from_ref(&path), 1000).unwrap();
+        let mut ahead = GeoIp::open(&[path], 1000).unwrap();
+        for chunk in texts.chunks(100) {
+            ahead.look_ahead(chunk.iter().map(|t| t.as_bytes()));
+            for text in chunk {
+                assert_eq!(ahead.fields(text), plain.fields(text), "{text}");
+            }
+        }
+        let stats = ahead.stats();
+        assert_eq!(stats.hits + stats.misses - stats.looked_ahead, 3000);
+        assert!(
+            stats.looked_ahead > 0 && stats.misses > stats.looked_ahead,
+            "{stats:?}"
+        );
+        assert_eq!(
+            plain.stats().misses,
+            stats.misses,
+            "the same addresses looked up"
+        );
     }
 }

@@ -36,6 +36,14 @@ impl Enricher {
         }
     }
 
+    /// Looks up ahead the client addresses of a chunk's lines, before they are parsed (see
+    /// [`geoip::GeoIp::look_ahead`]).
+    pub fn look_ahead<'a>(&mut self, addresses: impl Iterator<Item = &'a [u8]>) {
+        if let Some(geoip) = &mut self.geoip {
+            geoip.look_ahead(addresses);
+        }
+    }
+
     /// The GeoIP databases, if any.
     pub fn geoip(&self) -> Option<&geoip::GeoIp> {
         self.geoip.as_ref()

@@ -159,6 +159,12 @@ impl Parser {
         })
     }
 
+    /// Whether each line starts with the client's address and a space (the Common Log
+    /// Format family), so that the addresses of a chunk can be looked up before it is parsed.
+    pub fn address_leads(&self) -> bool {
+        matches!(self, Parser::Clf(_))
+    }
+
     /// Parses `line` (without its newline; a trailing `\r` is ignored) into `out`, after
     /// [`EventBuf::begin`]; on an error, fields may have been written and the caller rolls
     /// the object back.
