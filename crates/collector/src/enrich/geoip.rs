@@ -430,13 +430,14 @@ impl GeoIp {
                 misses.push(v4);
             }
         }
+        // Each address walked once; in order, neighbours share the top of their paths.
+        misses.sort_unstable();
+        misses.dedup();
         let mut found = [None; WALK_WIDTH];
         for group in misses.chunks(WALK_WIDTH) {
             db.tree.walk_v4(group, &mut found);
             for (&v4, offset) in group.iter().zip(&found) {
-                if let Some(&index) = offset.and_then(|o| self.record_places.get(&(0, o)))
-                    && !self.ipv4_addresses.contains_key(&v4)
-                {
+                if let Some(&index) = offset.and_then(|o| self.record_places.get(&(0, o))) {
                     self.stats.misses += 1;
                     self.stats.looked_ahead += 1;
                     insert_bounded(&mut self.ipv4_addresses, v4, index, self.capacity);
