@@ -41,6 +41,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started = Instant::now();
         let plates = detector.detect(&image, side)?;
         let elapsed = started.elapsed();
+        let touching: Vec<String> = detector
+            .text_regions(&image, side)?
+            .0
+            .iter()
+            .filter(|d| {
+                d.x1 < x2 as f32 && d.x2 > x1 as f32 && d.y1 < y2 as f32 && d.y2 > y1 as f32
+            })
+            .map(|d| {
+                format!(
+                    "{:.0}x{:.0}@({:.0},{:.0})",
+                    d.width(),
+                    d.height(),
+                    d.x1,
+                    d.y1
+                )
+            })
+            .collect();
         let covered = (y1..y2)
             .flat_map(|y| (x1..x2).map(move |x| (x as f32 + 0.5, y as f32 + 0.5)))
             .filter(|&(x, y)| {
@@ -53,11 +70,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         total += 1;
         found += hit as usize;
         println!(
-            "{photo}: {} ({} plate boxes, {:.0}% of the plate covered, {elapsed:?}) {plates:?}",
+            "{photo}: {} ({} plate boxes, {:.0}% of the plate covered, {elapsed:?})",
             if hit { "found" } else { "MISSED" },
             plates.len(),
             100.0 * covered as f64 / ((x2 - x1) * (y2 - y1)) as f64
         );
+        if !hit {
+            println!("  text regions touching it: {touching:?}");
+        }
     }
     println!("recall {found}/{total}");
     Ok(())
