@@ -344,6 +344,12 @@ fn api_traffic_becomes_metrics_and_attack_alerts() {
         .filter(|ip| !truth.contains_key(*ip))
         .collect();
     let (precision, recall) = (hits / alerted.len() as f64, hits / truth.len() as f64);
+    eprintln!(
+        "attacking clients: precision {precision:.3}, recall {recall:.3} ({hits} of {} alerted \
+         addresses among {} labelled)",
+        alerted.len(),
+        truth.len()
+    );
     assert!(
         precision >= 0.95,
         "precision {precision}: false alarms {false_alarms:?}"
