@@ -4,7 +4,9 @@
 //! (the plate network's longer side, 640 by default), where each
 //! line of LABELS.csv is `photo_path,x1,y1,x2,y2` (one labelled plate per line; paths are
 //! relative to the CSV's folder). A plate counts as found when the union of plate boxes
-//! covers at least half of its area.
+//! covers at least half of its area; for each plate missed, it also prints the text regions
+//! (before the plate-shape check) that touch it. `plates/README.md` describes a labelled set
+//! and where its photos come from.
 
 use std::path::Path;
 use std::time::Instant;
@@ -41,23 +43,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started = Instant::now();
         let plates = detector.detect(&image, side)?;
         let elapsed = started.elapsed();
-        let touching: Vec<String> = detector
-            .text_regions(&image, side)?
-            .0
-            .iter()
-            .filter(|d| {
-                d.x1 < x2 as f32 && d.x2 > x1 as f32 && d.y1 < y2 as f32 && d.y2 > y1 as f32
-            })
-            .map(|d| {
-                format!(
-                    "{:.0}x{:.0}@({:.0},{:.0})",
-                    d.width(),
-                    d.height(),
-                    d.x1,
-                    d.y1
-                )
-            })
-            .collect();
         let covered = (y1..y2)
             .flat_map(|y| (x1..x2).map(move |x| (x as f32 + 0.5, y as f32 + 0.5)))
             .filter(|&(x, y)| {
@@ -76,6 +61,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             100.0 * covered as f64 / ((x2 - x1) * (y2 - y1)) as f64
         );
         if !hit {
+            // Before the plate-shape check: did the text detector see it at all?
+            let touching: Vec<String> = detector
+                .text_regions(&image, side)?
+                .0
+                .iter()
+                .filter(|d| {
+                    d.x1 < x2 as f32 && d.x2 > x1 as f32 && d.y1 < y2 as f32 && d.y2 > y1 as f32
+                })
+                .map(|d| {
+                    format!(
+                        "{:.0}x{:.0}@({:.0},{:.0})",
+                        d.width(),
+                        d.height(),
+                        d.x1,
+                        d.y1
+                    )
+                })
+                .collect();
             println!("  text regions touching it: {touching:?}");
         }
     }
